@@ -1,0 +1,1 @@
+"""The `activitylog` command: composition root that wires the services together."""

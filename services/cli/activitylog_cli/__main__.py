@@ -1,0 +1,3 @@
+from activitylog_cli.main import cli
+
+cli()

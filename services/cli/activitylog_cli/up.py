@@ -1,0 +1,57 @@
+"""`activitylog up`: the whole system in one process, with embedded servers where needed."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from contextlib import ExitStack
+
+import click
+from activitylog.embedded import EmbeddedPostgres, EmbeddedRedis
+from activitylog.logs import get_logger
+from activitylog.metrics import serve_metrics
+from activitylog.migrate import migrate
+from activitylog.settings import Settings, get_settings
+from activitylog_ingest.service import run_ingest
+
+from activitylog_cli.runner import Service, run_services
+
+log = get_logger("activitylog.up")
+
+
+def services_for(settings: Settings) -> dict[str, Service]:
+    """Every service that `up` runs, by name."""
+    return {
+        "ingest": functools.partial(run_ingest, settings),
+    }
+
+
+@click.command()
+def up() -> None:
+    """Run migrations and every service; start embedded PostgreSQL/Redis if not configured."""
+    settings = get_settings()
+    with ExitStack() as stack:
+        updates: dict[str, str] = {}
+        if not settings.database_url:
+            pg = EmbeddedPostgres(settings.data_dir / "postgres")
+            stack.callback(pg.stop)
+            updates["database_url"] = pg.start()
+            click.echo(f"embedded PostgreSQL: {pg.url}  (data in {pg.data_dir.resolve()})")
+        if not settings.redis_url:
+            rd = EmbeddedRedis(settings.data_dir / "redis", settings.embedded_redis_port)
+            stack.callback(rd.stop)
+            updates["redis_url"] = rd.start()
+            click.echo(f"embedded Redis: {rd.url}  (data in {rd.data_dir.resolve()})")
+        settings = settings.model_copy(update=updates)
+        applied = asyncio.run(migrate(settings.database_url or ""))
+        click.echo(f"migrations applied: {len(applied)}")
+        click.echo(
+            "publish an event with:\n"
+            f"  redis-cli -u {settings.redis_url} XADD {settings.activity_stream} '*' "
+            """payload '{"eventType":"NOTE_ADDED","leadAirtableId":"recDemo1","""
+            """"description":"hello","source":"system:cli"}'"""
+        )
+        serve_metrics(settings.metrics_port)
+        click.echo("running; Ctrl-C stops everything cleanly")
+        asyncio.run(run_services(services_for(settings)))
+    click.echo("stopped")

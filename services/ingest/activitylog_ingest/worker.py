@@ -1,0 +1,100 @@
+"""The ingest loop: new entries in batches, own pending first, stale claims, safe trimming."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Sequence
+
+from activitylog import metrics
+from activitylog.backoff import Backoff
+from activitylog.logs import get_logger
+from activitylog.stream import Entry, ensure_group, stream_stats, trim_acknowledged
+from activitylog.stream_processor import REDIS_ERRORS, StreamProcessor
+from redis.exceptions import ResponseError
+
+log = get_logger("activitylog.ingest")
+
+# Consumers with nothing pending that have been idle this long are dropped from the group.
+FORGET_CONSUMER_AFTER_MS = 15 * 60 * 1000
+
+
+class IngestWorker:
+    """Runs one consumer until `stop` is set; the batch in hand is committed before exit."""
+
+    def __init__(
+        self,
+        processor: StreamProcessor,
+        *,
+        block_ms: int,
+        trim_interval_s: float,
+        stop: asyncio.Event,
+    ) -> None:
+        self.processor = processor
+        self.block_ms = block_ms
+        self.trim_interval_s = trim_interval_s
+        self.stop = stop
+
+    async def run(self) -> None:
+        cfg = self.processor.config
+        redis = self.processor.redis
+        backoff = Backoff(cfg.backoff_initial_s, cfg.backoff_max_s)
+        next_claim = 0.0
+        next_trim = time.monotonic() + self.trim_interval_s
+        group_ready = False
+        log.info("ingest worker started", stream=cfg.stream, group=cfg.group, consumer=cfg.consumer)
+        while not self.stop.is_set():
+            try:
+                if not group_ready:
+                    await ensure_group(redis, cfg.stream, cfg.group)
+                    group_ready = True
+                if time.monotonic() >= next_claim:
+                    # First pass on start: our own pending entries (a crash left them) and
+                    # stale ones of dead consumers; then every half claim interval.
+                    await self.processor.claim_stale()
+                    await self.processor.recover_pending()
+                    await self.processor.forget_idle_consumers(FORGET_CONSUMER_AFTER_MS)
+                    next_claim = time.monotonic() + cfg.claim_idle_ms / 2000
+                entries = await self.processor.read_new(self.block_ms)
+                if entries and not await self.processor.handle(entries):
+                    break
+                if time.monotonic() >= next_trim:
+                    await self._housekeeping()
+                    next_trim = time.monotonic() + self.trim_interval_s
+                backoff.reset()
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # The stream or group vanished (Redis restarted without persistence).
+                log.warning("consumer group missing; recreating", stream=cfg.stream)
+                group_ready = False
+            except REDIS_ERRORS as exc:
+                log.warning("redis unavailable; backing off", error=repr(exc))
+                if await backoff.wait(self.stop):
+                    break
+        log.info("ingest worker stopped", consumer=cfg.consumer)
+
+    async def _housekeeping(self) -> None:
+        cfg = self.processor.config
+        redis = self.processor.redis
+        trimmed = await trim_acknowledged(redis, cfg.stream)
+        stats = await stream_stats(redis, cfg.stream, cfg.group)
+        metrics.STREAM_LENGTH.set(stats.length)
+        metrics.STREAM_PENDING.set(stats.pending)
+        metrics.STREAM_LAG.set(stats.lag)
+        if trimmed:
+            log.info("stream trimmed", removed=trimmed, length=stats.length)
+
+
+def crash_on_marker(marker: str) -> Callable[[Sequence[Entry]], None]:
+    """Fault injection: exit the process at once when a batch holds `marker` (tests only)."""
+    needle = marker.encode()
+
+    def inspect(entries: Sequence[Entry]) -> None:
+        for entry_id, fields in entries:
+            if fields and any(needle in value for value in fields.values()):
+                log.error("fault injection: crashing on entry", stream_id=entry_id)
+                os._exit(70)
+
+    return inspect

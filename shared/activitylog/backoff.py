@@ -1,0 +1,30 @@
+"""Capped exponential back-off with jitter, interruptible by a stop event."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+
+
+class Backoff:
+    """Delays of initial·2ⁿ capped at `maximum`, each drawn from [d/2, d] (equal jitter)."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.maximum, self.initial * (2**self.attempt))
+        self.attempt += 1
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+    async def wait(self, stop: asyncio.Event) -> bool:
+        """Sleep the next delay; return True if `stop` was set meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=self.next_delay())
+        return stop.is_set()

@@ -1,0 +1,65 @@
+"""The one settings object; every value comes from an environment variable (see README)."""
+
+from __future__ import annotations
+
+import socket
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of every service; field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # Connections. Empty means "start the embedded server" under `activitylog up`.
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path("data")
+    embedded_redis_port: int = 6380
+
+    # Stream and ingest (§5).
+    activity_stream: str = "activity:events"
+    ingest_group: str = "ingest"
+    ingest_consumer: str = Field(default_factory=socket.gethostname)
+    ingest_batch_size: int = Field(default=500, ge=1, le=10_000)
+    ingest_max_deliveries: int = Field(default=5, ge=1)
+    ingest_block_ms: int = Field(default=2_000, ge=10)
+    claim_idle_ms: int = Field(default=60_000, ge=100)
+    stream_trim_interval_s: float = Field(default=30.0, gt=0)
+    backoff_initial_s: float = Field(default=0.2, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+    pending_retry_delay_s: float = Field(default=60.0, ge=0)
+    consumer_lease_ttl_s: float = Field(default=15.0, gt=0)
+    # Fault injection for the fault tests: an entry containing this text kills the worker.
+    ingest_fault_crash_marker: str | None = None
+
+    # Retry service (§6).
+    retry_max_attempts: int = Field(default=10, ge=1)
+    retry_poll_interval_s: float = Field(default=5.0, gt=0)
+    retry_batch_size: int = Field(default=100, ge=1)
+    alert_webhook_url: str | None = None
+    alert_pending_threshold: int = Field(default=20, ge=0)
+    alert_min_interval_s: float = Field(default=300.0, ge=0)
+
+    # API (§7).
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    session_secure_cookie: bool = False
+
+    # Operations.
+    database_pool_min: int = Field(default=1, ge=0)
+    database_pool_max: int = Field(default=10, ge=1)
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "console"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the environment once per process."""
+    return Settings()

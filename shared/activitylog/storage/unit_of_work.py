@@ -1,0 +1,115 @@
+"""Stores a batch of accepted events and dead letters in one transaction (§5).
+
+Every path (stream, HTTP fallback, retry, backfill) comes through here, so the rules
+(stub leads, idempotent insert, last_activity_at only forward) live in one place.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import orjson
+
+from activitylog.events import AcceptedEvent
+from activitylog.storage import activity_log, leads, retry_queue
+from activitylog.storage.activity_log import ActivityRow
+from activitylog.storage.retry_queue import DeadLetter, RetryStatus
+
+
+@dataclass(slots=True)
+class StoreResult:
+    """What a batch did: ids newly stored, ids already there, letters written."""
+
+    inserted: set[uuid.UUID] = field(default_factory=set)
+    duplicates: set[uuid.UUID] = field(default_factory=set)
+    waiting: list[DeadLetter] = field(default_factory=list)  # pending: lead not there yet
+    dead_letters: int = 0
+
+    @property
+    def stored(self) -> int:
+        return len(self.inserted) + len(self.duplicates)
+
+
+def lead_reference(event: AcceptedEvent) -> str | None:
+    """The lead an event names, as text for the retry queue's lead_id column."""
+    e = event.event
+    return e.lead_airtable_id or (str(e.lead_id) if e.lead_id else None)
+
+
+async def store_batch(
+    conn: asyncpg.Connection,
+    events: list[AcceptedEvent],
+    dead_letters: list[DeadLetter] | None = None,
+    *,
+    pending_delay: timedelta = timedelta(minutes=1),
+) -> StoreResult:
+    """Resolve leads, insert events idempotently, advance leads, write dead letters; one commit.
+
+    An event naming a `leadId` that does not exist yet becomes a `pending` retry-queue row
+    (the lead sync may bring it), returned in `waiting`.
+    """
+    result = StoreResult()
+    letters = list(dead_letters or ())
+    async with conn.transaction():
+        by_id = await leads.fetch_refs_by_id(
+            conn, sorted({e.event.lead_id for e in events if e.event.lead_id})
+        )
+        stub_clients: dict[str, uuid.UUID | None] = {}
+        for e in events:
+            if e.event.lead_id is None and e.event.lead_airtable_id is not None:
+                stub_clients.setdefault(e.event.lead_airtable_id, e.event.client_id)
+        by_airtable = await leads.ensure_stubs(conn, list(stub_clients.items()))
+
+        rows: list[ActivityRow] = []
+        latest: dict[uuid.UUID, datetime] = {}
+        now = datetime.now(UTC)
+        for accepted in events:
+            ev = accepted.event
+            if ev.lead_id is not None:
+                ref = by_id.get(ev.lead_id)
+                if ref is None:
+                    letter = DeadLetter(
+                        queue_id=accepted.origin,
+                        lead_id=lead_reference(accepted),
+                        payload=accepted.raw,
+                        reason=f"lead {ev.lead_id} does not exist (yet)",
+                        status=RetryStatus.PENDING,
+                        next_retry_at=now + pending_delay,
+                    )
+                    result.waiting.append(letter)
+                    continue
+            else:
+                assert ev.lead_airtable_id is not None
+                ref = by_airtable[ev.lead_airtable_id]
+            rows.append(
+                ActivityRow(
+                    id=accepted.id,
+                    event_type=ev.event_type.value,
+                    event_category=ev.category.value,
+                    lead_id=ref.id,
+                    lead_airtable_id=ref.airtable_record_id or ev.lead_airtable_id,
+                    client_id=ev.client_id or ref.client_id,
+                    description=ev.description,
+                    message_content=ev.message_content,
+                    metadata_json=orjson.dumps(ev.metadata).decode()
+                    if ev.metadata is not None
+                    else None,
+                    source=ev.source,
+                    execution_id=ev.execution_id,
+                    created_by=ev.created_by,
+                    timestamp=accepted.timestamp,
+                )
+            )
+        result.inserted = await activity_log.insert_rows(conn, rows)
+        for row in rows:
+            if row.id in result.inserted:
+                if row.timestamp > latest.get(row.lead_id, row.timestamp - timedelta(1)):
+                    latest[row.lead_id] = row.timestamp
+            else:
+                result.duplicates.add(row.id)
+        await leads.advance_last_activity(conn, latest)
+        result.dead_letters = await retry_queue.add(conn, letters + result.waiting)
+    return result

@@ -1,0 +1,397 @@
+"""Turns stream entries into stored events and acknowledges them only after commit (§5).
+
+The ingest service feeds it new entries; the same object re-reads its consumer's own
+pending entries, claims stale ones from dead consumers, and moves entries delivered too
+often to the retry queue, so one poison entry never blocks the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from activitylog import metrics
+from activitylog.backoff import Backoff
+from activitylog.db import is_transient
+from activitylog.events import AcceptedEvent, InvalidEvent, parse_event_json
+from activitylog.logs import get_logger
+from activitylog.storage.retry_queue import DeadLetter, RetryStatus
+from activitylog.storage.unit_of_work import store_batch
+from activitylog.stream import PAYLOAD_FIELD, Entry, entry_id_text, entry_time, normalise_entries
+
+REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+log = get_logger("activitylog.stream")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorConfig:
+    stream: str
+    group: str
+    consumer: str
+    batch_size: int = 500
+    max_deliveries: int = 5
+    claim_idle_ms: int = 60_000
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 30.0
+    pending_delay: timedelta = timedelta(minutes=1)
+    path: str = "stream"  # metrics label: which service is storing
+
+
+def decode_entry(entry_id: str, fields: dict[bytes, bytes] | None) -> AcceptedEvent | DeadLetter:
+    """One stream entry → an accepted event, or a `dead` letter naming what is wrong."""
+    raw = (fields or {}).get(PAYLOAD_FIELD)
+    if raw is None:
+        names = ", ".join(sorted(k.decode("utf-8", "replace") for k in (fields or {})))
+        payload = orjson.dumps(
+            {
+                k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+                for k, v in (fields or {}).items()
+            }
+        ).decode()
+        return _dead(entry_id, payload, f"entry has no 'payload' field (fields: {names or 'none'})")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _dead(
+            entry_id, raw.decode("utf-8", "backslashreplace"), "payload is not valid UTF-8"
+        )
+    try:
+        event = parse_event_json(raw)
+    except InvalidEvent as exc:
+        return _dead(entry_id, text, str(exc))
+    return AcceptedEvent.accept(
+        event, received_at=entry_time(entry_id), origin=entry_id, raw=text, fallback_key=entry_id
+    )
+
+
+def _dead(entry_id: str, payload: str, reason: str) -> DeadLetter:
+    return DeadLetter(entry_id, guess_lead(payload), payload, reason, RetryStatus.DEAD)
+
+
+def guess_lead(payload: str) -> str | None:
+    """Best-effort lead reference of a payload that may not be valid, for operators."""
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    for key in ("leadAirtableId", "lead_airtable_id", "leadId", "lead_id"):
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            return value[:200]
+    return None
+
+
+class StreamProcessor:
+    """Stores batches of entries for one consumer of one group; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        config: ProcessorConfig,
+        stop: asyncio.Event,
+        inspect: Callable[[Sequence[Entry]], None] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.redis = redis
+        self.config = config
+        self.stop = stop
+        # Called with each batch before it is stored; the ingest's fault injection hooks here.
+        self.inspect = inspect
+
+    # -- new entries -------------------------------------------------------------------
+
+    async def read_new(self, block_ms: int) -> list[Entry]:
+        """XREADGROUP '>' for up to a batch of entries never delivered before."""
+        cfg = self.config
+        reply = await self.redis.xreadgroup(
+            cfg.group, cfg.consumer, {cfg.stream: ">"}, count=cfg.batch_size, block=block_ms
+        )
+        if not reply:
+            return []
+        return normalise_entries(reply[0][1])
+
+    async def handle(self, entries: Sequence[Entry]) -> bool:
+        """Store entries and XACK them; False if stopped before they could be stored."""
+        if not entries:
+            return True
+        metrics.ENTRIES_CONSUMED.labels(self.config.path).inc(len(entries))
+        if self.inspect is not None:
+            self.inspect(entries)
+        accepted: list[AcceptedEvent] = []
+        letters: list[DeadLetter] = []
+        for entry_id, fields in entries:
+            item = decode_entry(entry_id, fields)
+            (accepted if isinstance(item, AcceptedEvent) else letters).append(item)  # type: ignore[arg-type]
+        ids = [entry_id for entry_id, _ in entries]
+        if not await self._store(accepted, letters, ids):
+            return False
+        return await self._ack(ids)
+
+    async def _store(
+        self, accepted: list[AcceptedEvent], letters: list[DeadLetter], ids: list[str]
+    ) -> bool:
+        """Commit with back-off while PostgreSQL is unavailable; isolate rows it rejects."""
+        path = self.config.path
+        backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s)
+        keep_claimed_at = time.monotonic() + self.config.claim_idle_ms / 3000
+        while True:
+            started = time.perf_counter()
+            try:
+                async with self.pool.acquire() as conn:
+                    result = await store_batch(
+                        conn, accepted, letters, pending_delay=self.config.pending_delay
+                    )
+            except Exception as exc:
+                if is_transient(exc):
+                    metrics.DB_BACKOFFS.labels(path).inc()
+                    log.warning(
+                        "database unavailable; batch kept pending",
+                        error=repr(exc),
+                        entries=len(ids),
+                        attempt=backoff.attempt + 1,
+                    )
+                    if time.monotonic() >= keep_claimed_at:
+                        # Reset the entries' idle time so other replicas do not claim a
+                        # batch that is only waiting for the database.
+                        await self._keep_claimed(ids)
+                        keep_claimed_at = time.monotonic() + self.config.claim_idle_ms / 3000
+                    if await backoff.wait(self.stop):
+                        return False
+                    continue
+                if isinstance(exc, asyncpg.PostgresError | asyncpg.DataError | ValueError):
+                    return await self._isolate(accepted, letters, ids, exc)
+                raise
+            metrics.BATCH_SIZE.labels(path).observe(len(ids))
+            metrics.COMMIT_SECONDS.labels(path).observe(time.perf_counter() - started)
+            metrics.EVENTS_STORED.labels(path).inc(len(result.inserted))
+            metrics.EVENTS_DUPLICATE.labels(path).inc(len(result.duplicates))
+            for letter in [*letters, *result.waiting]:
+                metrics.DEAD_LETTERED.labels(path, letter.status.value).inc()
+                log.warning(
+                    "entry sent to retry_queue",
+                    stream_id=letter.queue_id,
+                    lead=letter.lead_id,
+                    status=letter.status.value,
+                    reason=letter.reason,
+                )
+            log.info(
+                "batch stored",
+                entries=len(ids),
+                inserted=len(result.inserted),
+                duplicates=len(result.duplicates),
+                dead_letters=len(letters),
+                waiting=len(result.waiting),
+                first_id=ids[0],
+                last_id=ids[-1],
+                commit_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            return True
+
+    async def _isolate(
+        self,
+        accepted: list[AcceptedEvent],
+        letters: list[DeadLetter],
+        ids: list[str],
+        exc: BaseException,
+    ) -> bool:
+        """PostgreSQL refused the batch for a reason in the data: store entries one by one."""
+        if len(accepted) + len(letters) <= 1:
+            if accepted:
+                bad = accepted[0]
+                letter = DeadLetter(
+                    bad.origin,
+                    guess_lead(bad.raw),
+                    bad.raw,
+                    f"database rejected the event: {exc}",
+                    RetryStatus.DEAD,
+                )
+                return await self._store([], [letter], ids)
+            raise RuntimeError(f"retry_queue rejected a dead letter: {exc}") from exc
+        log.warning("batch rejected by the database; storing entries one by one", error=str(exc))
+        for item in accepted:
+            if not await self._store([item], [], [item.origin]):
+                return False
+        for letter in letters:
+            if not await self._store([], [letter], [letter.queue_id]):
+                return False
+        return True
+
+    async def _ack(self, ids: list[str]) -> bool:
+        backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s)
+        while True:
+            try:
+                await self.redis.xack(self.config.stream, self.config.group, *ids)
+                return True
+            except REDIS_ERRORS as exc:
+                # Stored but not acknowledged: redelivery is harmless (idempotent insert).
+                log.warning("XACK failed; retrying", error=repr(exc), entries=len(ids))
+                if await backoff.wait(self.stop):
+                    return False
+
+    async def _keep_claimed(self, ids: list[str]) -> None:
+        cfg = self.config
+        try:
+            await self.redis.xclaim(cfg.stream, cfg.group, cfg.consumer, 0, ids, justid=True)
+        except REDIS_ERRORS as exc:
+            log.warning("could not refresh pending entries", error=repr(exc))
+
+    # -- pending entries -----------------------------------------------------------------
+
+    async def recover_pending(self) -> int:
+        """Handle this consumer's pending entries: the ones a crash left or a claim brought.
+
+        Counts come from XPENDING (which does not deliver); entries delivered before are
+        re-delivered one at a time, so a crashing entry only ever counts its own attempts.
+        """
+        cfg = self.config
+        handled = 0
+        start = "-"
+        while not self.stop.is_set():
+            rows = await self.redis.xpending_range(
+                cfg.stream,
+                cfg.group,
+                min=start,
+                max="+",
+                count=cfg.batch_size,
+                consumername=cfg.consumer,
+            )
+            if not rows:
+                break
+            exhausted: list[tuple[str, int]] = []
+            first_time: list[str] = []
+            retried: list[str] = []
+            for row in rows:
+                entry_id = entry_id_text(row["message_id"])
+                delivered = int(row["times_delivered"])
+                if delivered >= cfg.max_deliveries:
+                    exhausted.append((entry_id, delivered))
+                elif delivered <= 1:
+                    first_time.append(entry_id)
+                else:
+                    retried.append(entry_id)
+            if exhausted and not await self._give_up(exhausted):
+                return handled
+            if first_time and not await self.handle(await self._claim(first_time)):
+                return handled
+            for entry_id in retried:
+                if not await self.handle(await self._claim([entry_id])):
+                    return handled
+            handled += len(rows)
+            start = "(" + entry_id_text(rows[-1]["message_id"])
+        return handled
+
+    async def _claim(self, ids: list[str]) -> list[Entry]:
+        """XCLAIM to ourselves: delivers the entries (counting it) and returns their fields."""
+        cfg = self.config
+        reply = await self.redis.xclaim(cfg.stream, cfg.group, cfg.consumer, 0, ids)
+        entries = normalise_entries(reply)
+        found = {entry_id for entry_id, _ in entries}
+        gone = [i for i in ids if i not in found]
+        if gone:
+            # Trimmed or deleted while pending: nothing left to store.
+            log.warning("pending entries no longer in the stream", stream_ids=gone)
+            await self.redis.xack(cfg.stream, cfg.group, *gone)
+        return [(i, f) for i, f in entries if f is not None] + [
+            (i, None) for i, f in entries if f is None and i not in gone
+        ]
+
+    async def _give_up(self, exhausted: list[tuple[str, int]]) -> bool:
+        """Entries delivered INGEST_MAX_DELIVERIES times: to retry_queue (pending), then XACK."""
+        cfg = self.config
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for entry_id, _ in exhausted:
+                pipe.xrange(cfg.stream, min=entry_id, max=entry_id, count=1)
+            found = await pipe.execute()
+        letters: list[DeadLetter] = []
+        now = datetime.now(UTC)
+        for (entry_id, delivered), reply in zip(exhausted, found, strict=True):
+            entries = normalise_entries(reply)
+            fields = entries[0][1] if entries else None
+            if fields is None:
+                log.warning("exhausted entry no longer in the stream", stream_id=entry_id)
+                continue
+            raw = fields.get(PAYLOAD_FIELD)
+            payload = (
+                raw.decode("utf-8", "backslashreplace")
+                if raw is not None
+                else orjson.dumps(
+                    {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+                ).decode()
+            )
+            letters.append(
+                DeadLetter(
+                    entry_id,
+                    guess_lead(payload),
+                    payload,
+                    f"delivered {delivered} times without being stored "
+                    f"(INGEST_MAX_DELIVERIES={cfg.max_deliveries}); the worker failed each time",
+                    RetryStatus.PENDING,
+                    next_retry_at=now,
+                )
+            )
+        ids = [entry_id for entry_id, _ in exhausted]
+        if letters and not await self._store([], letters, ids):
+            return False
+        return await self._ack(ids)
+
+    # -- stale entries of other consumers -------------------------------------------------
+
+    async def claim_stale(self) -> int:
+        """Move entries idle longer than CLAIM_IDLE_MS to this consumer (XAUTOCLAIM JUSTID).
+
+        JUSTID leaves delivery counts unchanged; `recover_pending` then handles them.
+        """
+        cfg = self.config
+        claimed = 0
+        while not self.stop.is_set():
+            reply: Any = await self.redis.xautoclaim(
+                cfg.stream,
+                cfg.group,
+                cfg.consumer,
+                cfg.claim_idle_ms,
+                start_id="0-0",
+                count=cfg.batch_size,
+                justid=True,
+            )
+            ids = reply if isinstance(reply, list) else []
+            claimed += len(ids)
+            # Claimed entries are no longer idle, so the next call from 0-0 finds the next.
+            if len(ids) < cfg.batch_size or claimed >= cfg.batch_size * 20:
+                break
+        if claimed:
+            log.info("claimed stale pending entries", entries=claimed, consumer=cfg.consumer)
+        return claimed
+
+    async def forget_idle_consumers(self, idle_ms: int) -> list[str]:
+        """Delete consumers idle `idle_ms` with nothing pending; a live one re-appears."""
+        cfg = self.config
+        try:
+            consumers = await self.redis.xinfo_consumers(cfg.stream, cfg.group)
+        except ResponseError:
+            return []
+        removed: list[str] = []
+        for info in consumers:
+            name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
+            if name == cfg.consumer or int(info.get("pending", 0)) or int(info["idle"]) < idle_ms:
+                continue
+            await self.redis.xgroup_delconsumer(cfg.stream, cfg.group, name)
+            removed.append(name)
+        if removed:
+            log.info("removed idle consumers", consumers=removed)
+        return removed

@@ -1,0 +1,104 @@
+"""Helpers for tests: polling with a deadline, running workers in-process or as processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from activitylog.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 30.0, interval: float = 0.05,
+    message: str = "condition",
+) -> Any:
+    """Poll `check` until it returns a truthy value; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}; last value {last!r}")
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that reproduce `settings` in a child process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            env.pop(name.upper(), None)
+            continue
+        env[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+def spawn(
+    args: list[str], settings: Settings, *, log_path: Path | None = None, **extra_env: str
+) -> subprocess.Popen[bytes]:
+    """Start `python -m activitylog_cli ARGS` with the settings in its environment."""
+    env = settings_env(settings) | extra_env
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "activitylog_cli", *args],
+        env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+    )
+
+
+def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 15.0) -> int:
+    """SIGTERM, wait, SIGKILL if it does not stop; returns the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+@contextlib.asynccontextmanager
+async def running(service: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIterator[asyncio.Event]:
+    """Run an async service in this process for the duration of the block."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(service(stop))
+    try:
+        yield stop
+        if task.done():
+            task.result()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+
+
+def event(n: int = 0, **overrides: Any) -> dict[str, Any]:
+    """A valid event body in the n8n style (camelCase)."""
+    body: dict[str, Any] = {
+        "eventType": "MESSAGE_SENT",
+        "leadAirtableId": f"recLead{n % 50:05d}",
+        "description": f"SMS {n} sent to lead",
+        "messageContent": f"Hello there, this is message number {n}",
+        "metadata": {"campaign_id": "camp1", "phone": "+15550001111", "n": n},
+        "source": "n8n:wf-sms",
+        "executionId": f"exec-{n}",
+        "timestamp": f"2026-03-01T10:{(n // 60) % 60:02d}:{n % 60:02d}.{n % 1000:03d}Z",
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def dumps(body: Any) -> bytes:
+    return orjson.dumps(body)
