@@ -23,7 +23,6 @@ import pytest
 import pytest_asyncio
 import redis as redis_sync
 import redis.asyncio as aioredis
-
 from activitylog.db import create_pool
 from activitylog.migrate import migrate
 from activitylog.settings import Settings
@@ -66,7 +65,7 @@ def _redis_reachable(url: str) -> bool:
 def _docker_works() -> bool:
     if not shutil.which("docker"):
         return False
-    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0  # noqa: S607
+    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
 
 
 @contextlib.contextmanager
@@ -76,15 +75,15 @@ def _servers() -> Iterator[tuple[str, str]]:
     with contextlib.ExitStack() as stack:
         if not _pg_reachable(pg_url) or not _redis_reachable(redis_url):
             if _docker_works():
-                from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
-                from testcontainers.redis import RedisContainer  # noqa: PLC0415
+                from testcontainers.postgres import PostgresContainer
+                from testcontainers.redis import RedisContainer
 
                 pg = stack.enter_context(PostgresContainer("postgres:16-alpine", driver=None))
                 rd = stack.enter_context(RedisContainer("redis:7-alpine"))
                 pg_url = pg.get_connection_url()
                 redis_url = f"redis://{rd.get_container_host_ip()}:{rd.get_exposed_port(6379)}/0"
             else:
-                from activitylog.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: PLC0415
+                from activitylog.embedded import EmbeddedPostgres, EmbeddedRedis
 
                 base = Path(tempfile.mkdtemp(prefix="activitylog-test-"))
                 stack.callback(shutil.rmtree, base, True)

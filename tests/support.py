@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
 from activitylog.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 async def wait_for(
-    check: Callable[[], Awaitable[Any]], *, timeout: float = 30.0, interval: float = 0.05,
+    check: Callable[[], Awaitable[Any]],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
     message: str = "condition",
 ) -> Any:
     """Poll `check` until it returns a truthy value; fail after `timeout` seconds."""
@@ -54,7 +56,10 @@ def spawn(
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
         [sys.executable, "-m", "activitylog_cli", *args],
-        env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
     )
 
 
@@ -71,7 +76,9 @@ def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 15.0) -> int
 
 
 @contextlib.asynccontextmanager
-async def running(service: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIterator[asyncio.Event]:
+async def running(
+    service: Callable[[asyncio.Event], Awaitable[None]],
+) -> AsyncIterator[asyncio.Event]:
     """Run an async service in this process for the duration of the block."""
     stop = asyncio.Event()
     task = asyncio.create_task(service(stop))
