@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 
 class TcpProxy:
     """Forwards 127.0.0.1:`port` to a target; `cut()` refuses and drops connections."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int = 0) -> None:
+        # A host starting with "/" is a Unix socket path (embedded PostgreSQL).
         self.target = (target_host, target_port)
         self.port = _free_port()
         self._server: asyncio.Server | None = None
@@ -40,7 +42,11 @@ class TcpProxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            host, port = self.target
+            if host.startswith("/"):
+                up_reader, up_writer = await asyncio.open_unix_connection(host)
+            else:
+                up_reader, up_writer = await asyncio.open_connection(host, port)
         except OSError:
             writer.transport.abort()
             return
@@ -65,3 +71,17 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def proxy_for_database(url: str) -> tuple[TcpProxy, str]:
+    """A proxy in front of the database of `url`, and the URL that goes through it."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    socket_dir = query.pop("host", None)
+    if socket_dir:
+        proxy = TcpProxy(f"{socket_dir}/.s.PGSQL.{query.pop('port', parts.port or 5432)}")
+    else:
+        proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    proxied = parts._replace(netloc=f"{userinfo}127.0.0.1:{proxy.port}", query=urlencode(query))
+    return proxy, proxied.geturl()

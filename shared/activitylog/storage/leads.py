@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -25,7 +26,11 @@ async def fetch_refs_by_id(
     if not ids:
         return {}
     rows = await conn.fetch(
-        "SELECT id, airtable_record_id, client_id FROM leads WHERE id = ANY($1::uuid[])", ids
+        """
+        SELECT l.id, l.airtable_record_id, l.client_id
+        FROM unnest($1::uuid[]) AS t(id) JOIN leads AS l ON l.id = t.id
+        """,
+        ids,
     )
     return {r["id"]: LeadRef(r["id"], r["airtable_record_id"], r["client_id"]) for r in rows}
 
@@ -35,26 +40,35 @@ async def ensure_stubs(
 ) -> dict[str, LeadRef]:
     """Create a stub lead for each unknown Airtable id (names empty) and return every ref.
 
-    Sorted input keeps concurrent batches taking row locks in one order (no deadlocks).
+    Known leads are looked up first, so the common case (every lead exists) writes nothing;
+    sorted input keeps concurrent batches taking row locks in one order (no deadlocks).
     """
     if not wanted:
         return {}
-    wanted = sorted(wanted, key=lambda item: item[0])
-    airtable_ids = [a for a, _ in wanted]
-    await conn.execute(
-        """
-        INSERT INTO leads (airtable_record_id, client_id)
-        SELECT a, c FROM unnest($1::text[], $2::uuid[]) AS t(a, c)
-        ORDER BY a
-        ON CONFLICT (airtable_record_id) DO NOTHING
-        """,
-        airtable_ids,
-        [c for _, c in wanted],
-    )
+    refs = await _refs_by_airtable_id(conn, sorted({a for a, _ in wanted}))
+    missing = sorted((a, c) for a, c in dict(wanted).items() if a not in refs)
+    if missing:
+        await conn.execute(
+            """
+            INSERT INTO leads (airtable_record_id, client_id)
+            SELECT a, c FROM unnest($1::text[], $2::uuid[]) AS t(a, c)
+            ORDER BY a
+            ON CONFLICT (airtable_record_id) DO NOTHING
+            """,
+            [a for a, _ in missing],
+            [c for _, c in missing],
+        )
+        refs |= await _refs_by_airtable_id(conn, [a for a, _ in missing])
+    return refs
+
+
+async def _refs_by_airtable_id(
+    conn: asyncpg.Connection, airtable_ids: list[str]
+) -> dict[str, LeadRef]:
     rows = await conn.fetch(
         """
-        SELECT id, airtable_record_id, client_id FROM leads
-        WHERE airtable_record_id = ANY($1::text[])
+        SELECT l.id, l.airtable_record_id, l.client_id
+        FROM unnest($1::text[]) AS t(a) JOIN leads AS l ON l.airtable_record_id = t.a
         """,
         airtable_ids,
     )
@@ -81,3 +95,60 @@ async def advance_last_activity(
         ids,
         [latest[i] for i in ids],
     )
+
+
+# -- Read and upsert queries of the API ---------------------------------------------------
+
+LEAD_DETAIL_FIELDS = ("client_id", "first_name", "last_name", "email", "phone", "status")
+_LEAD_COLUMNS = """id, airtable_record_id, client_id, first_name, last_name, email, phone,
+    status, last_activity_at, created_at, updated_at"""
+
+
+async def fetch_lead(
+    conn: asyncpg.Connection,
+    *,
+    lead_id: uuid.UUID | None = None,
+    airtable_id: str | None = None,
+) -> asyncpg.Record | None:
+    """One lead by its UUID or its Airtable record id."""
+    if lead_id is not None:
+        return await conn.fetchrow(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE id = $1", lead_id)
+    return await conn.fetchrow(
+        f"SELECT {_LEAD_COLUMNS} FROM leads WHERE airtable_record_id = $1", airtable_id
+    )
+
+
+async def upsert_details(
+    conn: asyncpg.Connection, airtable_id: str, details: dict[str, Any]
+) -> tuple[asyncpg.Record, bool]:
+    """Create the lead or set the given detail fields (others keep their value); fills stubs.
+
+    Returns the row and whether it was created.
+    """
+    unknown = set(details) - set(LEAD_DETAIL_FIELDS)
+    if unknown:
+        raise ValueError(f"not lead detail fields: {sorted(unknown)}")
+    values = [details.get(name) for name in LEAD_DETAIL_FIELDS]
+    record = await conn.fetchrow(
+        f"""
+        INSERT INTO leads AS l
+            (airtable_record_id, client_id, first_name, last_name, email, phone, status)
+        VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), $5, $6, $7)
+        ON CONFLICT (airtable_record_id) DO UPDATE SET
+            client_id = CASE WHEN 'client_id' = ANY($8) THEN $2 ELSE l.client_id END,
+            first_name = CASE WHEN 'first_name' = ANY($8)
+                THEN coalesce($3, '') ELSE l.first_name END,
+            last_name = CASE WHEN 'last_name' = ANY($8)
+                THEN coalesce($4, '') ELSE l.last_name END,
+            email = CASE WHEN 'email' = ANY($8) THEN $5 ELSE l.email END,
+            phone = CASE WHEN 'phone' = ANY($8) THEN $6 ELSE l.phone END,
+            status = CASE WHEN 'status' = ANY($8) THEN $7 ELSE l.status END,
+            updated_at = now()
+        RETURNING {_LEAD_COLUMNS}, (xmax = 0) AS created
+        """,
+        airtable_id,
+        *values,
+        list(details),
+    )
+    assert record is not None
+    return record, bool(record["created"])

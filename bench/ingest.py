@@ -1,0 +1,246 @@
+"""Ingest benchmark: end-to-end events/s vs the COPY ceiling and a naive one-row-per-message floor.
+
+Usage: python bench/ingest.py [--events 200000] [--workers 2] [--naive-events 20000]
+Needs PostgreSQL and Redis (BENCH_DATABASE_URL / BENCH_REDIS_URL, else 127.0.0.1); creates
+and drops its own database and stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+import orjson
+import redis.asyncio as aioredis
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "shared"))
+
+from activitylog.events import AcceptedEvent, parse_event_json  # noqa: E402
+from activitylog.migrate import migrate  # noqa: E402
+from activitylog.storage import activity_log  # noqa: E402
+from activitylog.storage.unit_of_work import store_batch  # noqa: E402
+from activitylog.stream import entry_time, publish  # noqa: E402
+
+PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+WORDS = (
+    "hello",
+    "quick",
+    "reminder",
+    "about",
+    "your",
+    "appointment",
+    "tomorrow",
+    "reply",
+    "yes",
+    "to",
+    "confirm",
+    "stop",
+)
+
+
+def make_events(n: int, leads: int) -> list[bytes]:
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    types = ["MESSAGE_SENT", "MESSAGE_DELIVERED", "INBOUND_REPLY", "CAMPAIGN_ENROLLED"]
+    out = []
+    for i in range(n):
+        words = " ".join(WORDS[(i + k) % len(WORDS)] for k in range(8))
+        out.append(
+            orjson.dumps(
+                {
+                    "eventType": types[i % len(types)],
+                    "leadAirtableId": f"recBench{i % leads:08d}",
+                    "description": f"Event {i} for lead {i % leads}",
+                    "messageContent": words,
+                    "metadata": {"campaign_id": f"camp{i % 20}", "phone": f"+1555{i:07d}"},
+                    "source": "n8n:bench",
+                    "executionId": f"bench-{i}",
+                    "timestamp": (base + timedelta(seconds=i)).isoformat(),
+                }
+            )
+        )
+    return out
+
+
+async def count(conn: asyncpg.Connection) -> int:
+    return await activity_log.count_all(conn)
+
+
+async def copy_ceiling(url: str, payloads: list[bytes]) -> float:
+    """Resolve the same rows as the pipeline would, then COPY them: the fastest bulk path."""
+    conn = await asyncpg.connect(url)
+    try:
+        # Stub leads first (not timed), so COPY gets the same lead ids the pipeline uses.
+        now = datetime.now(UTC)
+        accepted = [
+            AcceptedEvent.accept(parse_event_json(p), received_at=now, origin="b", raw="")
+            for p in payloads
+        ]
+        for i in range(0, len(accepted), 5000):
+            await store_batch(conn, accepted[i : i + 5000])
+        rows = await conn.fetch(
+            """SELECT id, event_type, event_category, lead_id, lead_airtable_id, client_id,
+                      description, message_content, metadata::text AS metadata, source,
+                      execution_id, created_by, "timestamp" FROM lead_activity_log"""
+        )
+        records = [tuple(r) for r in rows]
+        await conn.execute("TRUNCATE lead_activity_log")
+        await conn.execute("VACUUM ANALYZE lead_activity_log")
+        columns = list(activity_log.COLUMNS)
+        # COPY speaks binary; jsonb's binary form is a version byte and the text.
+        await conn.set_type_codec(
+            "jsonb",
+            encoder=lambda v: b"\x01" + v.encode(),
+            decoder=lambda v: v[1:].decode(),
+            schema="pg_catalog",
+            format="binary",
+        )
+        started = time.perf_counter()
+        for i in range(0, len(records), 10_000):
+            await conn.copy_records_to_table(
+                "lead_activity_log", records=records[i : i + 10_000], columns=columns
+            )
+        elapsed = time.perf_counter() - started
+        await conn.execute("TRUNCATE lead_activity_log")
+        return len(records) / elapsed
+    finally:
+        await conn.close()
+
+
+async def naive_floor(url: str, payloads: list[bytes]) -> float:
+    """One XREADGROUP, one INSERT and one XACK per message: what a simple consumer does."""
+    stream = f"bench:{uuid.uuid4().hex[:8]}:naive"
+    r = aioredis.Redis.from_url(REDIS)
+    conn = await asyncpg.connect(url)
+    try:
+        await publish(r, stream, payloads)
+        await r.xgroup_create(stream, "naive", id="0")
+        leads = dict(await conn.fetch("SELECT airtable_record_id, id FROM leads"))
+        started = time.perf_counter()
+        done = 0
+        while done < len(payloads):
+            reply = await r.xreadgroup("naive", "c1", {stream: ">"}, count=1)
+            entry_id, fields = reply[0][1][0]
+            event = parse_event_json(fields[b"payload"])
+            accepted = AcceptedEvent.accept(
+                event, received_at=entry_time(entry_id.decode()), origin="n", raw=""
+            )
+            await conn.execute(
+                """INSERT INTO lead_activity_log (id, event_type, event_category, lead_id,
+                       lead_airtable_id, description, message_content, metadata, source,
+                       execution_id, "timestamp")
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11)
+                   ON CONFLICT (id) DO NOTHING""",
+                accepted.id,
+                event.event_type.value,
+                event.category.value,
+                leads[event.lead_airtable_id],
+                event.lead_airtable_id,
+                event.description,
+                event.message_content,
+                orjson.dumps(event.metadata).decode(),
+                event.source,
+                event.execution_id,
+                accepted.timestamp,
+            )
+            await r.xack(stream, "naive", entry_id)
+            done += 1
+        elapsed = time.perf_counter() - started
+        await conn.execute("TRUNCATE lead_activity_log")
+        return done / elapsed
+    finally:
+        await r.delete(stream)
+        await r.aclose()
+        await conn.close()
+
+
+async def end_to_end(url: str, payloads: list[bytes], workers: int, batch: int) -> float:
+    """Real `activitylog ingest` processes; time from first XADD to the last commit."""
+    stream = f"bench:{uuid.uuid4().hex[:8]}:events"
+    env = os.environ | {
+        "DATABASE_URL": url,
+        "REDIS_URL": REDIS,
+        "ACTIVITY_STREAM": stream,
+        "INGEST_BATCH_SIZE": str(batch),
+        "LOG_LEVEL": "WARNING",
+        "INGEST_BLOCK_MS": "100",
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "activitylog_cli", "ingest"],
+            env=env | {"INGEST_CONSUMER": f"bench-{i}"},
+            cwd=REPO,
+        )
+        for i in range(workers)
+    ]
+    r = aioredis.Redis.from_url(REDIS)
+    conn = await asyncpg.connect(url)
+    try:
+        # Let the workers create the group and block on an empty stream first.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if await r.exists(stream) and await r.xinfo_groups(stream):
+                break
+            await asyncio.sleep(0.05)
+        started = time.perf_counter()
+        for i in range(0, len(payloads), 5000):
+            await publish(r, stream, payloads[i : i + 5000])
+        published = time.perf_counter() - started
+        while await count(conn) < len(payloads):
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        print(f"  (publishing took {published:.2f}s of {elapsed:.2f}s)")
+        return len(payloads) / elapsed
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(30)
+        await r.delete(stream)
+        await r.aclose()
+        await conn.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--leads", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--naive-events", type=int, default=20_000)
+    args = parser.parse_args()
+
+    name = f"activitylog_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = urlsplit(PG)._replace(path=f"/{name}").geturl()
+    try:
+        await migrate(url)
+        payloads = make_events(args.events, args.leads)
+        print(f"{args.events:,} events over {args.leads:,} leads; {os.cpu_count()} CPUs")
+        ceiling = await copy_ceiling(url, payloads)
+        print(f"COPY ceiling (copy_records_to_table):  {ceiling:>10,.0f} events/s")
+        floor = await naive_floor(url, payloads[: args.naive_events])
+        print(f"naive floor (1 row/message, {args.naive_events:,}): {floor:>10,.0f} events/s")
+        e2e = await end_to_end(url, payloads, args.workers, args.batch_size)
+        print(f"end-to-end ({args.workers} ingest workers):  {e2e:>10,.0f} events/s")
+        print(f"end-to-end / COPY ceiling = {e2e / ceiling:.2f}   (target >= 0.5)")
+        print(f"end-to-end / naive floor  = {e2e / floor:.1f}   (target >= 10)")
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
