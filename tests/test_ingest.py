@@ -95,28 +95,36 @@ async def _no_pending_and_delivered(redis: aioredis.Redis, settings: Settings) -
 
 
 async def test_two_worker_processes_store_each_event_once(
-    settings: Settings, pool: asyncpg.Pool, artifacts: Path
+    settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, artifacts: Path
 ) -> None:
-    publish_raw(settings, [dumps(event(n)) for n in range(10_000)])
+    names = [f"{settings.ingest_consumer}-{i}" for i in range(2)]
     workers = [
         spawn(
             ["ingest"],
             settings,
-            log_path=artifacts / f"worker-{i}.log",
-            INGEST_CONSUMER=f"{settings.ingest_consumer}-{i}",
+            log_path=artifacts / f"{name}.log",
+            INGEST_CONSUMER=name,
             INGEST_BATCH_SIZE="200",
         )
-        for i in range(2)
+        for name in names
     ]
     try:
+        # Both must be reading before anything is published, or one may take it all.
+        await wait_for(lambda: _started(artifacts, names), timeout=60, message="2 readers")
+        publish_raw(settings, [dumps(event(n)) for n in range(10_000)])
         await wait_for(lambda: _at_least(pool, 10_000), timeout=120, message="10,000 rows")
     finally:
         codes = [stop_process(w) for w in workers]
     assert codes == [0, 0]
     assert await count_rows(pool) == 10_000
     assert await pool.fetchval("SELECT count(DISTINCT id) FROM lead_activity_log") == 10_000
-    logs = [(artifacts / f"worker-{i}.log").read_text() for i in range(2)]
+    logs = [(artifacts / f"{name}.log").read_text() for name in names]
     assert all("batch stored" in log for log in logs), "both workers should have stored batches"
+
+
+async def _started(artifacts: Path, names: list[str]) -> bool:
+    # Redis 7.0 lists a consumer only once it got an entry, so ask the workers themselves.
+    return all("ingest worker started" in (artifacts / f"{name}.log").read_text() for name in names)
 
 
 async def _at_least(pool: asyncpg.Pool, n: int) -> bool:
