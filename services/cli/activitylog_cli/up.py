@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import warnings
 from contextlib import ExitStack
 
 import click
@@ -12,7 +14,9 @@ from activitylog.logs import get_logger
 from activitylog.metrics import serve_metrics
 from activitylog.migrate import migrate
 from activitylog.settings import Settings, get_settings
+from activitylog_api.service import run_api
 from activitylog_ingest.service import run_ingest
+from activitylog_retry.service import run_retry
 
 from activitylog_cli.runner import Service, run_services
 
@@ -23,6 +27,8 @@ def services_for(settings: Settings) -> dict[str, Service]:
     """Every service that `up` runs, by name."""
     return {
         "ingest": functools.partial(run_ingest, settings),
+        "api": functools.partial(run_api, settings),
+        "retry": functools.partial(run_retry, settings),
     }
 
 
@@ -30,6 +36,9 @@ def services_for(settings: Settings) -> dict[str, Service]:
 def up() -> None:
     """Run migrations and every service; start embedded PostgreSQL/Redis if not configured."""
     settings = get_settings()
+    # pgserver narrates every initdb/pg_ctl step at INFO; its failures still show.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="platformdirs")
     with ExitStack() as stack:
         updates: dict[str, str] = {}
         if not settings.database_url:
