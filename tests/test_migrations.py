@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import asyncpg
 from activitylog.migrate import available, migrate, pending
-from conftest import Infra
+
+if TYPE_CHECKING:
+    from conftest import Infra
 
 
 async def test_concurrent_migrate_applies_each_version_once(infra: Infra) -> None:

@@ -32,6 +32,13 @@ DB_BACKOFFS = Counter(
 STREAM_LENGTH = Gauge("activitylog_stream_length", "Entries in the activity stream")
 STREAM_PENDING = Gauge("activitylog_stream_pending", "Entries delivered but not acknowledged")
 STREAM_LAG = Gauge("activitylog_stream_lag", "Entries not yet delivered to the ingest group")
+RETRY_ATTEMPTS = Counter(
+    "activitylog_retry_attempts", "retry_queue rows attempted, by outcome", ["outcome"]
+)
+RETRY_PENDING = Gauge("activitylog_retry_queue_pending", "retry_queue rows waiting (pending)")
+ALERTS = Counter(
+    "activitylog_alerts", "Alerts raised, by kind and delivery outcome", ["kind", "outcome"]
+)
 
 
 def serve_metrics(port: int) -> None:

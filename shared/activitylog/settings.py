@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     retry_max_attempts: int = Field(default=10, ge=1)
     retry_poll_interval_s: float = Field(default=5.0, gt=0)
     retry_batch_size: int = Field(default=100, ge=1)
+    # Back-off between attempts of one row: initial·2ⁿ capped, with jitter (the lead sync
+    # runs every 5 minutes, so the first retries come soon and later ones spread out).
+    retry_backoff_initial_s: float = Field(default=30.0, gt=0)
+    retry_backoff_max_s: float = Field(default=3_600.0, gt=0)
+    alert_timeout_s: float = Field(default=5.0, gt=0)
     alert_webhook_url: str | None = None
     alert_pending_threshold: int = Field(default=20, ge=0)
     alert_min_interval_s: float = Field(default=300.0, ge=0)
@@ -50,6 +55,26 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     session_secure_cookie: bool = False
+    # Admin UI: session lifetime (renewed on use) and lock-out after repeated bad passwords.
+    session_max_age_s: int = Field(default=43_200, ge=60)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_s: float = Field(default=300.0, ge=0)
+    # `activitylog api` processes sharing the port (uvicorn's supervisor when above 1).
+    api_workers: int = Field(default=1, ge=1, le=64)
+    # How long a verified API key is trusted before it is checked again (revocation delay).
+    api_key_cache_s: float = Field(default=5.0, ge=0)
+    # Timeout for each PostgreSQL/Redis call of the ingest endpoint and the health checks.
+    api_backend_timeout_s: float = Field(default=2.0, gt=0)
+    # Retry-After (seconds) sent with a 503 when neither Redis nor PostgreSQL takes an event.
+    api_retry_after_s: int = Field(default=5, ge=1)
+    # The admin browser counts exactly up to this many rows, then reports an estimate.
+    api_count_cap: int = Field(default=10_000, ge=100)
+    # ... and gives a count this long (ms) before it reports the estimate instead.
+    api_count_budget_ms: int = Field(default=30, ge=1)
+    # Health (§7): degraded above these.
+    health_max_retry_queue: int = Field(default=20, ge=0)
+    health_max_stream_lag: int = Field(default=1_000, ge=0)
+    health_max_stream_age_s: float = Field(default=60.0, gt=0)
 
     # Operations.
     database_pool_min: int = Field(default=1, ge=0)

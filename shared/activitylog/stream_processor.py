@@ -26,13 +26,17 @@ from activitylog.backoff import Backoff
 from activitylog.db import is_transient
 from activitylog.events import AcceptedEvent, InvalidEvent, parse_event_json
 from activitylog.logs import get_logger
+from activitylog.settings import Settings
 from activitylog.storage.retry_queue import DeadLetter, RetryStatus
-from activitylog.storage.unit_of_work import store_batch
+from activitylog.storage.unit_of_work import lead_reference, store_batch
 from activitylog.stream import PAYLOAD_FIELD, Entry, entry_id_text, entry_time, normalise_entries
 
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 log = get_logger("activitylog.stream")
+
+# Consumers with nothing pending that have been idle this long are dropped from the group.
+FORGET_CONSUMER_AFTER_MS = 15 * 60 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,21 @@ class ProcessorConfig:
     backoff_max_s: float = 30.0
     pending_delay: timedelta = timedelta(minutes=1)
     path: str = "stream"  # metrics label: which service is storing
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, consumer: str, path: str) -> ProcessorConfig:
+        return cls(
+            stream=settings.activity_stream,
+            group=settings.ingest_group,
+            consumer=consumer,
+            batch_size=settings.ingest_batch_size,
+            max_deliveries=settings.ingest_max_deliveries,
+            claim_idle_ms=settings.claim_idle_ms,
+            backoff_initial_s=settings.backoff_initial_s,
+            backoff_max_s=settings.backoff_max_s,
+            pending_delay=timedelta(seconds=settings.pending_retry_delay_s),
+            path=path,
+        )
 
 
 def decode_entry(entry_id: str, fields: dict[bytes, bytes] | None) -> AcceptedEvent | DeadLetter:
@@ -164,6 +183,8 @@ class StreamProcessor:
                         "database unavailable; batch kept pending",
                         error=repr(exc),
                         entries=len(ids),
+                        first_id=ids[0],
+                        last_id=ids[-1],
                         attempt=backoff.attempt + 1,
                     )
                     if time.monotonic() >= keep_claimed_at:
@@ -190,6 +211,8 @@ class StreamProcessor:
                     status=letter.status.value,
                     reason=letter.reason,
                 )
+            # Every id is on the line so an operator can trace one event from the stream
+            # entry to its row (and its lead) with a single grep.
             log.info(
                 "batch stored",
                 entries=len(ids),
@@ -200,6 +223,9 @@ class StreamProcessor:
                 first_id=ids[0],
                 last_id=ids[-1],
                 commit_ms=round((time.perf_counter() - started) * 1000, 1),
+                stream_ids=ids,
+                event_ids=[str(a.id) for a in accepted],
+                lead_ids=sorted({ref for a in accepted if (ref := lead_reference(a))}),
             )
             return True
 
@@ -223,7 +249,11 @@ class StreamProcessor:
                 )
                 return await self._store([], [letter], ids)
             raise RuntimeError(f"retry_queue rejected a dead letter: {exc}") from exc
-        log.warning("batch rejected by the database; storing entries one by one", error=str(exc))
+        log.warning(
+            "batch rejected by the database; storing entries one by one",
+            error=str(exc),
+            stream_ids=ids,
+        )
         for item in accepted:
             if not await self._store([item], [], [item.origin]):
                 return False
@@ -240,7 +270,13 @@ class StreamProcessor:
                 return True
             except REDIS_ERRORS as exc:
                 # Stored but not acknowledged: redelivery is harmless (idempotent insert).
-                log.warning("XACK failed; retrying", error=repr(exc), entries=len(ids))
+                log.warning(
+                    "XACK failed; retrying",
+                    error=repr(exc),
+                    entries=len(ids),
+                    first_id=ids[0],
+                    last_id=ids[-1],
+                )
                 if await backoff.wait(self.stop):
                     return False
 
@@ -351,6 +387,13 @@ class StreamProcessor:
         return await self._ack(ids)
 
     # -- stale entries of other consumers -------------------------------------------------
+
+    async def sweep_stale(self, forget_after_ms: int = FORGET_CONSUMER_AFTER_MS) -> int:
+        """Claim stale entries, handle everything pending here, forget consumers that left."""
+        await self.claim_stale()
+        handled = await self.recover_pending()
+        await self.forget_idle_consumers(forget_after_ms)
+        return handled
 
     async def claim_stale(self) -> int:
         """Move entries idle longer than CLAIM_IDLE_MS to this consumer (XAUTOCLAIM JUSTID).

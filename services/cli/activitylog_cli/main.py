@@ -9,10 +9,15 @@ import click
 from activitylog.logs import configure_logging, get_logger
 from activitylog.migrate import migrate as apply_migrations
 from activitylog.settings import Settings, get_settings
+from activitylog_api.keys_cli import keys
+from activitylog_api.service import run_api, serve_workers
 from activitylog_ingest.service import run_ingest
+from activitylog_retry.queue_commands import retry_queue_group
+from activitylog_retry.service import run_retry
 
 from activitylog_cli.runner import run_services
 from activitylog_cli.up import up
+from activitylog_cli.users import users
 
 log = get_logger("activitylog.cli")
 
@@ -52,4 +57,29 @@ def ingest() -> None:
     asyncio.run(run_services({"ingest": functools.partial(run_ingest, settings)}))
 
 
+@cli.command()
+def retry() -> None:
+    """Run the retry service (retry_queue re-drive, stale entries, alerts) until SIGTERM."""
+    settings = get_settings()
+    require(settings, "database_url", "redis_url")
+    from activitylog.metrics import serve_metrics
+
+    serve_metrics(settings.metrics_port)
+    asyncio.run(run_services({"retry": functools.partial(run_retry, settings)}))
+
+
+@cli.command()
+def api() -> None:
+    """Run the HTTP API (uvicorn on API_HOST:API_PORT, API_WORKERS processes) until SIGTERM."""
+    settings = get_settings()
+    require(settings, "database_url", "redis_url")
+    if settings.api_workers > 1:
+        serve_workers(settings)
+        return
+    asyncio.run(run_services({"api": functools.partial(run_api, settings)}))
+
+
 cli.add_command(up)
+cli.add_command(keys)
+cli.add_command(users)
+cli.add_command(retry_queue_group)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
+from activitylog.consumer_lease import ConsumerLease
 from activitylog.db import create_pool
 from activitylog.settings import Settings
 from activitylog.stream import redis_client
 from activitylog.stream_processor import ProcessorConfig, StreamProcessor
 
-from activitylog_ingest.consumer_lease import ConsumerLease
 from activitylog_ingest.worker import IngestWorker, crash_on_marker
 
 
@@ -30,18 +29,7 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
             pool=pool,
             redis=redis,
             stop=stop,
-            config=ProcessorConfig(
-                stream=settings.activity_stream,
-                group=settings.ingest_group,
-                consumer=consumer,
-                batch_size=settings.ingest_batch_size,
-                max_deliveries=settings.ingest_max_deliveries,
-                claim_idle_ms=settings.claim_idle_ms,
-                backoff_initial_s=settings.backoff_initial_s,
-                backoff_max_s=settings.backoff_max_s,
-                pending_delay=timedelta(seconds=settings.pending_retry_delay_s),
-                path="ingest",
-            ),
+            config=ProcessorConfig.from_settings(settings, consumer=consumer, path="ingest"),
             inspect=crash_on_marker(settings.ingest_fault_crash_marker)
             if settings.ingest_fault_crash_marker
             else None,

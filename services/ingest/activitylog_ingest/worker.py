@@ -16,9 +16,6 @@ from redis.exceptions import ResponseError
 
 log = get_logger("activitylog.ingest")
 
-# Consumers with nothing pending that have been idle this long are dropped from the group.
-FORGET_CONSUMER_AFTER_MS = 15 * 60 * 1000
-
 
 class IngestWorker:
     """Runs one consumer until `stop` is set; the batch in hand is committed before exit."""
@@ -52,9 +49,7 @@ class IngestWorker:
                 if time.monotonic() >= next_claim:
                     # First pass on start: our own pending entries (a crash left them) and
                     # stale ones of dead consumers; then every half claim interval.
-                    await self.processor.claim_stale()
-                    await self.processor.recover_pending()
-                    await self.processor.forget_idle_consumers(FORGET_CONSUMER_AFTER_MS)
+                    await self.processor.sweep_stale()
                     next_claim = time.monotonic() + cfg.claim_idle_ms / 2000
                 entries = await self.processor.read_new(self.block_ms)
                 if entries and not await self.processor.handle(entries):

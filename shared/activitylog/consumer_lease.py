@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 
 import redis.asyncio as aioredis
-from activitylog.logs import get_logger
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
-log = get_logger("activitylog.ingest.lease")
+from activitylog.logs import get_logger
+
+log = get_logger("activitylog.lease")
 
 
 class ConsumerLease:

@@ -1,0 +1,71 @@
+"""Wires the retry service to PostgreSQL, Redis and the alert webhook; runs until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+
+from activitylog.backoff import Backoff
+from activitylog.consumer_lease import ConsumerLease
+from activitylog.db import create_pool
+from activitylog.logs import get_logger
+from activitylog.retry_ops import RetryPolicy
+from activitylog.settings import Settings
+from activitylog.stream import redis_client
+from activitylog.stream_processor import ProcessorConfig, StreamProcessor
+
+from activitylog_retry.alerts import Alerter, Webhook
+from activitylog_retry.redriver import Redriver
+from activitylog_retry.stale_entries import StaleEntrySweeper
+
+log = get_logger("activitylog.retry")
+
+
+async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
+    """Re-drive retry_queue, claim stale stream entries and alert, until `stop` is set."""
+    if not settings.database_url or not settings.redis_url:
+        raise RuntimeError("DATABASE_URL and REDIS_URL must be set (or use `activitylog up`)")
+    redis = redis_client(settings.redis_url)
+    # Lazy connections: a database outage at start is a back-off, not a crash.
+    pool = await create_pool(settings.database_url, min_size=0, max_size=3)
+    webhook = Webhook(settings.alert_webhook_url, settings.alert_timeout_s)
+    # A leased name, like the ingest's: unique among live replicas, kept across restarts.
+    lease = ConsumerLease(
+        redis,
+        settings.activity_stream,
+        f"retry-{settings.ingest_consumer}",
+        settings.consumer_lease_ttl_s,
+    )
+    processor = StreamProcessor(
+        pool=pool,
+        redis=redis,
+        stop=stop,
+        config=ProcessorConfig.from_settings(
+            settings, consumer=await lease.acquire(), path="retry"
+        ),
+    )
+    redriver = Redriver(
+        pool,
+        RetryPolicy.from_settings(settings),
+        batch_size=settings.retry_batch_size,
+        poll_interval_s=settings.retry_poll_interval_s,
+        backoff=Backoff(settings.backoff_initial_s, settings.backoff_max_s),
+        stop=stop,
+    )
+    alerter = Alerter(
+        pool,
+        webhook,
+        pending_threshold=settings.alert_pending_threshold,
+        min_interval_s=settings.alert_min_interval_s,
+    )
+    log.info("retry service started", consumer=processor.config.consumer)
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(redriver.run(), name="redrive")
+            tasks.create_task(StaleEntrySweeper(processor, stop).run(), name="stale-entries")
+            tasks.create_task(alerter.run(stop, settings.retry_poll_interval_s), name="alerts")
+    finally:
+        await lease.release()
+        await webhook.aclose()
+        await pool.close()
+        await redis.aclose()
+        log.info("retry service stopped", consumer=processor.config.consumer)
