@@ -36,6 +36,7 @@ RETRY_ATTEMPTS = Counter(
     "activitylog_retry_attempts", "retry_queue rows attempted, by outcome", ["outcome"]
 )
 RETRY_PENDING = Gauge("activitylog_retry_queue_pending", "retry_queue rows waiting (pending)")
+RETRY_ROWS = Gauge("activitylog_retry_queue_rows", "retry_queue rows by status", ["status"])
 ALERTS = Counter(
     "activitylog_alerts", "Alerts raised, by kind and delivery outcome", ["kind", "outcome"]
 )

@@ -17,7 +17,6 @@ from typing import Any
 
 import asyncpg
 
-from activitylog import metrics
 from activitylog.backoff import Backoff
 from activitylog.db import is_transient
 from activitylog.events import AcceptedEvent, InvalidEvent, parse_event_json
@@ -168,7 +167,6 @@ async def attempt(
                 inserted=stored.get(row.id, False),
             )
             updates.append(RowUpdate(row.id, outcome.status, row.retry_count, None, None))
-            metrics.RETRY_ATTEMPTS.labels("resolved").inc()
         else:
             outcome = _failed(row, errors[row.id], row.id in permanent, policy, now)
             updates.append(
@@ -180,7 +178,6 @@ async def attempt(
                     outcome.error,
                 )
             )
-            metrics.RETRY_ATTEMPTS.labels("dead" if outcome.went_dead else "failed").inc()
         outcomes.append(outcome)
     await retry_queue.update_outcomes(conn, updates)
     return outcomes

@@ -72,6 +72,16 @@ async def test_sigterm_stops_retry_within_10s_with_its_work_committed(
     assert await stored_events(pool) == total
 
 
+async def _rows_gauge(url: str) -> dict[str, float] | None:
+    page = await try_scrape(url)
+    if page is None or "activitylog_retry_queue_rows" not in page.families:
+        return None
+    values = {
+        s.labels["status"]: s.value for s in page.families["activitylog_retry_queue_rows"].samples
+    }
+    return values if values.get("resolved", 0) >= 40 else None
+
+
 async def test_retry_metrics_parse_and_count_what_it_does(
     settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, artifacts
 ) -> None:
@@ -112,8 +122,13 @@ async def test_retry_metrics_parse_and_count_what_it_does(
         assert delta(after, "activitylog_retry_attempts_total", outcome="dead") == 1
         assert delta(after, "activitylog_stream_entries_consumed_total", path="retry") == 1
         assert delta(after, "activitylog_events_stored_total", path="retry") == 1
+        assert delta(after, "activitylog_events_stored_total", path="retry_queue") == 40
         assert delta(after, "activitylog_alerts_total", kind="dead", outcome="logged") >= 1
         assert after.families["activitylog_retry_queue_pending"].type == "gauge"
+        rows_by_status = await wait_for(
+            lambda: _rows_gauge(url), timeout=30, message="retry_queue_rows gauge"
+        )
+        assert rows_by_status["resolved"] >= 40
         assert await stored_events(pool) == 41
     finally:
         assert stop_process(proc) == 0

@@ -131,8 +131,11 @@ class Alerter:
     async def check_pending(self) -> int:
         """Post when pending rows exceed the threshold; returns the pending count."""
         async with self.pool.acquire() as conn:
-            count = await retry_queue.count_pending(conn)
+            by_status = await retry_queue.count_by_status(conn)
+        count = by_status["pending"]
         metrics.RETRY_PENDING.set(count)
+        for status, rows in by_status.items():
+            metrics.RETRY_ROWS.labels(status).set(rows)
         if count > self.pending_threshold and self._due("pending"):
             self._last["pending"] = self.clock()
             await self.webhook.post("pending", pending_message(count, self.pending_threshold))

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 
 import asyncpg
+from activitylog import metrics
 from activitylog.backoff import Backoff
 from activitylog.db import is_transient
 from activitylog.logs import get_logger
@@ -47,20 +48,30 @@ class Redriver:
                 continue
             self.backoff.reset()
             if outcomes:
-                _log_outcomes(outcomes)
+                _record_outcomes(outcomes)
             if len(outcomes) < self.batch_size:
                 # Drained what is due: wait for the next poll (a full batch goes again now).
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), timeout=self.poll_interval_s)
 
 
-def _log_outcomes(outcomes: list[Outcome]) -> None:
-    resolved = sum(o.succeeded for o in outcomes)
+def _record_outcomes(outcomes: list[Outcome]) -> None:
+    """Metrics and log lines for a committed batch (counted only once it is durable)."""
+    resolved = [o for o in outcomes if o.succeeded]
+    for o in outcomes:
+        label = "resolved" if o.succeeded else "dead" if o.went_dead else "failed"
+        metrics.RETRY_ATTEMPTS.labels(label).inc()
+    inserted = sum(o.inserted for o in resolved)
+    metrics.EVENTS_STORED.labels("retry_queue").inc(inserted)
+    metrics.EVENTS_DUPLICATE.labels("retry_queue").inc(len(resolved) - inserted)
     log.info(
         "retry_queue rows attempted",
         rows=len(outcomes),
-        resolved=resolved,
-        failed=len(outcomes) - resolved,
+        resolved=len(resolved),
+        failed=len(outcomes) - len(resolved),
+        queue_ids=[o.queue_id for o in outcomes],
+        event_ids=[str(o.event_id) for o in resolved],
+        lead_ids=sorted({o.lead_id for o in outcomes if o.lead_id}),
     )
     for o in outcomes:
         if o.went_dead:
