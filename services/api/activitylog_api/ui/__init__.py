@@ -1,0 +1,80 @@
+"""The admin UI (§8), served by the api: server-rendered pages, a session login, CSRF forms.
+
+`create_app` adds `ui_route_handlers(settings)` to its routes and `template_config()` as its
+templates; the UI's own middleware (sessions, CSRF) and error pages apply to its routes only.
+"""
+
+from __future__ import annotations
+
+from activitylog.settings import Settings
+from litestar import Router
+from litestar.datastructures import CacheControlHeader, ResponseHeader
+from litestar.static_files import create_static_files_router
+from litestar.types import ControllerRouterHandler
+
+from activitylog_api.ui.activity import activity_logs
+from activitylog_api.ui.csrf import csrf_middleware
+from activitylog_api.ui.dashboard import dashboard
+from activitylog_api.ui.errors import EXCEPTION_HANDLERS
+from activitylog_api.ui.export import export_csv
+from activitylog_api.ui.lead_page import lead_page
+from activitylog_api.ui.login import login_page, login_submit, logout
+from activitylog_api.ui.retry_page import discard_row, replay_row, retry_queue_page
+from activitylog_api.ui.sessions import AdminSessionConfig
+from activitylog_api.ui.templating import STATIC_DIR, STATIC_PATH, template_config
+
+__all__ = ["UI_PUBLIC_PATHS", "UI_PUBLIC_PREFIXES", "template_config", "ui_route_handlers"]
+
+# Reachable without a session (the login form and its assets); everything else is guarded.
+UI_PUBLIC_PATHS = {"/admin/login"}
+UI_PUBLIC_PREFIXES = {STATIC_PATH}
+
+_SECURITY_HEADERS = [
+    ResponseHeader(
+        name="Content-Security-Policy",
+        value="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+    ),
+    ResponseHeader(name="X-Frame-Options", value="DENY"),
+    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
+    ResponseHeader(name="Referrer-Policy", value="same-origin"),
+]
+
+
+def ui_route_handlers(settings: Settings) -> list[ControllerRouterHandler]:
+    """The admin pages (one router with the session and CSRF middleware) and static files."""
+    sessions = AdminSessionConfig(
+        key="activitylog_session",
+        path="/admin",
+        max_age=settings.session_max_age_s,
+        renew_on_access=True,
+        secure=settings.session_secure_cookie,
+        httponly=True,
+        samesite="lax",
+    )
+    pages = Router(
+        path="/",
+        route_handlers=[
+            login_page,
+            login_submit,
+            logout,
+            dashboard,
+            activity_logs,
+            export_csv,
+            lead_page,
+            retry_queue_page,
+            replay_row,
+            discard_row,
+        ],
+        middleware=[sessions.middleware, csrf_middleware(settings.session_secure_cookie)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        response_headers=_SECURITY_HEADERS,
+        include_in_schema=False,
+    )
+    static = create_static_files_router(
+        path=STATIC_PATH,
+        directories=[STATIC_DIR],
+        cache_control=CacheControlHeader(max_age=86_400 * 30, public=True),
+        include_in_schema=False,
+    )
+    return [pages, static]

@@ -1,0 +1,90 @@
+"""HTML error pages of the admin UI: a clear banner instead of a stack trace or JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activitylog.db import is_transient
+from activitylog.logs import get_logger
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+from redis.exceptions import RedisError
+
+from activitylog_api.errors import ApiError
+from activitylog_api.ui.guard import EMAIL_STATE_KEY, LoginRequired, login_url
+
+log = get_logger("activitylog.ui")
+
+DATABASE_DOWN = (
+    "The database (PostgreSQL) cannot be reached, so nothing can be shown right now. "
+    "No event is lost: the stream holds new events until the database is back."
+)
+
+
+def _page(
+    request: Request[Any, Any, Any], status: int, heading: str, detail: str, *, retry: bool
+) -> Template:
+    return Template(
+        template_name="error.html",
+        status_code=status,
+        context={
+            "user_email": request.scope.get("state", {}).get(EMAIL_STATE_KEY),
+            "active": "",
+            "banner": detail if status >= 500 else None,
+            "flashes": [],
+            "show_nav": True,
+            "heading": heading,
+            "detail": detail,
+            "retry": retry,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def login_required(_: Request[Any, Any, Any], exc: LoginRequired) -> Redirect:
+    return Redirect(path=login_url(exc.next_url), status_code=HTTP_303_SEE_OTHER)
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, PermissionDeniedException) and "CSRF" in str(exc.detail):
+        return _page(
+            request,
+            403,
+            "This form has expired",
+            "The form was sent without a valid security (CSRF) token. "
+            "Go back, reload the page and try again.",
+            retry=False,
+        )
+    if isinstance(exc, NotFoundException):
+        return _page(request, 404, "Not found", str(exc.detail or "No such page."), retry=False)
+    if isinstance(exc, ApiError):
+        return _page(request, exc.status_code, "Cannot show this", exc.detail, retry=False)
+    return _page(request, exc.status_code, "Request refused", str(exc.detail), retry=False)
+
+
+def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if is_transient(exc):
+        log.warning("admin page without database", path=request.url.path, error=repr(exc))
+        return _page(request, 503, "Database unavailable", DATABASE_DOWN, retry=True)
+    if isinstance(exc, RedisError):
+        log.warning("admin page without redis", path=request.url.path, error=repr(exc))
+        return _page(
+            request, 503, "Redis unavailable", "Redis cannot be reached right now.", retry=True
+        )
+    log.exception("admin page failed", path=request.url.path)
+    return _page(
+        request,
+        500,
+        "Something went wrong",
+        "The page could not be built; the error is in the api service's log.",
+        retry=False,
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    LoginRequired: login_required,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,35 @@
+"""/admin/activity-logs/export.csv: the browser's current filter as CSV, for a signed-in admin."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from activitylog.storage.activity_log import Ordering
+from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.response import Stream
+
+from activitylog_api.csv_export import export_rows
+from activitylog_api.errors import ApiError
+from activitylog_api.state import ApiServices
+from activitylog_api.ui import browser_query
+from activitylog_api.ui.guard import SESSION
+
+
+@get(browser_query.EXPORT_PATH, guards=[SESSION], include_in_schema=False)
+async def export_csv(
+    request: Request[Any, Any, Any], services: NamedDependency[ApiServices]
+) -> Stream:
+    query = browser_query.parse(request.query_params)
+    if query.error is not None:
+        raise ApiError(400, query.error)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Stream(
+        export_rows(services.pool, query.filter, Ordering()),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="activity-logs-{stamp}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -1,0 +1,187 @@
+"""Rows → what the templates show: labels, lead names, snippets, times (Jinja filters too)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+from activitylog.taxonomy import CATEGORY_STYLE, LABEL_OF, Category, CategoryStyle, EventType
+
+SNIPPET_CHARS = 160
+_UNKNOWN_STYLE = CategoryStyle("Other", "grey", "#6b7280", "gear")
+
+
+def style_of(category: str) -> CategoryStyle:
+    try:
+        return CATEGORY_STYLE[Category(category)]
+    except ValueError:
+        return _UNKNOWN_STYLE
+
+
+def label_of(event_type: str) -> str:
+    try:
+        return LABEL_OF[EventType(event_type)]
+    except ValueError:
+        return event_type.replace("_", " ").title()
+
+
+def lead_display_name(
+    first_name: str | None, last_name: str | None, email: str | None, airtable_id: str | None
+) -> str:
+    """The lead's name; a stub (no name yet) shows its email or Airtable id instead."""
+    name = f"{first_name or ''} {last_name or ''}".strip()
+    return name or email or airtable_id or "Unknown lead"
+
+
+def _first(metadata: dict[str, Any] | None, *keys: str) -> str | None:
+    if not isinstance(metadata, dict):
+        return None
+    for key in keys:
+        value = metadata.get(key)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def pretty_json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """One event as a row of the browser or the timeline."""
+
+    id: uuid.UUID
+    timestamp: datetime
+    event_type: str
+    label: str
+    category: str
+    style: CategoryStyle
+    lead_id: uuid.UUID
+    lead_name: str
+    lead_email: str | None
+    lead_airtable_id: str | None
+    description: str
+    message: str | None
+    snippet: str
+    campaign: str | None
+    phone: str | None
+    source: str
+    execution_id: str | None
+    metadata_pretty: str | None
+
+
+def event_view(row: asyncpg.Record, lead_name: str | None = None) -> EventView:
+    """From a `browse` row (with or without its lead's columns)."""
+    keys = set(row.keys())
+    metadata = row["metadata"]
+    email = row["lead_email"] if "lead_email" in keys else None
+    if lead_name is None:
+        lead_name = lead_display_name(
+            row["first_name"] if "first_name" in keys else None,
+            row["last_name"] if "last_name" in keys else None,
+            None,
+            row["lead_airtable_id"],
+        )
+    return EventView(
+        id=row["id"],
+        timestamp=row["timestamp"],
+        event_type=row["event_type"],
+        label=label_of(row["event_type"]),
+        category=row["event_category"],
+        style=style_of(row["event_category"]),
+        lead_id=row["lead_id"],
+        lead_name=lead_name,
+        lead_email=email,
+        lead_airtable_id=row["lead_airtable_id"],
+        description=row["description"],
+        message=row["message_content"],
+        snippet=snippet(row["message_content"] or row["description"]),
+        campaign=_first(metadata, "campaign_name", "campaign_id", "campaignId", "campaign"),
+        phone=_first(metadata, "phone", "to", "phone_number", "phoneNumber"),
+        source=row["source"],
+        execution_id=row["execution_id"],
+        metadata_pretty=pretty_json(metadata) if metadata not in (None, {}) else None,
+    )
+
+
+# -- Jinja filters ----------------------------------------------------------------------
+
+
+def relative(value: datetime | None, now: datetime | None = None) -> str:
+    """ "3 min ago", "in 2 h", "yesterday"-style text; exact time goes in the title."""
+    if value is None:
+        return "—"
+    now = now or datetime.now(UTC)
+    seconds = (now - value).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 45:
+        text = "just now" if not future else "in a few seconds"
+        return text
+    for limit, unit, size in (
+        (3_600, "min", 60),
+        (86_400, "h", 3_600),
+        (86_400 * 30, "d", 86_400),
+        (86_400 * 365, "mo", 86_400 * 30),
+    ):
+        if seconds < limit:
+            amount = max(round(seconds / size), 1)
+            return f"in {amount} {unit}" if future else f"{amount} {unit} ago"
+    years = round(seconds / (86_400 * 365))
+    return f"in {years} y" if future else f"{years} y ago"
+
+
+def exact_time(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def iso_time(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def number(value: int | float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,}"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3_600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3_600:.1f} h"
+
+
+def pretty_payload(text: str) -> str:
+    """A retry-queue payload: indented if it is JSON, as received otherwise."""
+    try:
+        return pretty_json(orjson.loads(text))
+    except orjson.JSONDecodeError:
+        return text
+
+
+FILTERS = {
+    "relative": relative,
+    "exacttime": exact_time,
+    "isotime": iso_time,
+    "num": number,
+    "duration": duration,
+    "prettyjson": pretty_payload,
+}

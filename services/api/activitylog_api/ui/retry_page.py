@@ -1,0 +1,139 @@
+"""/admin/retry-queue: health figures, rows by status, replay and discard (POST with CSRF)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from activitylog import retry_ops
+from activitylog.storage import retry_queue
+from activitylog.storage.retry_queue import RetryStatus
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from activitylog_api.state import ApiServices
+from activitylog_api.ui.guard import EMAIL_STATE_KEY, SESSION, flash, page_context
+from activitylog_api.ui.health_view import health_for_page
+
+PATH = "/admin/retry-queue"
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Tab:
+    label: str
+    url: str
+    count: int
+    active: bool
+
+
+@dataclass
+class ActionForm:
+    back: str = ""
+
+
+def _link(status: str = "", before: int | None = None) -> str:
+    query = urlencode({k: v for k, v in (("status", status), ("before", before)) if v})
+    return f"{PATH}?{query}" if query else PATH
+
+
+def _back(value: str) -> str:
+    """Return to the page the button was on, never anywhere else."""
+    return value if value.startswith(PATH) and not value.startswith("//") else PATH
+
+
+@get(PATH, guards=[SESSION], include_in_schema=False)
+async def retry_queue_page(
+    request: Request[Any, Any, Any], services: NamedDependency[ApiServices]
+) -> Template:
+    raw_status = (request.query_params.get("status") or "").lower()
+    status = RetryStatus(raw_status) if raw_status in set(RetryStatus) else None
+    before_text = request.query_params.get("before") or ""
+    before = int(before_text) if before_text.isdigit() else None
+    health = await health_for_page(services)
+    async with services.pool.acquire() as conn:
+        counts = await retry_queue.count_by_status(conn)
+        rows = await retry_queue.list_rows(
+            conn, status=status, before_id=before, limit=PAGE_SIZE + 1
+        )
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    current = status.value if status else ""
+    tabs = [Tab("All", _link(), sum(counts.values()), status is None)]
+    tabs += [
+        Tab(s.value.title(), _link(s.value), counts[s.value], status is s) for s in RetryStatus
+    ]
+    context = page_context(
+        request,
+        "retry",
+        health=health,
+        tabs=tabs,
+        rows=[_row_view(r) for r in rows],
+        status=current,
+        back_url=_link(current, before),
+        older_url=_link(current, rows[-1].id) if more else None,
+        first_url=_link(current) if before else None,
+    )
+    return Template(
+        template_name="retry_queue.html", context=context, headers={"Cache-Control": "no-store"}
+    )
+
+
+def _row_view(row: retry_queue.RetryRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "queue_id": row.queue_id,
+        "operation_type": row.operation_type,
+        "lead_id": row.lead_id,
+        "payload": row.payload,
+        "retry_count": row.retry_count,
+        "next_retry_at": row.next_retry_at,
+        "last_error": row.last_error,
+        "status": row.status.value,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+@post(f"{PATH}/{{row_id:int}}/replay", guards=[SESSION], include_in_schema=False)
+async def replay_row(
+    request: Request[Any, Any, Any],
+    services: NamedDependency[ApiServices],
+    row_id: FromPath[int],
+    data: Annotated[ActionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    policy = retry_ops.RetryPolicy.from_settings(services.settings)
+    outcomes = await retry_ops.replay(services.pool, [row_id], policy)
+    if not outcomes:
+        flash(request, "error", f"Row #{row_id} does not exist.")
+    elif outcomes[0].succeeded:
+        stored = "stored" if outcomes[0].inserted else "was already stored"
+        flash(request, "success", f"Row #{row_id} replayed: its event {stored}; row resolved.")
+    else:
+        flash(request, "error", f"Row #{row_id} failed again: {outcomes[0].error}")
+    return Redirect(path=_back(data.back), status_code=HTTP_303_SEE_OTHER)
+
+
+@post(f"{PATH}/{{row_id:int}}/discard", guards=[SESSION], include_in_schema=False)
+async def discard_row(
+    request: Request[Any, Any, Any],
+    services: NamedDependency[ApiServices],
+    row_id: FromPath[int],
+    data: Annotated[ActionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    who = request.scope["state"].get(EMAIL_STATE_KEY) or "an admin"
+    try:
+        row = await retry_ops.discard(services.pool, row_id, reason=f"via the admin UI by {who}")
+    except retry_ops.DiscardRefused as exc:
+        flash(request, "error", str(exc))
+    else:
+        if row is None:
+            flash(request, "error", f"Row #{row_id} does not exist.")
+        else:
+            flash(request, "success", f"Row #{row_id} discarded.")
+    return Redirect(path=_back(data.back), status_code=HTTP_303_SEE_OTHER)

@@ -1,0 +1,96 @@
+"""Fixtures of the admin UI tests: the real api under uvicorn, an admin user, Chromium."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from activitylog.settings import Settings
+from activitylog.storage import admin_users
+from activitylog_api.service import run_api
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from support import running, wait_for
+from ui_support import (
+    ADMIN_EMAIL,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    admin_password_hash,
+    free_port,
+    log_in,
+)
+
+
+@dataclass
+class Ui:
+    """A running api with the admin UI: its settings, base URL and a plain HTTP client."""
+
+    settings: Settings
+    url: str
+    http: httpx.AsyncClient
+
+
+@pytest.fixture
+def ui_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"api_port": free_port(), "api_backend_timeout_s": 1.0})
+
+
+@pytest_asyncio.fixture
+async def ui(ui_settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Ui]:
+    """The api (and so the UI) for this test, served over real HTTP; an admin exists."""
+    async with pool.acquire() as conn:
+        await admin_users.upsert(conn, ADMIN_EMAIL, admin_password_hash())
+    url = f"http://127.0.0.1:{ui_settings.api_port}"
+    async with (
+        running(functools.partial(run_api, ui_settings)),
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+
+        async def up() -> bool:
+            try:
+                return (await http.get("/health/live")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await wait_for(up, timeout=20, message="the api to listen")
+        yield Ui(ui_settings, url, http)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One Debian Chromium for the whole run (each test gets its own context)."""
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest_asyncio.fixture
+async def context(browser: Browser, ui: Ui) -> AsyncIterator[BrowserContext]:
+    context = await browser.new_context(
+        base_url=ui.url, viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
+    context.set_default_timeout(15_000)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+@pytest_asyncio.fixture
+async def page(context: BrowserContext) -> Page:
+    return await context.new_page()
+
+
+@pytest_asyncio.fixture
+async def admin(page: Page) -> Page:
+    """A page signed in as the admin, on the dashboard."""
+    await log_in(page)
+    await page.wait_for_url("**/admin")
+    return page
