@@ -15,22 +15,21 @@ import asyncio
 import os
 import random
 import re
-import socket
 import statistics
 import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
-import orjson
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "shared"))
 sys.path.insert(0, str(REPO / "services" / "api"))
+
+from bench_support import binary_jsonb, free_port, with_database  # noqa: E402
 
 from activitylog.db import connect  # noqa: E402
 from activitylog.migrate import migrate  # noqa: E402
@@ -101,16 +100,6 @@ COLUMNS = (
 )
 
 
-def _with_database(url: str, name: str) -> str:
-    return urlsplit(url)._replace(path=f"/{name}").geturl()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def create_database(admin_url: str, name: str) -> bool:
     """Create `name` unless it exists; True when it was created (and so needs data)."""
     conn = await asyncpg.connect(admin_url)
@@ -136,14 +125,7 @@ async def load(url: str, events: int, leads: int, days: int) -> None:
     rng = random.Random(42)
     now = datetime.now(UTC)
     conn = await asyncpg.connect(url)
-    # COPY is binary: jsonb's binary form is a version byte and the JSON text.
-    await conn.set_type_codec(
-        "jsonb",
-        encoder=lambda v: b"\x01" + orjson.dumps(v),
-        decoder=lambda b: orjson.loads(b[1:]),
-        schema="pg_catalog",
-        format="binary",
-    )
+    await binary_jsonb(conn)
     try:
         started = time.perf_counter()
         lead_rows = []
@@ -298,7 +280,7 @@ async def main() -> None:
     admin_url = os.environ.get("BENCH_DATABASE_URL", PG)
     redis_url = os.environ.get("BENCH_REDIS_URL", REDIS)
     name = args.database or f"activitylog_bench_ui_{uuid.uuid4().hex[:8]}"
-    url = _with_database(admin_url, name)
+    url = with_database(admin_url, name)
     created = await create_database(admin_url, name)
     try:
         await migrate(url)

@@ -23,6 +23,7 @@ import pytest
 import pytest_asyncio
 import redis as redis_sync
 import redis.asyncio as aioredis
+
 from activitylog.db import create_pool
 from activitylog.migrate import migrate
 from activitylog.settings import Settings

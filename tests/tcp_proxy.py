@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from support import free_port
 
 
 class TcpProxy:
@@ -14,7 +15,7 @@ class TcpProxy:
     def __init__(self, target_host: str, target_port: int = 0) -> None:
         # A host starting with "/" is a Unix socket path (embedded PostgreSQL).
         self.target = (target_host, target_port)
-        self.port = _free_port()
+        self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -65,12 +66,6 @@ class TcpProxy:
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._writers.difference_update((writer, up_writer))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def proxy_for_database(url: str) -> tuple[TcpProxy, str]:

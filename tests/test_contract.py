@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
+
 from activitylog.events import (
     MAX_EVENT_BYTES,
     AcceptedEvent,

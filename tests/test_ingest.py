@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 import redis as redis_sync
 import redis.asyncio as aioredis
+
 from activitylog.settings import Settings
 from activitylog.stream import ensure_group
 from activitylog_ingest.service import run_ingest

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import asyncpg
+
 from activitylog.migrate import available, migrate, pending
 
 if TYPE_CHECKING:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,12 @@ from pathlib import Path
 import asyncpg
 import orjson
 import redis as redis_sync
-from support import REPO, event, wait_for
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from support import REPO, event, free_port, wait_for
 
 
 async def test_up_with_embedded_servers_stores_an_xadd(tmp_path: Path, artifacts: Path) -> None:
-    redis_port, api_port = _free_port(), _free_port()
+    redis_port, api_port = free_port(), free_port()
     env = {
         k: v
         for k, v in os.environ.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -48,6 +49,14 @@ async def connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
     conn = await asyncpg.connect(dsn, **kwargs)
     await _init_connection(conn)
     return conn
+
+
+async def close_pool(pool: asyncpg.Pool, timeout_s: float = 10.0) -> None:
+    """Close gracefully, but never wait on a connection forever: terminate after `timeout_s`."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout_s)
+    except TimeoutError:
+        pool.terminate()
 
 
 async def create_pool(

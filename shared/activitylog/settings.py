@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     api_count_cap: int = Field(default=10_000, ge=100)
     # ... and gives a count this long (ms) before it reports the estimate instead.
     api_count_budget_ms: int = Field(default=30, ge=1)
+    # A search page slower than this (ms) is planned again to read through the text index.
+    api_search_budget_ms: int = Field(default=150, ge=1)
     # Health (§7): degraded above these.
     health_max_retry_queue: int = Field(default=20, ge=0)
     health_max_stream_lag: int = Field(default=1_000, ge=0)

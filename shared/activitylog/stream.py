@@ -25,6 +25,9 @@ Entry = tuple[str, dict[bytes, bytes] | None]  # (entry id, fields or None when 
 def redis_client(url: str, **kwargs: Any) -> aioredis.Redis:
     """A client returning bytes (payloads may not be valid UTF-8) with sane timeouts."""
     kwargs.setdefault("socket_connect_timeout", 5)
+    # Above any blocking read (INGEST_BLOCK_MS): a reply that never comes becomes an error
+    # the caller backs off from, instead of a wait no stop signal can end.
+    kwargs.setdefault("socket_timeout", 30)
     kwargs.setdefault("health_check_interval", 15)
     return aioredis.Redis.from_url(url, decode_responses=False, **kwargs)
 

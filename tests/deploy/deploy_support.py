@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,8 +14,10 @@ from typing import Any
 
 import httpx
 import yaml
-from activitylog.settings import Settings
 from prometheus_client.parser import text_string_to_metric_families
+
+from activitylog.settings import Settings
+from support import free_port as free_port  # re-exported for the tests here
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose.yaml"
@@ -85,12 +86,6 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
         cwd=REPO,
         check=False,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Metrics:

@@ -12,8 +12,9 @@ import asyncpg
 import httpx
 import orjson
 import redis.asyncio as aioredis
-from activitylog.settings import Settings
 from deploy_support import REPO, free_port, json_log_lines, try_scrape, wait_exit
+
+from activitylog.settings import Settings
 from support import dumps, event, settings_env, spawn, stop_process, wait_for
 
 INGEST = "/api/internal/log-activity"

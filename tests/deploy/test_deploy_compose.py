@@ -7,7 +7,6 @@ import tomllib
 from typing import Any
 
 import pytest
-from activitylog.settings import Settings
 from deploy_support import (
     COMPOSE,
     ENV_EXAMPLE,
@@ -20,6 +19,8 @@ from deploy_support import (
     run_cli,
     with_defaults,
 )
+
+from activitylog.settings import Settings
 
 COMPOSE_DATA = load_compose()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE_DATA["services"]

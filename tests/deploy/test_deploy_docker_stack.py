@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from deploy_support import COMPOSE, REPO, free_port
+
 from support import wait_for
 
 

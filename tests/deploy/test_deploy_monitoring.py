@@ -53,13 +53,6 @@ def exported_names() -> set[str]:
     names = set()
     for family in REGISTRY.collect():
         names |= {family.name + s for s in suffixes.get(family.type, ("",))}
-    # Litestar's Prometheus middleware creates its request metrics on the first request.
-    from activitylog_api.metrics import PROMETHEUS
-
-    prefix = PROMETHEUS.prefix
-    names |= {f"{prefix}_requests_total", f"{prefix}_requests_error_total"}
-    names |= {f"{prefix}_requests_in_progress"}
-    names |= {f"{prefix}_request_duration_seconds{s}" for s in suffixes["histogram"]}
     return names
 
 

@@ -6,10 +6,11 @@ import asyncio
 import time
 
 import pytest
+from fault_support import count_events, stream_drained, supervised
+
 from activitylog.db import create_pool
 from activitylog.health import health_report
 from activitylog.stream import ensure_group, publish, stream_stats
-from fault_support import count_events, stream_drained, supervised
 from support import dumps, event, wait_for
 from tcp_proxy import proxy_for_database
 

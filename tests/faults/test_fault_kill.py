@@ -6,8 +6,9 @@ import asyncio
 import random
 
 import pytest
-from activitylog.stream import ensure_group, publish
 from fault_support import count_events, stream_drained, supervised
+
+from activitylog.stream import ensure_group, publish
 from support import dumps, event, wait_for
 
 pytestmark = pytest.mark.faults

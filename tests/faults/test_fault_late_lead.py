@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from activitylog.stream import ensure_group
 from fault_support import supervised
+
+from activitylog.stream import ensure_group
 from faults.webhook_sink import WebhookSink
 from support import dumps, event, wait_for
 

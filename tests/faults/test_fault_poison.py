@@ -7,8 +7,9 @@ from typing import Any
 
 import orjson
 import pytest
-from activitylog.stream import ensure_group
 from fault_support import count_events, stream_drained, supervised
+
+from activitylog.stream import ensure_group
 from support import dumps, event, wait_for
 
 pytestmark = pytest.mark.faults

@@ -8,8 +8,9 @@ import sys
 import uuid
 
 import pytest
-from activitylog.stream import ensure_group
 from fault_support import count_events, stream_drained, supervised
+
+from activitylog.stream import ensure_group
 from support import REPO, dumps, event, settings_env, wait_for
 
 pytestmark = pytest.mark.faults

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from typing import Any
 
 import orjson
+
+from support import free_port
 
 
 class WebhookSink:
@@ -16,7 +17,7 @@ class WebhookSink:
     def __init__(self, status: int = 200, port: int | None = None) -> None:
         self.status = status
         self.received: list[dict[str, Any]] = []
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self._server: asyncio.Server | None = None
 
     @property
@@ -67,9 +68,3 @@ class WebhookSink:
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

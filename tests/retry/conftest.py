@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
+
 from activitylog.retry_ops import RetryPolicy
 from activitylog.settings import Settings
 from activitylog.storage import retry_queue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 import pytest
+
 from activitylog.settings import Settings
 from activitylog.storage.retry_queue import RetryStatus
 from activitylog_retry.alerts import Alerter, Webhook, slack_escape

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+from litestar.testing import AsyncTestClient
+
 from activitylog.storage import api_keys
 from activitylog.storage.retry_queue import RetryStatus
 from activitylog_api.app import create_app
 from activitylog_api.auth import Role, generate_key, hash_key, key_prefix
-from litestar.testing import AsyncTestClient
 from support import event
 
 BASE = "/api/admin/retry-queue"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import orjson
+
 from activitylog.storage.retry_queue import RetryStatus
 from support import REPO, event, settings_env
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+
 from activitylog import retry_ops
 from activitylog.retry_ops import DiscardRefused, ImportFormatError, parse_time
 from activitylog.storage.retry_queue import RetryStatus

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import orjson
+
 from activitylog.retry_ops import RetryPolicy, accept_row, is_stream_id, redrive_due
 from activitylog.settings import Settings
 from activitylog.storage.retry_queue import RetryStatus

@@ -10,11 +10,7 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from activitylog.settings import Settings
-from activitylog.storage import admin_users
-from activitylog_api.service import run_api
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
-from support import running, wait_for
 from ui_support import (
     ADMIN_EMAIL,
     CHROMIUM,
@@ -23,6 +19,11 @@ from ui_support import (
     free_port,
     log_in,
 )
+
+from activitylog.settings import Settings
+from activitylog.storage import admin_users
+from activitylog_api.service import run_api
+from support import running, wait_for
 
 
 @dataclass

@@ -9,11 +9,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from activitylog_ingest.service import run_ingest
 from playwright.async_api import Page, expect
-from support import dumps, running, wait_for
 from ui_data import add_lead, body, seed, store_events
 from ui_support import screenshot
+
+from activitylog_ingest.service import run_ingest
+from support import dumps, running, wait_for
 
 pytestmark = pytest.mark.browser
 

@@ -6,13 +6,14 @@ import functools
 
 import httpx
 import pytest
-from activitylog.storage import admin_users
-from activitylog_api.service import run_api
 from playwright.async_api import Browser, Page, expect
-from support import running, wait_for
-from tcp_proxy import proxy_for_database
 from ui_data import seed
 from ui_support import ADMIN_EMAIL, admin_password_hash, free_port, log_in, screenshot
+
+from activitylog.storage import admin_users
+from activitylog_api.service import run_api
+from support import running, wait_for
+from tcp_proxy import proxy_for_database
 
 pytestmark = pytest.mark.browser
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from ui_data import body, store_events
+
 from activitylog_api.ui import dashboard_cache
 from activitylog_api.ui.dashboard_cache import ClosedDays, window
 from support import wait_for
-from ui_data import body, store_events
 
 
 def total(rows) -> int:

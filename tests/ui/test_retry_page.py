@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 from playwright.async_api import Page, expect
-from support import dumps, event
 from ui_support import screenshot
+
+from support import dumps, event
 
 pytestmark = pytest.mark.browser
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+
 from activitylog.events import AcceptedEvent, parse_event
 from activitylog.storage.unit_of_work import store_batch
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import socket
 from pathlib import Path
 
-from activitylog_api.ui.accounts import hash_password
 from playwright.async_api import Page
+
+from activitylog_api.ui.accounts import hash_password
+from support import free_port as free_port  # re-exported for the tests here
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -29,12 +30,6 @@ DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 def admin_password_hash() -> str:
     """Hashed once per run: argon2 is slow on purpose, the tests need not pay it each time."""
     return hash_password(ADMIN_PASSWORD)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def screenshot(

@@ -6,18 +6,18 @@ import asyncio
 import functools
 
 import click
+
 from activitylog.logs import configure_logging, get_logger
 from activitylog.migrate import migrate as apply_migrations
 from activitylog.settings import Settings, get_settings
 from activitylog_api.keys_cli import keys
 from activitylog_api.service import run_api, serve_workers
-from activitylog_ingest.service import run_ingest
-from activitylog_retry.queue_commands import retry_queue_group
-from activitylog_retry.service import run_retry
-
 from activitylog_cli.runner import run_services
 from activitylog_cli.up import up
 from activitylog_cli.users import users
+from activitylog_ingest.service import run_ingest
+from activitylog_retry.queue_commands import retry_queue_group
+from activitylog_retry.service import run_retry
 
 log = get_logger("activitylog.cli")
 

@@ -12,23 +12,46 @@ log = get_logger("activitylog.cli")
 
 Service = Callable[[asyncio.Event], Awaitable[None]]
 
+# After SIGTERM a service finishes the work in hand; one still running after this long is
+# stuck on something that ignores the stop signal, and is cancelled (what it holds stays
+# pending in the stream or the retry queue, so cancelling loses nothing). Below compose's
+# stop_grace_period of 30 s.
+SHUTDOWN_GRACE_S = 20.0
 
-async def run_services(services: dict[str, Service], stop: asyncio.Event | None = None) -> None:
-    """Run each service as a task; the first signal sets `stop`, a second one cancels."""
+
+async def run_services(
+    services: dict[str, Service],
+    stop: asyncio.Event | None = None,
+    *,
+    grace_s: float = SHUTDOWN_GRACE_S,
+) -> None:
+    """Run each service as a task; the first signal sets `stop`, a second one (or the grace
+    period running out) cancels what is still running."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     tasks = {
         asyncio.create_task(factory(stop), name=name): name for name, factory in services.items()
     }
 
+    def cancel_running(why: str) -> None:
+        for task, name in tasks.items():
+            if not task.done():
+                log.warning("cancelling service", service=name, why=why, stack=_stack(task))
+                task.cancel()
+
     def on_signal(signame: str) -> None:
         if stop.is_set():
-            log.warning("second signal: cancelling", signal=signame)
-            for task in tasks:
-                task.cancel()
+            cancel_running(f"second {signame}")
             return
         log.info("stopping", signal=signame)
         stop.set()
+
+    async def enforce_grace() -> None:
+        await stop.wait()
+        await asyncio.sleep(grace_s)
+        cancel_running(f"still running {grace_s:g}s after the stop signal")
+
+    watchdog = asyncio.create_task(enforce_grace(), name="shutdown-grace")
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig.name)
@@ -45,5 +68,12 @@ async def run_services(services: dict[str, Service], stop: asyncio.Event | None 
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
+        watchdog.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+def _stack(task: asyncio.Task[None]) -> str:
+    """Where a task is waiting, for the log line of a service that did not stop."""
+    frames = task.get_stack(limit=8)
+    return " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))

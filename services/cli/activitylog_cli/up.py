@@ -9,16 +9,16 @@ import warnings
 from contextlib import ExitStack
 
 import click
+
 from activitylog.embedded import EmbeddedPostgres, EmbeddedRedis
 from activitylog.logs import get_logger
 from activitylog.metrics import serve_metrics
 from activitylog.migrate import migrate
 from activitylog.settings import Settings, get_settings
 from activitylog_api.service import run_api
+from activitylog_cli.runner import Service, run_services
 from activitylog_ingest.service import run_ingest
 from activitylog_retry.service import run_retry
-
-from activitylog_cli.runner import Service, run_services
 
 log = get_logger("activitylog.up")
 

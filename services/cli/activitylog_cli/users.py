@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 import click
+
 from activitylog.db import connect
 from activitylog.settings import get_settings
 from activitylog.storage import admin_users

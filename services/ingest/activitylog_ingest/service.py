@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from activitylog.consumer_lease import ConsumerLease
-from activitylog.db import create_pool
+from activitylog.db import close_pool, create_pool
 from activitylog.settings import Settings
 from activitylog.stream import redis_client
 from activitylog.stream_processor import ProcessorConfig, StreamProcessor
-
 from activitylog_ingest.worker import IngestWorker, crash_on_marker
 
 
@@ -43,5 +42,5 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
         await worker.run()
     finally:
         await lease.release()
-        await pool.close()
+        await close_pool(pool)
         await redis.aclose()

@@ -7,12 +7,13 @@ import os
 import time
 from collections.abc import Callable, Sequence
 
+from redis.exceptions import ResponseError
+
 from activitylog import metrics
 from activitylog.backoff import Backoff
 from activitylog.logs import get_logger
 from activitylog.stream import Entry, ensure_group, stream_stats, trim_acknowledged
 from activitylog.stream_processor import REDIS_ERRORS, StreamProcessor
-from redis.exceptions import ResponseError
 
 log = get_logger("activitylog.ingest")
 

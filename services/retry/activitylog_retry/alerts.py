@@ -10,6 +10,7 @@ from collections.abc import Callable
 import asyncpg
 import httpx
 import orjson
+
 from activitylog import metrics
 from activitylog.db import is_transient
 from activitylog.logs import get_logger

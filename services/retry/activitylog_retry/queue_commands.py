@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 import click
+
 from activitylog import retry_ops
 from activitylog.db import create_pool
 from activitylog.retry_ops import Outcome, RetryPolicy

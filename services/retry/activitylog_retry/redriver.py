@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 
 import asyncpg
+
 from activitylog import metrics
 from activitylog.backoff import Backoff
 from activitylog.db import is_transient

@@ -6,13 +6,12 @@ import asyncio
 
 from activitylog.backoff import Backoff
 from activitylog.consumer_lease import ConsumerLease
-from activitylog.db import create_pool
+from activitylog.db import close_pool, create_pool
 from activitylog.logs import get_logger
 from activitylog.retry_ops import RetryPolicy
 from activitylog.settings import Settings
 from activitylog.stream import redis_client
 from activitylog.stream_processor import ProcessorConfig, StreamProcessor
-
 from activitylog_retry.alerts import Alerter, Webhook
 from activitylog_retry.redriver import Redriver
 from activitylog_retry.stale_entries import StaleEntrySweeper
@@ -66,6 +65,6 @@ async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         await lease.release()
         await webhook.aclose()
-        await pool.close()
+        await close_pool(pool)
         await redis.aclose()
         log.info("retry service stopped", consumer=processor.config.consumer)

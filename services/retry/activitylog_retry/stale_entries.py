@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from redis.exceptions import ResponseError
+
 from activitylog.backoff import Backoff
 from activitylog.logs import get_logger
 from activitylog.stream import ensure_group
 from activitylog.stream_processor import REDIS_ERRORS, StreamProcessor
-from redis.exceptions import ResponseError
 
 log = get_logger("activitylog.retry.stale")
 

@@ -6,12 +6,12 @@ templates; the UI's own middleware (sessions, CSRF) and error pages apply to its
 
 from __future__ import annotations
 
-from activitylog.settings import Settings
 from litestar import Router
 from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
+from activitylog.settings import Settings
 from activitylog_api.ui.activity import activity_logs
 from activitylog_api.ui.csrf import csrf_middleware
 from activitylog_api.ui.dashboard import dashboard

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from functools import cache
 
 import asyncpg
-from activitylog.storage import admin_users
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from activitylog.storage import admin_users
 
 _hasher = PasswordHasher()
 

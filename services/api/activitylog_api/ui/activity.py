@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.response import Template
+
 from activitylog.storage.activity_log import (
     ActivityFilter,
     Count,
@@ -15,10 +19,6 @@ from activitylog.storage.activity_log import (
     count_capped,
 )
 from activitylog.taxonomy import CATEGORY_STYLE, Category, CategoryStyle
-from litestar import Request, get
-from litestar.di import NamedDependency
-from litestar.response import Template
-
 from activitylog_api.cursor import decode_cursor, encode_cursor
 from activitylog_api.errors import ApiError
 from activitylog_api.state import ApiServices
@@ -57,7 +57,12 @@ class Page:
 
 
 async def read_page(
-    conn: Any, flt: ActivityFilter, *, older: str | None, newer: str | None
+    conn: Any,
+    flt: ActivityFilter,
+    *,
+    older: str | None,
+    newer: str | None,
+    budget_ms: int | None = None,
 ) -> Page:
     """One page of 50, newest first; `older`/`newer` continue from a previous page's edge."""
     types = (datetime, uuid.UUID)
@@ -65,7 +70,12 @@ async def read_page(
     if newer:
         after = decode_cursor(newer, _CURSOR_KIND, types)
         rows = await browse(
-            conn, flt, ordering=Ordering(descending=False), after=after, limit=PAGE_SIZE + 1
+            conn,
+            flt,
+            ordering=Ordering(descending=False),
+            after=after,
+            limit=PAGE_SIZE + 1,
+            budget_ms=budget_ms,
         )
         more_newer = len(rows) > PAGE_SIZE
         rows = list(reversed(rows[:PAGE_SIZE]))
@@ -75,7 +85,7 @@ async def read_page(
             newer=encode_cursor(_CURSOR_KIND, position(rows[0])) if more_newer else None,
         )
     after = decode_cursor(older, _CURSOR_KIND, types) if older else None
-    rows = await browse(conn, flt, after=after, limit=PAGE_SIZE + 1)
+    rows = await browse(conn, flt, after=after, limit=PAGE_SIZE + 1, budget_ms=budget_ms)
     more_older = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     return Page(
@@ -132,8 +142,20 @@ async def activity_logs(
     if query.error is None:
         try:
             async with services.pool.acquire() as conn:
-                page = await read_page(conn, query.filter, older=older, newer=newer)
-                count = await count_capped(conn, query.filter, services.settings.api_count_cap)
+                settings = services.settings
+                page = await read_page(
+                    conn,
+                    query.filter,
+                    older=older,
+                    newer=newer,
+                    budget_ms=settings.api_search_budget_ms,
+                )
+                count = await count_capped(
+                    conn,
+                    query.filter,
+                    settings.api_count_cap,
+                    budget_ms=settings.api_count_budget_ms,
+                )
         except ApiError as exc:  # a cursor that is not ours
             values["filter_error"] = str(exc.detail)
             status = 400

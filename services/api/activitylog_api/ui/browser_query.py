@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 
 from activitylog.storage.activity_log import ActivityFilter
 from activitylog.taxonomy import CATEGORY_STYLE, LABEL_OF, TYPES_OF, Category
-
 from activitylog_api import params
 from activitylog_api.errors import ApiError, bad_request
 

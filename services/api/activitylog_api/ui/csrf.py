@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from activitylog.storage import ui_secrets
 from litestar.config.csrf import CSRFConfig
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from activitylog.storage import ui_secrets
 from activitylog_api.state import services_from
 
 _SECRET_NAME = "csrf"  # noqa: S105 - the row name, not the secret

@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from litestar import Litestar
+
 from activitylog.logs import get_logger
 from activitylog.storage.activity_log import counts_per_bucket
-from litestar import Litestar
 
 TTL_S = 300.0
 DAYS = 30

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from activitylog.db import is_transient
-from activitylog.logs import get_logger
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from redis.exceptions import RedisError
 
+from activitylog.db import is_transient
+from activitylog.logs import get_logger
 from activitylog_api.errors import ApiError
 from activitylog_api.ui.guard import EMAIL_STATE_KEY, LoginRequired, login_url
 

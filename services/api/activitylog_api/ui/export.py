@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from activitylog.storage.activity_log import Ordering
 from litestar import Request, get
 from litestar.di import NamedDependency
 from litestar.response import Stream
 
+from activitylog.storage.activity_log import Ordering
 from activitylog_api.csv_export import export_rows
 from activitylog_api.errors import ApiError
 from activitylog_api.state import ApiServices
@@ -26,7 +26,12 @@ async def export_csv(
         raise ApiError(400, query.error)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return Stream(
-        export_rows(services.pool, query.filter, Ordering()),
+        export_rows(
+            services.pool,
+            query.filter,
+            Ordering(),
+            budget_ms=services.settings.api_search_budget_ms,
+        ),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="activity-logs-{stamp}.csv"',

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from activitylog.storage import admin_users
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from activitylog.storage import admin_users
 from activitylog_api.auth import SESSION_GUARD_MARK
 from activitylog_api.state import services_from
 from activitylog_api.ui.sessions import USER_KEY

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from activitylog.health import health_report
-
 from activitylog_api.state import ApiServices
 
 

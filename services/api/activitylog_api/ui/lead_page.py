@@ -8,6 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import Template
+
 from activitylog.storage import leads
 from activitylog.storage.activity_log import (
     ActivityFilter,
@@ -16,12 +22,6 @@ from activitylog.storage.activity_log import (
     count_by_category,
 )
 from activitylog.taxonomy import CATEGORY_STYLE, Category
-from litestar import Request, get
-from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
-from litestar.response import Template
-
 from activitylog_api import params
 from activitylog_api.cursor import decode_cursor, encode_cursor
 from activitylog_api.errors import ApiError

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from activitylog.storage import admin_sessions, admin_users
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
@@ -13,6 +12,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
+from activitylog.storage import admin_sessions, admin_users
 from activitylog_api.state import ApiServices
 from activitylog_api.ui import dashboard_cache
 from activitylog_api.ui.accounts import sign_in

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+
 from activitylog.taxonomy import CATEGORY_STYLE, LABEL_OF, Category, CategoryStyle, EventType
 
 SNIPPET_CHARS = 160

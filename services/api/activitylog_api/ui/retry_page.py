@@ -6,9 +6,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from activitylog import retry_ops
-from activitylog.storage import retry_queue
-from activitylog.storage.retry_queue import RetryStatus
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
@@ -16,6 +13,9 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
+from activitylog import retry_ops
+from activitylog.storage import retry_queue
+from activitylog.storage.retry_queue import RetryStatus
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.guard import EMAIL_STATE_KEY, SESSION, flash, page_context
 from activitylog_api.ui.health_view import health_for_page

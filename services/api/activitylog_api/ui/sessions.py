@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from activitylog.storage import admin_sessions
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.middleware.session.server_side import (
     ServerSideSessionBackend,
@@ -23,6 +22,7 @@ from litestar.middleware.session.server_side import (
 from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
 
+from activitylog.storage import admin_sessions
 from activitylog_api.state import services_from
 
 if TYPE_CHECKING:

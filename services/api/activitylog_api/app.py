@@ -1,0 +1,126 @@
+"""The Litestar application (§7): routes, guards, errors, metrics, OpenAPI and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusController
+from litestar.types import ControllerRouterHandler
+
+from activitylog.db import close_pool, create_pool
+from activitylog.settings import Settings, get_settings
+from activitylog.stream import redis_client
+from activitylog_api.auth import (
+    KEY_HEADER,
+    PUBLIC_PATHS,
+    PUBLIC_PREFIXES,
+    KeyVerifier,
+    principal_of,
+)
+from activitylog_api.errors import EXCEPTION_HANDLERS, bad_request
+from activitylog_api.metrics import request_metrics
+from activitylog_api.routes.admin_logs import AdminActivityLogs
+from activitylog_api.routes.health import activity_health, live, ready
+from activitylog_api.routes.ingest import log_activity
+from activitylog_api.routes.leads import put_lead
+from activitylog_api.routes.retry_queue import RetryQueueController
+from activitylog_api.routes.timeline import lead_activity
+from activitylog_api.state import ApiServices, provide_services
+from activitylog_api.ui import (
+    UI_PUBLIC_PATHS,
+    UI_PUBLIC_PREFIXES,
+    ui_route_handlers,
+)
+from activitylog_api.ui import template_config as ui_template_config
+
+# Every route the app serves. Another area adds its routes here, one line each.
+ROUTE_HANDLERS: list[ControllerRouterHandler] = [
+    log_activity,
+    lead_activity,
+    AdminActivityLogs,
+    RetryQueueController,
+    put_lead,
+    activity_health,
+    live,
+    ready,
+    PrometheusController,
+]
+# The login page and its assets use no guard; every other route declares one.
+PUBLIC_PATHS.update(UI_PUBLIC_PATHS)
+PUBLIC_PREFIXES.update(UI_PUBLIC_PREFIXES)
+
+
+@asynccontextmanager
+async def _lifespan(app: Litestar) -> AsyncIterator[None]:
+    """One pool and one Redis client per process; connections open lazily (an outage at
+    start is then just a failing request, and the other backend keeps working)."""
+    settings: Settings = app.state.settings
+    if not settings.database_url or not settings.redis_url:
+        raise RuntimeError("DATABASE_URL and REDIS_URL must be set (or use `activitylog up`)")
+    pool = await create_pool(settings.database_url, min_size=0, max_size=settings.database_pool_max)
+    redis = redis_client(settings.redis_url, socket_timeout=settings.api_backend_timeout_s)
+    verifier = KeyVerifier(
+        pool, ttl_s=settings.api_key_cache_s, timeout_s=settings.api_backend_timeout_s
+    )
+    app.state.key_verifier = verifier
+    app.state.services = ApiServices(settings, pool, redis, verifier)
+    try:
+        yield
+    finally:
+        await verifier.close()
+        await redis.aclose()
+        await close_pool(pool)
+
+
+async def _reject_nul(request: Request[Any, Any, Any]) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it in any query or path parameter up front."""
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            raise bad_request(name.replace("\x00", "\\u0000"), "may not contain NUL characters")
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise bad_request(name, "may not contain NUL characters")
+
+
+def create_app(settings: Settings) -> Litestar:
+    """The API for `settings`; PostgreSQL and Redis are reached in its lifespan."""
+    app = Litestar(
+        route_handlers=[*ROUTE_HANDLERS, *ui_route_handlers(settings)],
+        template_config=ui_template_config(),
+        lifespan=[_lifespan],
+        dependencies={
+            "services": Provide(provide_services, sync_to_thread=False),
+            "principal": Provide(principal_of, sync_to_thread=False),
+        },
+        before_request=_reject_nul,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_metrics],
+        openapi_config=OpenAPIConfig(
+            title="Lead activity log API",
+            version="1.0.0",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(
+                        type="apiKey", name=KEY_HEADER, security_scheme_in="header"
+                    )
+                }
+            ),
+            security=[{"apiKey": []}],
+        ),
+        logging_config=None,
+        debug=False,
+    )
+    app.state.settings = settings
+    return app
+
+
+def app_from_environment() -> Litestar:
+    """`create_app` for the settings in the environment (uvicorn's factory in worker processes)."""
+    return create_app(get_settings())

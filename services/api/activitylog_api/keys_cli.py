@@ -1,0 +1,122 @@
+"""`activitylog keys create|list|revoke`: API keys for n8n, the portal and operators (§7)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import click
+
+from activitylog.db import connect
+from activitylog.settings import get_settings
+from activitylog.storage import api_keys
+from activitylog_api.auth import Role, generate_key, hash_key, key_prefix
+
+
+def _database_url() -> str:
+    url = get_settings().database_url
+    if not url:
+        raise click.UsageError("DATABASE_URL not set")
+    return url
+
+
+@click.group()
+def keys() -> None:
+    """Create, list and revoke API keys (stored only as SHA-256 hashes)."""
+
+
+@keys.command("create")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--client", "client_id", type=click.UUID, help="the client a portal key reads")
+@click.option("--name", required=True, help="who uses the key, e.g. n8n-production")
+def create(role: str, client_id: uuid.UUID | None, name: str) -> None:
+    """Create a key and print it once, alone on the last line."""
+    if role == Role.PORTAL and client_id is None:
+        raise click.UsageError("a portal key needs --client (the client whose leads it reads)")
+    if role != Role.PORTAL and client_id is not None:
+        raise click.UsageError("--client applies to portal keys only")
+    key = generate_key()
+
+    async def run() -> api_keys.ApiKeyRow:
+        conn = await connect(_database_url())
+        try:
+            return await api_keys.create(
+                conn,
+                name=name,
+                role=role,
+                client_id=client_id,
+                key_hash=hash_key(key),
+                key_prefix=key_prefix(key),
+            )
+        finally:
+            await conn.close()
+
+    row = asyncio.run(run())
+    scope = f" for client {row.client_id}" if row.client_id else ""
+    click.echo(f"created {row.role} key {row.id} ({row.name}){scope}")
+    click.echo("the key is shown only this once; store it now:")
+    click.echo(key)
+
+
+@keys.command("list")
+@click.option("--all", "include_revoked", is_flag=True, help="include revoked keys")
+def list_keys(include_revoked: bool) -> None:
+    """The keys (never the keys themselves: their prefix, role, client and use)."""
+
+    async def run() -> list[api_keys.ApiKeyRow]:
+        conn = await connect(_database_url())
+        try:
+            return await api_keys.list_all(conn, include_revoked=include_revoked)
+        finally:
+            await conn.close()
+
+    rows = asyncio.run(run())
+    if not rows:
+        click.echo("no keys")
+        return
+    header = ("id", "name", "role", "client", "prefix", "created", "last used", "revoked")
+    lines = [header] + [
+        (
+            str(r.id),
+            r.name,
+            r.role,
+            str(r.client_id or "-"),
+            r.key_prefix + "…",
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            f"{r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "never",
+            f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
+@keys.command("revoke")
+@click.argument("reference")
+def revoke(reference: str) -> None:
+    """Revoke the active key whose id, name or prefix is REFERENCE."""
+
+    async def run() -> list[api_keys.ApiKeyRow]:
+        conn = await connect(_database_url())
+        try:
+            async with conn.transaction():
+                found = await api_keys.find_active(conn, reference)
+                if len(found) == 1:
+                    revoked = await api_keys.revoke(conn, found[0].id)
+                    return [revoked] if revoked else []
+                return found
+        finally:
+            await conn.close()
+
+    found = asyncio.run(run())
+    if not found:
+        raise click.ClickException(f"no active key has the id, name or prefix {reference!r}")
+    if found[0].revoked_at is None:
+        names = ", ".join(f"{r.id} ({r.name})" for r in found)
+        raise click.ClickException(f"{len(found)} active keys match {reference!r}: {names}")
+    row = found[0]
+    click.echo(
+        f"revoked {row.role} key {row.id} ({row.name}) at {row.revoked_at:%Y-%m-%d %H:%M:%S}"
+    )

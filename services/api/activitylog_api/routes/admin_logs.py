@@ -1,0 +1,213 @@
+"""The admin browser's queries (§7): list with counts, counts per category, CSV export.
+
+Portal keys read the same routes, always restricted to their own client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from litestar import Controller, get
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromQuery, QueryParameter
+from litestar.response import Stream
+
+from activitylog.storage.activity_log import (
+    ActivityFilter,
+    Ordering,
+    SortKey,
+    browse,
+    count_by_category,
+    count_capped,
+)
+from activitylog.taxonomy import Category
+from activitylog_api import params
+from activitylog_api.auth import READ_ACTIVITY, Principal, Role
+from activitylog_api.csv_export import export_rows
+from activitylog_api.cursor import decode_cursor, encode_cursor
+from activitylog_api.errors import bad_request
+from activitylog_api.state import ApiServices
+from activitylog_api.views import activity_item
+
+MAX_LIMIT = 100
+# Deeper pages than this are slow to skip to; the cursor reaches any depth.
+MAX_OFFSET = 100_000
+SEARCH_MAX_CHARS = 200
+SORT_KEYS = [k.value for k in SortKey]
+
+
+def provide_filter(
+    principal: NamedDependency[Principal],
+    search: Annotated[
+        str | None,
+        QueryParameter(
+            description="full text over description and message; also lead name/email/phone"
+        ),
+    ] = None,
+    event_type: Annotated[str | None, QueryParameter(name="eventType")] = None,
+    category: FromQuery[str | None] = None,
+    lead_id: Annotated[str | None, QueryParameter(name="leadId")] = None,
+    lead_airtable_id: Annotated[str | None, QueryParameter(name="leadAirtableId")] = None,
+    client_id: Annotated[str | None, QueryParameter(name="clientId")] = None,
+    source: FromQuery[str | None] = None,
+    execution_id: Annotated[str | None, QueryParameter(name="executionId")] = None,
+    date_from: Annotated[str | None, QueryParameter(name="dateFrom")] = None,
+    date_to: Annotated[str | None, QueryParameter(name="dateTo")] = None,
+) -> ActivityFilter:
+    """Every filter of the browser, validated; a portal key is pinned to its client."""
+    since, before = params.time_range(date_from, date_to)
+    client = params.uuid_value("clientId", client_id)
+    if principal.role == Role.PORTAL:
+        if client is not None and client != principal.client_id:
+            raise PermissionDeniedException("this portal key may only read its own client")
+        client = principal.client_id
+    return ActivityFilter(
+        lead_id=params.uuid_value("leadId", lead_id),
+        lead_airtable_id=params.airtable_id("leadAirtableId", lead_airtable_id),
+        client_id=client,
+        categories=params.categories("category", category),
+        event_types=params.event_types("eventType", event_type),
+        source=params.text("source", source),
+        execution_id=params.text("executionId", execution_id),
+        since=since,
+        before=before,
+        search=params.text("search", search, SEARCH_MAX_CHARS),
+    )
+
+
+def provide_ordering(
+    sort_by: Annotated[
+        str, QueryParameter(name="sortBy", description="timestamp|eventType|eventCategory")
+    ] = "timestamp",
+    sort_order: Annotated[str, QueryParameter(name="sortOrder", description="desc|asc")] = "desc",
+) -> Ordering:
+    if sort_by not in SORT_KEYS:
+        raise bad_request("sortBy", f"must be one of {', '.join(SORT_KEYS)}", validSortBy=SORT_KEYS)
+    order = sort_order.lower()
+    if order not in ("asc", "desc"):
+        raise bad_request("sortOrder", "must be asc or desc")
+    return Ordering(SortKey(sort_by), order == "desc")
+
+
+def _cursor_kind(ordering: NamedDependency[Ordering]) -> str:
+    return f"browse:{ordering.key.value}:{'desc' if ordering.descending else 'asc'}"
+
+
+def _cursor_types(ordering: NamedDependency[Ordering]) -> tuple[type, ...]:
+    tail: tuple[type, ...] = (datetime, uuid.UUID)
+    return tail if ordering.key == SortKey.TIMESTAMP else (str, *tail)
+
+
+class AdminActivityLogs(Controller):
+    path = "/api/admin/activity-logs"
+    guards = [READ_ACTIVITY]  # noqa: RUF012 - Litestar reads the class attribute
+    tags = ["admin browser"]  # noqa: RUF012
+    dependencies = {  # noqa: RUF012
+        "flt": Provide(provide_filter, sync_to_thread=False),
+        "ordering": Provide(provide_ordering, sync_to_thread=False),
+    }
+
+    @get("/", summary="Browse and search every event")
+    async def list_activity(
+        self,
+        services: NamedDependency[ApiServices],
+        flt: NamedDependency[ActivityFilter],
+        ordering: NamedDependency[Ordering],
+        page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="1–100")] = 50,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(description="nextCursor of the previous page (instead of page)"),
+        ] = None,
+    ) -> dict[str, Any]:
+        if cursor and page != 1:
+            raise bad_request("cursor", "use either page or cursor, not both")
+        offset = 0 if cursor else (page - 1) * limit
+        if offset + limit > MAX_OFFSET:
+            raise bad_request(
+                "page", f"pages beyond row {MAX_OFFSET} are reached with the cursor, not page"
+            )
+        kind = _cursor_kind(ordering)
+        after = decode_cursor(cursor, kind, _cursor_types(ordering)) if cursor else None
+        cap = services.settings.api_count_cap
+
+        async def page_rows() -> list[Any]:
+            async with services.pool.acquire() as conn:
+                return await browse(
+                    conn,
+                    flt,
+                    ordering=ordering,
+                    after=after,
+                    limit=limit + 1,
+                    offset=offset,
+                    budget_ms=services.settings.api_search_budget_ms,
+                )
+
+        async def total() -> Any:
+            async with services.pool.acquire() as conn:
+                return await count_capped(
+                    conn, flt, cap, budget_ms=services.settings.api_count_budget_ms
+                )
+
+        rows, count = await asyncio.gather(page_rows(), total())
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor(kind, ordering.position(rows[-1])) if has_more else None
+        return {
+            "activities": [activity_item(r) for r in rows],
+            "pagination": {
+                "page": None if cursor else page,
+                "limit": limit,
+                "totalCount": count.value,
+                "totalPages": math.ceil(count.value / limit),
+                "hasMore": has_more,
+                "nextCursor": next_cursor,
+                "estimated": count.estimated,
+            },
+        }
+
+    @get(
+        "/counts",
+        summary="Events per category for the same filters",
+        description="`{all, SMS, CAMPAIGN, …, estimated}`. The `category` filter is ignored "
+        "(the counts are the browser's category tabs).",
+    )
+    async def counts(
+        self, services: NamedDependency[ApiServices], flt: NamedDependency[ActivityFilter]
+    ) -> dict[str, Any]:
+        names = [c.value for c in Category]
+        async with services.pool.acquire() as conn:
+            counts = await count_by_category(
+                conn,
+                flt,
+                names,
+                services.settings.api_count_cap,
+                budget_ms=services.settings.api_count_budget_ms,
+            )
+        body: dict[str, Any] = {name: count.value for name, count in counts.items()}
+        body["estimated"] = any(c.estimated for c in counts.values())
+        return body
+
+    @get("/export.csv", summary="The whole filtered set as CSV (streamed, no row cap)")
+    async def export_csv(
+        self,
+        services: NamedDependency[ApiServices],
+        flt: NamedDependency[ActivityFilter],
+        ordering: NamedDependency[Ordering],
+    ) -> Stream:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        return Stream(
+            export_rows(
+                services.pool, flt, ordering, budget_ms=services.settings.api_search_budget_ms
+            ),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="activity-logs-{stamp}.csv"',
+                "Cache-Control": "no-store",
+            },
+        )

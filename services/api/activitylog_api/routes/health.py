@@ -1,0 +1,47 @@
+"""Health (§7): the activity-health figures, liveness, readiness. None of them needs a key."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Response, get
+from litestar.di import NamedDependency
+
+from activitylog.health import UNHEALTHY, health_report
+from activitylog_api.state import ApiServices
+
+
+@get(
+    "/api/internal/activity-health",
+    summary="System health figures (no lead data); 503 when unhealthy",
+    tags=["health"],
+)
+async def activity_health(services: NamedDependency[ApiServices]) -> Response[dict[str, Any]]:
+    body = await health_report(services.pool, services.redis, services.settings)
+    return Response(body, status_code=503 if body["status"] == UNHEALTHY else 200)
+
+
+@get("/health/live", summary="The process is up", tags=["health"])
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _check(probe: Any, limit_s: float) -> str:
+    try:
+        await asyncio.wait_for(probe, limit_s)
+    except Exception as exc:  # any failure means "not ready"; the body says which
+        return f"unavailable: {type(exc).__name__}"
+    return "ok"
+
+
+@get("/health/ready", summary="PostgreSQL and Redis answer; 503 otherwise", tags=["health"])
+async def ready(services: NamedDependency[ApiServices]) -> Response[dict[str, Any]]:
+    timeout = services.settings.api_backend_timeout_s
+    postgres, redis = await asyncio.gather(
+        _check(services.pool.fetchval("SELECT 1"), timeout),
+        _check(services.redis.ping(), timeout),
+    )
+    ok = postgres == "ok" and redis == "ok"
+    body = {"status": "ready" if ok else "not ready", "postgres": postgres, "redis": redis}
+    return Response(body, status_code=200 if ok else 503)

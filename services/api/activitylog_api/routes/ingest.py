@@ -1,0 +1,188 @@
+"""POST /api/internal/log-activity (§7): validate now, publish to the stream, answer 202."""
+
+# Redis down → the same storage code the ingest uses writes to PostgreSQL (201); both down →
+# 503 with Retry-After so n8n's retry takes over. Ids follow the §3 rule, and the published
+# payload carries the resolved `eventId` and `timestamp`, so the stream path, the fallback
+# and any retry all land on the same row.
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from litestar import Request, Response, post
+from litestar.di import NamedDependency
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.params import HeaderParameter
+from redis.exceptions import RedisError
+
+from activitylog import metrics as shared_metrics
+from activitylog.db import is_transient
+from activitylog.events import AcceptedEvent, InvalidEvent, parse_event
+from activitylog.health import iso
+from activitylog.logs import get_logger
+from activitylog.storage.unit_of_work import store_batch
+from activitylog.stream import publish
+from activitylog_api import metrics
+from activitylog_api.auth import WRITE_EVENTS
+from activitylog_api.errors import ApiError
+from activitylog_api.params import VALID_TYPES
+from activitylog_api.state import ApiServices
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_BATCH = 1_000
+MAX_IDEMPOTENCY_KEY_CHARS = 200
+
+log = get_logger("activitylog.api.ingest")
+
+
+def _decode(raw: bytes) -> tuple[list[Any], bool]:
+    """The body's events and whether it was an array."""
+    if not raw.strip():
+        raise ApiError(400, "the request body is empty; send one event or an array of events")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(
+            400,
+            f"the request body is not valid JSON: {exc}",
+            errors=[{"field": "", "message": f"not valid JSON: {exc}"}],
+        ) from None
+    if isinstance(data, list):
+        if not data:
+            raise ApiError(400, "the array is empty; send at least one event")
+        if len(data) > MAX_BATCH:
+            raise ApiError(400, f"an array may hold at most {MAX_BATCH} events, not {len(data)}")
+        return data, True
+    if isinstance(data, dict):
+        return [data], False
+    raise ApiError(400, f"the body must be an event object or an array, not {type(data).__name__}")
+
+
+def _accept(
+    items: list[Any], is_array: bool, idempotency_key: str | None, received_at: datetime
+) -> list[AcceptedEvent]:
+    """Validate every item (all-or-nothing) and settle each one's id and time."""
+    accepted: list[AcceptedEvent] = []
+    errors: list[dict[str, str]] = []
+    bad_type = False
+    for index, item in enumerate(items):
+        try:
+            event = parse_event(item)
+        except InvalidEvent as exc:
+            for err in exc.errors:
+                field = f"[{index}].{err.field}" if is_array else err.field
+                errors.append({"field": field.rstrip("."), "message": err.message})
+                bad_type = bad_type or err.field == "eventType"
+            continue
+        key = None
+        if idempotency_key:
+            key = f"{idempotency_key}:{index}" if is_array else idempotency_key
+        provisional = AcceptedEvent.accept(
+            event, received_at=received_at, origin="", raw="", idempotency_key=key
+        )
+        payload = event.model_dump(mode="json", by_alias=True, exclude_none=True)
+        payload["eventId"] = str(provisional.id)
+        payload["timestamp"] = iso(provisional.timestamp)
+        accepted.append(
+            AcceptedEvent(
+                provisional.id,
+                event,
+                provisional.timestamp,
+                f"http:{provisional.id}",
+                orjson.dumps(payload).decode(),
+            )
+        )
+    if errors:
+        shown = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors[:5])
+        body: dict[str, Any] = {"validTypes": VALID_TYPES} if bad_type else {}
+        raise ApiError(400, f"invalid event: {shown}", errors=errors, body=body)
+    return accepted
+
+
+async def _queue(services: ApiServices, accepted: list[AcceptedEvent]) -> bool:
+    """Publish to the stream; False if Redis did not take them."""
+    settings = services.settings
+    try:
+        # asyncio.timeout rather than wait_for: no extra task on the hot path.
+        async with asyncio.timeout(settings.api_backend_timeout_s):
+            await publish(services.redis, settings.activity_stream, [a.raw for a in accepted])
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning("stream unavailable; storing directly", error=repr(exc), events=len(accepted))
+        return False
+    return True
+
+
+async def _store_directly(services: ApiServices, accepted: list[AcceptedEvent]) -> None:
+    settings = services.settings
+
+    async def store() -> None:
+        async with services.pool.acquire() as conn:
+            result = await store_batch(conn, accepted)
+        shared_metrics.EVENTS_STORED.labels("http").inc(len(result.inserted))
+        shared_metrics.EVENTS_DUPLICATE.labels("http").inc(len(result.duplicates))
+
+    try:
+        await asyncio.wait_for(store(), settings.api_backend_timeout_s * 2)
+    except Exception as exc:
+        if not (isinstance(exc, TimeoutError) or is_transient(exc)):
+            raise
+        log.error("stream and database unavailable", error=repr(exc), events=len(accepted))
+        metrics.EVENTS_ACCEPTED.labels("unavailable").inc(len(accepted))
+        raise ApiError(
+            503,
+            "neither the stream nor the database is available; retry later",
+            headers={"Retry-After": str(settings.api_retry_after_s)},
+        ) from exc
+
+
+@post(
+    "/api/internal/log-activity",
+    guards=[WRITE_EVENTS],
+    request_max_body_size=MAX_BODY_BYTES,
+    status_code=202,
+    summary="Log one event or an array of up to 1,000 events",
+    description=(
+        "202 when queued on the stream; 201 when Redis was down and the events were stored "
+        "directly; 400 names each invalid field; 413 over 1 MiB; 503 with Retry-After when "
+        "neither Redis nor PostgreSQL is available."
+    ),
+    tags=["ingest"],
+)
+async def log_activity(
+    request: Request[Any, Any, Any],
+    services: NamedDependency[ApiServices],
+    idempotency_key: Annotated[
+        str | None,
+        HeaderParameter(
+            name="idempotency-key",
+            required=False,
+            max_length=MAX_IDEMPOTENCY_KEY_CHARS,
+            description="Names the request: a retry with the same key stores nothing new.",
+        ),
+    ] = None,
+) -> Response[Any]:
+    try:
+        raw = await request.body()
+    except RequestEntityTooLarge:
+        raise ApiError(
+            413, f"the request body is larger than 1 MiB ({MAX_BODY_BYTES} bytes)"
+        ) from None
+    items, is_array = _decode(raw)
+    accepted = _accept(items, is_array, idempotency_key, datetime.now(UTC))
+    queued = await _queue(services, accepted)
+    if not queued:
+        await _store_directly(services, accepted)
+    metrics.EVENTS_ACCEPTED.labels("queued" if queued else "stored").inc(len(accepted))
+    results = [
+        {
+            "success": True,
+            "activityId": str(a.id),
+            "timestamp": iso(a.timestamp),
+            "queued": queued,
+        }
+        for a in accepted
+    ]
+    return Response(results if is_array else results[0], status_code=202 if queued else 201)

@@ -1,0 +1,105 @@
+"""PUT /api/internal/leads/{airtableId} (§7): the lead sync upserts a lead's details."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Any
+
+import orjson
+from litestar import Request, Response, put
+from litestar.di import NamedDependency
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.params import PathParameter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from activitylog.storage import activity_log, leads
+from activitylog_api.auth import WRITE_LEADS
+from activitylog_api.errors import ApiError, bad_request
+from activitylog_api.state import ApiServices
+from activitylog_api.views import lead_item
+
+MAX_BODY_BYTES = 64 * 1024
+_AIRTABLE_ID = re.compile(r"^rec[A-Za-z0-9]{3,61}$")
+
+
+class LeadDetails(BaseModel):
+    """The body: any subset of the details; a field left out keeps its stored value."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        extra="forbid",
+        str_strip_whitespace=True,
+    )
+
+    airtable_id: str | None = Field(default=None, description="optional; must match the path")
+    client_id: uuid.UUID | None = None
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=50)
+    status: str | None = Field(default=None, max_length=100)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("text may not contain NUL (\\u0000) characters")
+        return value
+
+
+def _parse(raw: bytes) -> LeadDetails:
+    try:
+        data = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, f"the body must be a JSON object, not {type(data).__name__}")
+    try:
+        return LeadDetails.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors(include_url=False):
+            field = to_camel(str(err["loc"][0])) if err["loc"] else ""
+            message = str(err["msg"]).removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "unknown field"
+            errors.append({"field": field, "message": message})
+        shown = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise ApiError(400, f"invalid lead details: {shown}", errors=errors) from None
+
+
+@put(
+    "/api/internal/leads/{airtable_id:str}",
+    guards=[WRITE_LEADS],
+    request_max_body_size=MAX_BODY_BYTES,
+    summary="Create or update a lead's details (the lead sync); fills in stub leads",
+    tags=["leads"],
+)
+async def put_lead(
+    airtable_id: Annotated[str, PathParameter(description="the lead's Airtable record id (rec…)")],
+    request: Request[Any, Any, Any],
+    services: NamedDependency[ApiServices],
+) -> Response[Any]:
+    if not _AIRTABLE_ID.match(airtable_id):
+        raise bad_request("airtableId", f"{airtable_id!r} is not an Airtable record id (rec…)")
+    try:
+        raw = await request.body()
+    except RequestEntityTooLarge:
+        raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes") from None
+    details = _parse(raw)
+    if details.airtable_id is not None and details.airtable_id != airtable_id:
+        raise bad_request("airtableId", "does not match the record id in the path")
+    fields = details.model_dump(include=details.model_fields_set - {"airtable_id"})
+    async with services.pool.acquire() as conn, conn.transaction():
+        row, created = await leads.upsert_details(conn, airtable_id, fields)
+        if row["client_id"] is not None:
+            # Events stored while the lead was a stub had no client; they belong to it now.
+            await activity_log.fill_client(conn, row["id"], row["client_id"])
+    return Response(
+        {"success": True, "created": created, "lead": lead_item(row)},
+        status_code=201 if created else 200,
+    )

@@ -1,0 +1,95 @@
+"""GET /api/leads/{id}/activity (§7): one lead's timeline, newest first, keyset-paginated."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
+
+from activitylog.storage import leads
+from activitylog.storage.activity_log import ActivityFilter, Ordering, browse
+from activitylog_api import params
+from activitylog_api.auth import READ_ACTIVITY, Principal, Role
+from activitylog_api.cursor import decode_cursor, encode_cursor
+from activitylog_api.errors import ApiError
+from activitylog_api.state import ApiServices
+from activitylog_api.views import timeline_item
+
+MAX_LIMIT = 500
+_CURSOR_KIND = "timeline"
+
+
+def lead_not_found(reference: str) -> ApiError:
+    return ApiError(404, f"lead {reference!r} not found")
+
+
+@get(
+    "/api/leads/{id:str}/activity",
+    guards=[READ_ACTIVITY],
+    summary="A lead's timeline, newest first",
+    description="`id` is the lead's UUID or its Airtable record id (rec…). Portal keys see "
+    "only their client's leads (404 for any other).",
+    tags=["timeline"],
+)
+async def lead_activity(
+    id: FromPath[str],  # the path parameter is `id` in the spec
+    services: NamedDependency[ApiServices],
+    principal: NamedDependency[Principal],
+    category: Annotated[
+        str | None, QueryParameter(description="a category, or several separated by commas")
+    ] = None,
+    event_type: Annotated[
+        str | None,
+        QueryParameter(
+            name="eventType", description="an event type, or several separated by commas"
+        ),
+    ] = None,
+    date_from: Annotated[
+        str | None, QueryParameter(name="dateFrom", description="ISO date or date-time, inclusive")
+    ] = None,
+    date_to: Annotated[
+        str | None, QueryParameter(name="dateTo", description="ISO date or date-time, inclusive")
+    ] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="1–500")] = 100,
+    cursor: Annotated[
+        str | None, QueryParameter(description="nextCursor of the previous page")
+    ] = None,
+) -> dict[str, Any]:
+    reference = params.text("id", id, 100) or ""
+    try:
+        lead_id: uuid.UUID | None = uuid.UUID(reference)
+    except ValueError:
+        lead_id = None
+    since, before = params.time_range(date_from, date_to)
+    flt = ActivityFilter(
+        categories=params.categories("category", category),
+        event_types=params.event_types("eventType", event_type),
+        since=since,
+        before=before,
+    )
+    after = decode_cursor(cursor, _CURSOR_KIND, (datetime, uuid.UUID)) if cursor else None
+    async with services.pool.acquire() as conn:
+        if lead_id is not None:
+            lead = await leads.fetch_lead(conn, lead_id=lead_id)
+        else:
+            lead = await leads.fetch_lead(conn, airtable_id=reference)
+        if lead is None or (
+            principal.role == Role.PORTAL and lead["client_id"] != principal.client_id
+        ):
+            raise lead_not_found(reference)
+        flt = replace(flt, lead_id=lead["id"])
+        rows = await browse(
+            conn, flt, ordering=Ordering(), after=after, limit=limit + 1, with_lead=False
+        )
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(_CURSOR_KIND, Ordering().position(rows[-1])) if has_more else None
+    return {
+        "timeline": [timeline_item(r) for r in rows],
+        "pagination": {"limit": limit, "hasMore": has_more, "nextCursor": next_cursor},
+    }

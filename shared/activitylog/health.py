@@ -1,0 +1,132 @@
+"""The system's health figures of §7 (`GET /api/internal/activity-health`), without lead data."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from activitylog.settings import Settings
+from activitylog.storage import activity_log, retry_queue
+from activitylog.stream import StreamStats, entry_id_text, stream_stats
+
+HEALTHY = "healthy"
+DEGRADED = "degraded"
+UNHEALTHY = "unhealthy"
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 in UTC with a `Z`, the form every API response uses."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+async def _database_figures(pool: asyncpg.Pool) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        arrivals = await activity_log.arrival_counts(conn)
+        by_status = await retry_queue.count_by_status(conn)
+    return {
+        "events_last_hour": arrivals.last_hour,
+        "events_last_24h": arrivals.last_24h,
+        "retry_queue_size": by_status["pending"],
+        "dead_letters": by_status["dead"],
+        "last_event": iso(arrivals.last_stored_at),
+    }
+
+
+async def _oldest_undelivered_age_s(client: aioredis.Redis, stream: str, group: str) -> float:
+    """Age of the oldest entry the group has not read yet (0 when it is caught up)."""
+    try:
+        groups = await client.xinfo_groups(stream)
+    except ResponseError:
+        return 0.0
+    info = next((g for g in groups if _text(g.get("name")) == group), None)
+    last = _text(info.get("last-delivered-id")) if info else None
+    entries = await client.xrange(stream, min=f"({last}" if last else "-", max="+", count=1)
+    if not entries:
+        return 0.0
+    millis = int(entry_id_text(entries[0][0]).split("-", 1)[0])
+    return max(time.time() - millis / 1000, 0.0)
+
+
+def _text(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def _stream_figures(client: aioredis.Redis, settings: Settings) -> tuple[StreamStats, float]:
+    stats = await stream_stats(client, settings.activity_stream, settings.ingest_group)
+    waiting = await _oldest_undelivered_age_s(
+        client, settings.activity_stream, settings.ingest_group
+    )
+    return stats, waiting
+
+
+async def health_report(
+    pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings
+) -> dict[str, Any]:
+    """The §7 health body; `status` is unhealthy without PostgreSQL, degraded on lag or backlog.
+
+    `reasons` lists why the status is not healthy (empty when it is).
+    """
+    timeout = settings.api_backend_timeout_s
+    db_result, stream_result = await asyncio.gather(
+        asyncio.wait_for(_database_figures(pool), timeout),
+        asyncio.wait_for(_stream_figures(redis, settings), timeout),
+        return_exceptions=True,
+    )
+    reasons: list[str] = []
+    body: dict[str, Any] = {
+        "status": HEALTHY,
+        "timestamp": iso(datetime.now(UTC)),
+        "events_last_hour": None,
+        "events_last_24h": None,
+        "retry_queue_size": None,
+        "dead_letters": None,
+        "stream": {"length": None, "pending": None, "lag": None, "oldest_pending_age_s": None},
+        "last_event": None,
+    }
+    unhealthy = False
+    if isinstance(db_result, BaseException):
+        if not isinstance(db_result, (OSError, TimeoutError, asyncpg.PostgresError)):
+            raise db_result
+        unhealthy = True
+        reasons.append(f"PostgreSQL unavailable: {type(db_result).__name__}")
+    else:
+        body.update(db_result)
+        if db_result["retry_queue_size"] > settings.health_max_retry_queue:
+            reasons.append(
+                f"retry_queue_size {db_result['retry_queue_size']} > "
+                f"{settings.health_max_retry_queue}"
+            )
+    if isinstance(stream_result, BaseException):
+        if not isinstance(stream_result, (OSError, TimeoutError, RedisError)):
+            raise stream_result
+        reasons.append(f"Redis unavailable: {type(stream_result).__name__}")
+    else:
+        stats, waiting_s = stream_result
+        body["stream"] = {
+            "length": stats.length,
+            "pending": stats.pending,
+            "lag": stats.lag,
+            "oldest_pending_age_s": stats.oldest_pending_age_s,
+        }
+        if stats.lag > settings.health_max_stream_lag:
+            reasons.append(f"stream lag {stats.lag} > {settings.health_max_stream_lag}")
+        oldest = max(waiting_s, stats.oldest_pending_age_s)
+        if oldest > settings.health_max_stream_age_s:
+            reasons.append(
+                f"oldest unprocessed entry is {oldest:.0f}s old "
+                f"(> {settings.health_max_stream_age_s:g}s)"
+            )
+    if unhealthy:
+        body["status"] = UNHEALTHY
+    elif reasons:
+        body["status"] = DEGRADED
+    body["reasons"] = reasons
+    return body

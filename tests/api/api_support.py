@@ -1,0 +1,115 @@
+"""Helpers of the API tests: leads and events put straight into PostgreSQL (COPY)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+
+from support import free_port as free_port  # re-exported for the tests here
+
+_COPY_COLUMNS = (
+    "id",
+    "event_type",
+    "event_category",
+    "lead_id",
+    "lead_airtable_id",
+    "client_id",
+    "description",
+    "message_content",
+    "metadata",
+    "source",
+    "execution_id",
+    "timestamp",
+)
+
+
+async def add_lead(
+    pool: asyncpg.Pool,
+    airtable_id: str,
+    *,
+    client_id: uuid.UUID | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    email: str | None = None,
+    phone: str | None = None,
+) -> uuid.UUID:
+    """Insert a lead and return its id."""
+    return await pool.fetchval(
+        """
+        INSERT INTO leads (airtable_record_id, client_id, first_name, last_name, email, phone)
+        VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+        """,
+        airtable_id,
+        client_id,
+        first_name,
+        last_name,
+        email,
+        phone,
+    )
+
+
+def event_row(
+    lead_id: uuid.UUID,
+    *,
+    airtable_id: str | None = None,
+    client_id: uuid.UUID | None = None,
+    event_type: str = "MESSAGE_SENT",
+    category: str = "SMS",
+    description: str = "SMS sent",
+    message: str | None = "hello",
+    metadata: dict[str, Any] | None = None,
+    source: str = "n8n:wf-sms",
+    execution_id: str | None = None,
+    timestamp: datetime | None = None,
+    event_id: uuid.UUID | None = None,
+) -> tuple[Any, ...]:
+    """One row for `insert_rows` (COPY), in `_COPY_COLUMNS` order."""
+    return (
+        event_id or uuid.uuid4(),
+        event_type,
+        category,
+        lead_id,
+        airtable_id,
+        client_id,
+        description,
+        message,
+        metadata,
+        source,
+        execution_id,
+        timestamp or datetime(2026, 3, 1, tzinfo=UTC),
+    )
+
+
+async def insert_rows(pool: asyncpg.Pool, rows: Sequence[tuple[Any, ...]]) -> None:
+    """COPY rows into lead_activity_log (fast; no validation: tests build valid rows)."""
+    # Through a temporary table whose metadata is text: binary COPY has no jsonb encoder
+    # once the pool's text JSON codec is installed.
+    cols = ", ".join(f'"{c}"' for c in _COPY_COLUMNS)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """
+            CREATE TEMP TABLE copy_in (
+                id uuid, event_type text, event_category text, lead_id uuid,
+                lead_airtable_id text, client_id uuid, description text, message_content text,
+                metadata text, source text, execution_id text, "timestamp" timestamptz
+            ) ON COMMIT DROP
+            """
+        )
+        records = [
+            (*r[:8], orjson.dumps(r[8]).decode() if r[8] is not None else None, *r[9:])
+            for r in rows
+        ]
+        await conn.copy_records_to_table("copy_in", records=records, columns=list(_COPY_COLUMNS))
+        select = cols.replace('"metadata"', '"metadata"::jsonb')
+        await conn.execute(f"INSERT INTO lead_activity_log ({cols}) SELECT {select} FROM copy_in")
+
+
+def times(n: int, *, start: datetime | None = None, step_s: float = 1.0) -> list[datetime]:
+    """`n` timestamps `step_s` apart, oldest first."""
+    base = start or datetime(2026, 3, 1, tzinfo=UTC)
+    return [base + timedelta(seconds=i * step_s) for i in range(n)]

@@ -1,0 +1,277 @@
+"""POST /api/internal/log-activity over real HTTP: shapes, idempotency, bad input, outages."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+
+import orjson
+from api_support import free_port
+
+from activitylog.settings import Settings
+from activitylog_ingest.service import run_ingest
+from support import event, running, wait_for
+from tcp_proxy import TcpProxy
+
+PATH = "/api/internal/log-activity"
+RESULT_FIELDS = {"success", "activityId", "timestamp", "queued"}
+
+
+async def _rows(pool) -> list:
+    return await pool.fetch("SELECT * FROM lead_activity_log ORDER BY id")
+
+
+async def test_one_event_is_queued_and_stored_by_the_ingest(api, pool, ingest_key) -> None:
+    async with api.client(ingest_key) as http, running(functools.partial(run_ingest, api.settings)):
+        response = await http.post(PATH, json=event(1))
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert set(body) == RESULT_FIELDS
+        assert body["success"] is True
+        assert body["queued"] is True
+        assert body["timestamp"] == "2026-03-01T10:00:01.001000Z"
+        rows = await wait_for(lambda: _rows(pool), message="the stored event")
+    assert len(rows) == 1
+    assert str(rows[0]["id"]) == body["activityId"]
+    assert rows[0]["execution_id"] == "exec-1"
+
+
+async def test_n8n_retrying_the_same_body_three_times_stores_one_row(api, pool, ingest_key) -> None:
+    # What n8n's HTTP Request node sends: camelCase, x-api-key, no eventId, an
+    # executionId and a timestamp; its "retry on fail" repeats the identical request.
+    body = {
+        "eventType": "MESSAGE_SENT",
+        "leadAirtableId": "recN8nLead001",
+        "description": "SMS sent via campaign",
+        "messageContent": "Hi Sam, are you still looking?",
+        "metadata": {"campaign_id": "c-42", "phone": "+15551234567"},
+        "source": "n8n:wf-outreach",
+        "executionId": "48213",
+        "timestamp": "2026-03-02T09:15:00.000Z",
+    }
+    async with api.client(ingest_key) as http:
+        ids = set()
+        for _ in range(3):
+            response = await http.post(PATH, content=orjson.dumps(body))
+            assert response.status_code == 202
+            ids.add(response.json()["activityId"])
+    assert len(ids) == 1
+    async with running(functools.partial(run_ingest, api.settings)):
+        await wait_for(lambda: _rows(pool), message="the row")
+
+        async def drained() -> bool:
+            stats = await api.http.get("/api/internal/activity-health")
+            stream = stats.json()["stream"]
+            return stream["lag"] == 0 and stream["pending"] == 0
+
+        await wait_for(drained, message="the stream to drain")
+    rows = await _rows(pool)
+    assert len(rows) == 1
+    assert str(rows[0]["id"]) == ids.pop()
+
+
+async def test_idempotency_key_names_the_event(api, ingest_key) -> None:
+    single = event(1, timestamp=None, executionId=None)
+    async with api.client(ingest_key) as http:
+        first = await http.post(PATH, json=single, headers={"Idempotency-Key": "k-1"})
+        changed = dict(single, description="a retry with another description")
+        second = await http.post(PATH, json=changed, headers={"Idempotency-Key": "k-1"})
+        other = await http.post(PATH, json=single, headers={"Idempotency-Key": "k-2"})
+        batch = await http.post(PATH, json=[single, single], headers={"Idempotency-Key": "k-1"})
+    assert first.json()["activityId"] == second.json()["activityId"]
+    assert other.json()["activityId"] != first.json()["activityId"]
+    batch_ids = [r["activityId"] for r in batch.json()]
+    assert len(set(batch_ids)) == 2
+    assert first.json()["activityId"] not in batch_ids
+
+
+async def test_an_array_gets_one_result_per_item(api, pool, ingest_key) -> None:
+    items = [event(n) for n in range(5)]
+    async with api.client(ingest_key) as http:
+        response = await http.post(PATH, json=items)
+    assert response.status_code == 202
+    results = response.json()
+    assert isinstance(results, list)
+    assert len(results) == 5
+    assert all(set(r) == RESULT_FIELDS and r["queued"] for r in results)
+    async with running(functools.partial(run_ingest, api.settings)):
+        rows = await wait_for(lambda: _five(pool), message="five rows")
+    assert sorted(str(r["id"]) for r in rows) == sorted(r["activityId"] for r in results)
+
+
+async def _five(pool) -> list:
+    rows = await _rows(pool)
+    return rows if len(rows) == 5 else []
+
+
+def _error_fields(response) -> list[str]:
+    return [e["field"] for e in response.json().get("errors", [])]
+
+
+BAD_BODIES = [
+    ("wrong JSON", b'{"eventType": "MESSAGE_SENT",', 400, "not valid JSON"),
+    ("empty body", b"", 400, "empty"),
+    ("a number", b"42", 400, "must be an event object or an array"),
+    ("empty array", b"[]", 400, "empty"),
+    (
+        "wrong types",
+        orjson.dumps(event(1, description=123, metadata="not an object")),
+        400,
+        "description",
+    ),
+    ("unknown eventType", orjson.dumps(event(1, eventType="SMS_ZAPPED")), 400, "eventType"),
+    ("NUL byte", orjson.dumps(event(1, description="bad \x00 text")), 400, "NUL"),
+    (
+        "NUL in metadata",
+        orjson.dumps(event(1, metadata={"note": "a\x00b"})),
+        400,
+        "NUL",
+    ),
+    ("missing fields", orjson.dumps({"eventType": "NOTE_ADDED"}), 400, "field required"),
+    (
+        "inconsistent category",
+        orjson.dumps(event(1, eventCategory="BOOKING")),
+        400,
+        "eventCategory",
+    ),
+    ("bad timestamp", orjson.dumps(event(1, timestamp="yesterday")), 400, "timestamp"),
+    (
+        "too many events",
+        orjson.dumps([event(n) for n in range(1001)]),
+        400,
+        "at most 1000",
+    ),
+    (
+        "oversized body",
+        orjson.dumps(event(1, messageContent="x" * (1024 * 1024))),
+        413,
+        "1 MiB",
+    ),
+]
+
+
+async def test_bad_input_is_a_clear_4xx(api, pool, ingest_key) -> None:
+    async with api.client(ingest_key) as http:
+        for name, content, status, expect in BAD_BODIES:
+            response = await http.post(
+                PATH, content=content, headers={"content-type": "application/json"}
+            )
+            assert response.status_code == status, (name, response.text)
+            body = response.json()
+            assert body["success"] is False
+            assert expect in body["error"], (name, body)
+    assert await pool.fetchval("SELECT count(*) FROM lead_activity_log") == 0
+
+
+async def test_a_bad_type_names_the_field_and_lists_the_valid_types(api, ingest_key) -> None:
+    async with api.client(ingest_key) as http:
+        response = await http.post(PATH, json=[event(1), event(2, eventType="NOPE")])
+    assert response.status_code == 400
+    body = response.json()
+    assert body["errors"][0]["field"] == "[1].eventType"
+    assert "MESSAGE_SENT" in body["errors"][0]["message"]
+    assert "BULK_IMPORT" in body["validTypes"]
+
+
+async def test_wrong_types_name_every_field(api, ingest_key) -> None:
+    async with api.client(ingest_key) as http:
+        response = await http.post(PATH, json=event(1, description=123, leadId="not-a-uuid"))
+    assert response.status_code == 400
+    assert {"description", "leadId"} <= set(_error_fields(response))
+
+
+async def test_keys_and_roles(api, make_key) -> None:
+    portal = await make_key("portal", client_id=uuid.uuid4())
+    async with api.client(None) as http:
+        assert (await http.post(PATH, json=event(1))).status_code == 401
+    async with api.client("alk_not-a-real-key") as http:
+        response = await http.post(PATH, json=event(1))
+        assert response.status_code == 401
+        assert "invalid" in response.json()["error"]
+    async with api.client(portal) as http:
+        assert (await http.post(PATH, json=event(1))).status_code == 403
+
+
+async def test_redis_down_stores_directly_with_201(
+    api_settings: Settings, serve, pool, ingest_key
+) -> None:
+    closed = api_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    async with serve(closed) as api, api.client(ingest_key) as http:
+        single = await http.post(PATH, json=event(1))
+        batch = await http.post(PATH, json=[event(2), event(3)])
+        again = await http.post(PATH, json=event(1))
+    assert single.status_code == 201, single.text
+    assert single.json()["queued"] is False
+    assert batch.status_code == 201
+    assert again.json()["activityId"] == single.json()["activityId"]
+    ids = {str(r["id"]) for r in await _rows(pool)}
+    assert ids == {single.json()["activityId"], *(r["activityId"] for r in batch.json())}
+
+
+async def test_postgres_down_still_queues_on_the_stream(
+    api_settings: Settings, serve, infra, ingest_key, redis
+) -> None:
+    pg = _host_port(infra.database_url)
+    proxy = TcpProxy(*pg)
+    await proxy.start()
+    via_proxy = api_settings.model_copy(
+        update={"database_url": _through(infra.database_url, proxy.port)}
+    )
+    try:
+        async with serve(via_proxy) as api, api.client(ingest_key) as http:
+            assert (await http.post(PATH, json=event(1))).status_code == 202  # key now verified
+            await proxy.cut()
+            response = await http.post(PATH, json=event(2))
+            assert response.status_code == 202, response.text
+            assert response.json()["queued"] is True
+    finally:
+        await proxy.cut()
+    assert await redis.xlen(api_settings.activity_stream) == 2
+
+
+async def test_both_down_is_503_with_retry_after(
+    api_settings: Settings, serve, infra, pool, ingest_key
+) -> None:
+    pg_proxy = TcpProxy(*_host_port(infra.database_url))
+    redis_proxy = TcpProxy(*_host_port(infra.redis_url))
+    await pg_proxy.start()
+    await redis_proxy.start()
+    proxied = api_settings.model_copy(
+        update={
+            "database_url": _through(infra.database_url, pg_proxy.port),
+            "redis_url": _through(infra.redis_url, redis_proxy.port),
+        }
+    )
+    try:
+        async with serve(proxied) as api, api.client(ingest_key) as http:
+            assert (await http.post(PATH, json=event(1))).status_code == 202
+            await pg_proxy.cut()
+            await redis_proxy.cut()
+            response = await http.post(PATH, json=event(2))
+            assert response.status_code == 503, response.text
+            assert int(response.headers["retry-after"]) >= 1
+            assert response.json()["success"] is False
+            await pg_proxy.restore()
+            # Back up: the same request now goes through (PostgreSQL directly).
+            retried = await http.post(PATH, json=event(2))
+            assert retried.status_code == 201, retried.text
+    finally:
+        await pg_proxy.cut()
+        await redis_proxy.cut()
+    assert await pool.fetchval("SELECT count(*) FROM lead_activity_log") == 1
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 0
+
+
+def _through(url: str, port: int) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{port}"
+    return parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host).geturl()
