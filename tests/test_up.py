@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import asyncpg
+import httpx
 import orjson
 import redis as redis_sync
 
@@ -63,6 +64,11 @@ async def test_up_with_embedded_servers_stores_an_xadd(tmp_path: Path, artifacts
                 await conn.close()
 
         assert await wait_for(stored, timeout=60, message="the event in PostgreSQL") == 1
+        # The API runs in the same process and sees what the ingest stored.
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as http:
+            assert (await http.get("/health/live")).status_code == 200
+            health = (await http.get("/api/internal/activity-health")).json()
+        assert health["events_last_hour"] == 1
     finally:
         started_at = time.monotonic()
         proc.send_signal(signal.SIGINT)

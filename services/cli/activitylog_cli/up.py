@@ -54,6 +54,14 @@ def up() -> None:
         settings = settings.model_copy(update=updates)
         applied = asyncio.run(migrate(settings.database_url or ""))
         click.echo(f"migrations applied: {len(applied)}")
+        api = f"http://{settings.api_host}:{settings.api_port}"
+        click.echo(f"API: {api}  (OpenAPI {api}/schema, admin UI {api}/admin)")
+        db_env = f"DATABASE_URL='{settings.database_url}'"
+        click.echo(
+            "create an admin login and an API key with:\n"
+            f"  {db_env} .venv/bin/activitylog users create --email you@example.com\n"
+            f"  {db_env} .venv/bin/activitylog keys create --role admin --name me"
+        )
         click.echo(
             "publish an event with:\n"
             f"  redis-cli -u {settings.redis_url} XADD {settings.activity_stream} '*' "
