@@ -41,6 +41,7 @@ for package in ("shared", "services/api", "services/cli", "services/ingest", "se
 from bench_support import binary_jsonb, free_port, with_database  # noqa: E402
 
 from activitylog.migrate import migrate  # noqa: E402
+from activitylog.storage import activity_log  # noqa: E402
 from activitylog.taxonomy import CATEGORY_OF, EventType  # noqa: E402
 from activitylog_api.auth import generate_key, hash_key, key_prefix  # noqa: E402
 
@@ -148,20 +149,7 @@ async def load(url: str, events: int, leads: int, clients: int) -> list[tuple[uu
             await conn.copy_records_to_table(
                 "lead_activity_log",
                 records=rows,
-                columns=[
-                    "id",
-                    "event_type",
-                    "event_category",
-                    "lead_id",
-                    "lead_airtable_id",
-                    "client_id",
-                    "description",
-                    "message_content",
-                    "metadata",
-                    "source",
-                    "execution_id",
-                    "timestamp",
-                ],
+                columns=[c for c in activity_log.COLUMNS if c != "created_by"],
             )
             print(f"  loaded {min(start + chunk, events):,} events", flush=True)
         print("  rebuilding indexes ...", flush=True)

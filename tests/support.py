@@ -72,6 +72,22 @@ def spawn(
     )
 
 
+def run_cli(
+    settings: Settings, *args: str, stdin: str = "", timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m activitylog_cli ARGS` to completion with the settings' environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "activitylog_cli", *args],
+        input=stdin,
+        env=settings_env(settings),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 15.0) -> int:
     """SIGTERM, wait, SIGKILL if it does not stop; returns the exit code."""
     if proc.poll() is None:

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import sys
 import uuid
 
 from activitylog.settings import Settings
-from support import REPO, settings_env, wait_for
+from support import run_cli, wait_for
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "activitylog_cli", "keys", *args],
-        env=settings_env(settings),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(settings, "keys", *args)
 
 
 async def test_create_use_list_revoke(api, pool) -> None:

@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import uuid
 
 import pytest
 from fault_support import count_events, stream_drained, supervised
 
 from activitylog.stream import ensure_group
-from support import REPO, dumps, event, settings_env, wait_for
+from support import dumps, event, run_cli, wait_for
 
 pytestmark = pytest.mark.faults
 
 
 async def cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "activitylog_cli", *args],
-        env=settings_env(settings),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return await asyncio.to_thread(run_cli, settings, *args)
 
 
 async def test_replaying_twice_adds_nothing(pool, redis, fault_settings, artifacts) -> None:

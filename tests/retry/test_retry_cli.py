@@ -6,25 +6,15 @@ import asyncio
 import csv
 import json
 import subprocess
-import sys
 
 import orjson
 
 from activitylog.storage.retry_queue import RetryStatus
-from support import REPO, event, settings_env
+from support import event, run_cli
 
 
 async def cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "activitylog_cli", "retry-queue", *args],
-        env=settings_env(settings),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return await asyncio.to_thread(run_cli, settings, "retry-queue", *args)
 
 
 async def test_import_list_show_discard(pool, add_row, retry_settings, tmp_path) -> None:

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 from activitylog.settings import Settings
 from activitylog_api.ui.accounts import sign_in
-from support import REPO, settings_env
+from support import run_cli
 
 
 def users(settings: Settings, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "activitylog_cli", "users", *args],
-        input=stdin,
-        env=settings_env(settings),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(settings, "users", *args, stdin=stdin)
 
 
 async def check(pool, email: str, password: str) -> bool:

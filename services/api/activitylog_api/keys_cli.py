@@ -7,17 +7,10 @@ import uuid
 
 import click
 
+from activitylog.cli_support import database_url
 from activitylog.db import connect
-from activitylog.settings import get_settings
 from activitylog.storage import api_keys
 from activitylog_api.auth import Role, generate_key, hash_key, key_prefix
-
-
-def _database_url() -> str:
-    url = get_settings().database_url
-    if not url:
-        raise click.UsageError("DATABASE_URL not set")
-    return url
 
 
 @click.group()
@@ -38,7 +31,7 @@ def create(role: str, client_id: uuid.UUID | None, name: str) -> None:
     key = generate_key()
 
     async def run() -> api_keys.ApiKeyRow:
-        conn = await connect(_database_url())
+        conn = await connect(database_url())
         try:
             return await api_keys.create(
                 conn,
@@ -64,7 +57,7 @@ def list_keys(include_revoked: bool) -> None:
     """The keys (never the keys themselves: their prefix, role, client and use)."""
 
     async def run() -> list[api_keys.ApiKeyRow]:
-        conn = await connect(_database_url())
+        conn = await connect(database_url())
         try:
             return await api_keys.list_all(conn, include_revoked=include_revoked)
         finally:
@@ -99,7 +92,7 @@ def revoke(reference: str) -> None:
     """Revoke the active key whose id, name or prefix is REFERENCE."""
 
     async def run() -> list[api_keys.ApiKeyRow]:
-        conn = await connect(_database_url())
+        conn = await connect(database_url())
         try:
             async with conn.transaction():
                 found = await api_keys.find_active(conn, reference)

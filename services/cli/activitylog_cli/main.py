@@ -7,9 +7,10 @@ import functools
 
 import click
 
+from activitylog.cli_support import require
 from activitylog.logs import configure_logging, get_logger
 from activitylog.migrate import migrate as apply_migrations
-from activitylog.settings import Settings, get_settings
+from activitylog.settings import get_settings
 from activitylog_api.keys_cli import keys
 from activitylog_api.service import run_api, serve_workers
 from activitylog_cli.runner import run_services
@@ -20,14 +21,6 @@ from activitylog_retry.queue_commands import retry_queue_group
 from activitylog_retry.service import run_retry
 
 log = get_logger("activitylog.cli")
-
-
-def require(settings: Settings, *names: str) -> None:
-    missing = [n.upper() for n in names if not getattr(settings, n)]
-    if missing:
-        raise click.UsageError(
-            f"{', '.join(missing)} not set; configure them or use `activitylog up`"
-        )
 
 
 @click.group()

@@ -7,17 +7,10 @@ import sys
 
 import click
 
+from activitylog.cli_support import database_url
 from activitylog.db import connect
-from activitylog.settings import get_settings
 from activitylog.storage import admin_users
 from activitylog_api.ui.accounts import WeakPassword, create_or_reset
-
-
-def _database_url() -> str:
-    url = get_settings().database_url
-    if not url:
-        raise click.UsageError("DATABASE_URL not set")
-    return url
 
 
 @click.group()
@@ -40,7 +33,7 @@ def create(email: str, password_stdin: bool) -> None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
     async def run() -> bool:
-        conn = await connect(_database_url())
+        conn = await connect(database_url())
         try:
             return await create_or_reset(conn, email, password)
         finally:
@@ -58,7 +51,7 @@ def list_users() -> None:
     """Show every account with its state."""
 
     async def run() -> list[admin_users.AdminUser]:
-        conn = await connect(_database_url())
+        conn = await connect(database_url())
         try:
             return await admin_users.list_all(conn)
         finally:
@@ -77,7 +70,7 @@ def disable(email: str, enable: bool) -> None:
     """Stop an account from signing in (or allow it again)."""
 
     async def run() -> bool:
-        conn = await connect(_database_url())
+        conn = await connect(database_url())
         try:
             return await admin_users.set_disabled(conn, email, not enable)
         finally:

@@ -14,6 +14,7 @@ import asyncpg
 import click
 
 from activitylog import retry_ops
+from activitylog.cli_support import database_url
 from activitylog.db import create_pool
 from activitylog.retry_ops import Outcome, RetryPolicy
 from activitylog.settings import get_settings
@@ -25,12 +26,10 @@ STATUSES = [s.value for s in RetryStatus]
 
 
 def _with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
-    settings = get_settings()
-    if not settings.database_url:
-        raise click.UsageError("DATABASE_URL not set")
+    url = database_url()
 
     async def main() -> T:
-        pool = await create_pool(settings.database_url or "", min_size=1, max_size=2)
+        pool = await create_pool(url, min_size=1, max_size=2)
         try:
             return await work(pool)
         finally:
