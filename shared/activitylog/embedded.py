@@ -82,6 +82,9 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own session: Ctrl-C reaches only `up`, which stops the services first
+            # and this server after them.
+            start_new_session=True,
         )
         self.url = f"redis://127.0.0.1:{self.port}/0"
         client = redis_sync.Redis.from_url(self.url)
