@@ -60,9 +60,23 @@ class Supervisor:
                 raise RuntimeError(f"{self.args} restarted too often: {self.exit_codes}")
             self.procs[slot] = self._spawn(slot)
 
-    def kill(self, slot: int) -> None:
-        """SIGKILL: no clean-up, no acknowledgement, whatever the worker held stays pending."""
-        self.procs[slot].kill()
+    async def kill(self, slot: int) -> None:
+        """SIGKILL: no clean-up, no acknowledgement, whatever the worker held stays pending.
+
+        Returns once the replacement runs, so a quick second kill cannot hit the dead process.
+        """
+        victim = self.procs[slot]
+        victim.kill()
+
+        async def replaced() -> bool:
+            return self.procs[slot] is not victim
+
+        await wait_for(
+            replaced,
+            timeout=30,
+            interval=0.01,
+            message=f"slot {slot} restarted after SIGKILL",
+        )
 
     def all_running(self) -> bool:
         return all(p.poll() is None for p in self.procs)

@@ -55,7 +55,7 @@ async def test_sigkilled_workers_lose_nothing(pool, redis, fault_settings, artif
             # Prefer a worker holding unacknowledged entries: that is the kill that matters.
             holding = await _holding(redis, settings, workers)
             slot = rng.choice(sorted(holding) or range(WORKERS))
-            workers.kill(slot)
+            await workers.kill(slot)
             killed.append((threshold, slot, holding.get(slot, 0)))
         await publishing
         await wait_for(
