@@ -38,8 +38,9 @@ REPO = Path(__file__).resolve().parent.parent
 for package in ("shared", "services/api", "services/cli", "services/ingest", "services/retry"):
     sys.path.insert(0, str(REPO / package))
 
-from bench_support import binary_jsonb, free_port, with_database  # noqa: E402
+from bench_support import free_port, with_database  # noqa: E402
 
+from activitylog import db  # noqa: E402
 from activitylog.migrate import migrate  # noqa: E402
 from activitylog.storage import activity_log  # noqa: E402
 from activitylog.taxonomy import CATEGORY_OF, EventType  # noqa: E402
@@ -78,8 +79,7 @@ async def load(url: str, events: int, leads: int, clients: int) -> list[tuple[uu
     """Leads and events by COPY (secondary indexes rebuilt after); returns (id, airtable id)."""
     rng = random.Random(7)
     now = datetime.now(UTC)
-    conn = await asyncpg.connect(url)
-    await binary_jsonb(conn)
+    conn = await db.connect(url)  # binary jsonb codec: COPY writes metadata as dicts
     try:
         started = time.perf_counter()
         client_ids = [uuid.UUID(int=c + 1) for c in range(clients)]
@@ -279,9 +279,14 @@ def event_body(n: int) -> bytes:
     )
 
 
-async def loadgen(port: int, key: str, rate: float, seconds: float, connections: int) -> dict:
-    """Send POSTs at `rate`/s for `seconds`; latency from each one's scheduled time."""
-    total = int(rate * seconds)
+async def loadgen(
+    port: int, key: str, rate: float, seconds: float, connections: int, warmup_s: float = 2.0
+) -> dict:
+    """Send POSTs at `rate`/s for `warmup_s` + `seconds`; latency from each one's scheduled
+    time. The warm-up (connections to Redis and PostgreSQL opened, caches filled) runs at
+    the same rate and is reported apart: the figures are the steady state's."""
+    warm = int(rate * warmup_s)
+    total = warm + int(rate * seconds)
     bodies = [post_request("/api/internal/log-activity", key, event_body(n)) for n in range(total)]
     idle: asyncio.Queue[RawHttp] = asyncio.Queue()
     for _ in range(connections):
@@ -289,6 +294,7 @@ async def loadgen(port: int, key: str, rate: float, seconds: float, connections:
         await http.open()
         idle.put_nowait(http)
     latencies: list[float] = []
+    warmup_latencies: list[float] = []
     statuses: dict[int, int] = {}
     late = 0
     start = time.perf_counter() + 0.2
@@ -296,13 +302,15 @@ async def loadgen(port: int, key: str, rate: float, seconds: float, connections:
     async def one(n: int, scheduled: float) -> None:
         nonlocal late
         http = await idle.get()
-        if time.perf_counter() - scheduled > 0.001:
+        if n >= warm and time.perf_counter() - scheduled > 0.001:
             late += 1
         try:
             status, _ = await http.send(bodies[n])
         finally:
             idle.put_nowait(http)
-        latencies.append((time.perf_counter() - scheduled) * 1000)
+        (latencies if n >= warm else warmup_latencies).append(
+            (time.perf_counter() - scheduled) * 1000
+        )
         statuses[status] = statuses.get(status, 0) + 1
 
     tasks = []
@@ -313,16 +321,17 @@ async def loadgen(port: int, key: str, rate: float, seconds: float, connections:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(n, scheduled)))
     await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - start - warmup_s
     while not idle.empty():
         await idle.get_nowait().close()
     return {
-        "sent": total,
+        "sent": total - warm,
         "elapsed_s": elapsed,
-        "achieved_rate": total / elapsed,
+        "achieved_rate": (total - warm) / elapsed,
         "statuses": statuses,
         "late_sends": late,
         "latencies_ms": latencies,
+        "warmup_latencies_ms": warmup_latencies,
     }
 
 
@@ -497,7 +506,8 @@ async def run(args: argparse.Namespace) -> None:
         if args.with_ingest:
             procs.append(start_process(["ingest"], env, log))
         print(
-            f"\nPOST /api/internal/log-activity at {args.rate:g}/s for {args.seconds:g} s "
+            f"\nPOST /api/internal/log-activity at {args.rate:g}/s for {args.seconds:g} s after a "
+            "2 s warm-up "
             f"(open loop, separate process{', ingest worker running' if args.with_ingest else ''})"
             f"; {cpu_load()}"
         )
@@ -522,6 +532,7 @@ async def run(args: argparse.Namespace) -> None:
             f"late sends {report['late_sends']}"
         )
         print("  ", summary(report["latencies_ms"]))
+        print("   the 2 s warm-up before it:", summary(report["warmup_latencies_ms"]))
         redis = aioredis.Redis.from_url(REDIS)
         try:
             print(f"   stream length after: {await redis.xlen(stream):,}")

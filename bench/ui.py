@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "shared"))
 sys.path.insert(0, str(REPO / "services" / "api"))
 
-from bench_support import binary_jsonb, free_port, with_database  # noqa: E402
+from bench_support import free_port, with_database  # noqa: E402
 
 from activitylog.db import connect  # noqa: E402
 from activitylog.migrate import migrate  # noqa: E402
@@ -124,8 +124,7 @@ async def load(url: str, events: int, leads: int, days: int) -> None:
     """Leads and events by COPY; secondary indexes dropped during the load, then rebuilt."""
     rng = random.Random(42)
     now = datetime.now(UTC)
-    conn = await asyncpg.connect(url)
-    await binary_jsonb(conn)
+    conn = await connect(url)  # binary jsonb codec: COPY writes metadata as dicts
     try:
         started = time.perf_counter()
         lead_rows = []

@@ -184,15 +184,23 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
     return errors
 
 
-def parse_event(data: Any, *, size: int | None = None) -> ActivityEvent:
-    """Validate one decoded JSON value as an event; `size` is its encoded length if known."""
+def may_hold_nul(json_text: bytes) -> bool:
+    """False when JSON text cannot decode to a NUL: the escape is its only way in."""
+    return b"\\u0000" in json_text
+
+
+def parse_event(data: Any, *, size: int | None = None, nul_possible: bool = True) -> ActivityEvent:
+    """Validate one decoded JSON value as an event; `size` is its encoded length if known.
+
+    `nul_possible=False` (see `may_hold_nul`) skips the walk looking for NUL characters.
+    """
     if not isinstance(data, dict):
         raise InvalidEvent.single("", f"an event must be a JSON object, not {type(data).__name__}")
     if size is None:
         size = len(orjson.dumps(data))
     if size > MAX_EVENT_BYTES:
         raise InvalidEvent.single("", f"event is {size} bytes; the limit is {MAX_EVENT_BYTES}")
-    nul_at = _find_nul(data, "")
+    nul_at = _find_nul(data, "") if nul_possible else None
     if nul_at is not None:
         field = nul_at.lstrip(".")
         raise InvalidEvent.single(field, "text may not contain NUL (\\u0000) characters")
@@ -213,7 +221,7 @@ def parse_event_json(raw: bytes | str) -> ActivityEvent:
         data = orjson.loads(encoded)
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent.single("", f"payload is not valid JSON: {exc}") from None
-    return parse_event(data, size=len(encoded))
+    return parse_event(data, size=len(encoded), nul_possible=may_hold_nul(encoded))
 
 
 def _canonical_content(event: ActivityEvent) -> bytes:

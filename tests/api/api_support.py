@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import orjson
 
 from activitylog.storage import activity_log
 from support import free_port as free_port  # re-exported for the tests here
@@ -76,26 +75,10 @@ def event_row(
 
 async def insert_rows(pool: asyncpg.Pool, rows: Sequence[tuple[Any, ...]]) -> None:
     """COPY rows into lead_activity_log (fast; no validation: tests build valid rows)."""
-    # Through a temporary table whose metadata is text: binary COPY has no jsonb encoder
-    # once the pool's text JSON codec is installed.
-    cols = ", ".join(f'"{c}"' for c in _COPY_COLUMNS)
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            """
-            CREATE TEMP TABLE copy_in (
-                id uuid, event_type text, event_category text, lead_id uuid,
-                lead_airtable_id text, client_id uuid, description text, message_content text,
-                metadata text, source text, execution_id text, "timestamp" timestamptz
-            ) ON COMMIT DROP
-            """
+    async with pool.acquire() as conn:
+        await conn.copy_records_to_table(
+            "lead_activity_log", records=rows, columns=list(_COPY_COLUMNS)
         )
-        records = [
-            (*r[:8], orjson.dumps(r[8]).decode() if r[8] is not None else None, *r[9:])
-            for r in rows
-        ]
-        await conn.copy_records_to_table("copy_in", records=records, columns=list(_COPY_COLUMNS))
-        select = cols.replace('"metadata"', '"metadata"::jsonb')
-        await conn.execute(f"INSERT INTO lead_activity_log ({cols}) SELECT {select} FROM copy_in")
 
 
 def times(n: int, *, start: datetime | None = None, step_s: float = 1.0) -> list[datetime]:

@@ -13,7 +13,7 @@ from activitylog.migrate import migrate as apply_migrations
 from activitylog.settings import get_settings
 from activitylog_api.keys_cli import keys
 from activitylog_api.service import run_api, serve_workers
-from activitylog_cli.runner import run_services
+from activitylog_cli.runner import serve
 from activitylog_cli.up import up
 from activitylog_cli.users import users
 from activitylog_ingest.service import run_ingest
@@ -47,7 +47,7 @@ def ingest() -> None:
     from activitylog.metrics import serve_metrics
 
     serve_metrics(settings.metrics_port)
-    asyncio.run(run_services({"ingest": functools.partial(run_ingest, settings)}))
+    serve({"ingest": functools.partial(run_ingest, settings)})
 
 
 @cli.command()
@@ -58,7 +58,7 @@ def retry() -> None:
     from activitylog.metrics import serve_metrics
 
     serve_metrics(settings.metrics_port)
-    asyncio.run(run_services({"retry": functools.partial(run_retry, settings)}))
+    serve({"retry": functools.partial(run_retry, settings)})
 
 
 @cli.command()
@@ -69,7 +69,7 @@ def api() -> None:
     if settings.api_workers > 1:
         serve_workers(settings)
         return
-    asyncio.run(run_services({"api": functools.partial(run_api, settings)}))
+    serve({"api": functools.partial(run_api, settings)})
 
 
 cli.add_command(up)

@@ -6,6 +6,8 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable
 
+import uvloop
+
 from activitylog.logs import get_logger
 
 log = get_logger("activitylog.cli")
@@ -17,6 +19,11 @@ Service = Callable[[asyncio.Event], Awaitable[None]]
 # pending in the stream or the retry queue, so cancelling loses nothing). Below compose's
 # stop_grace_period of 30 s.
 SHUTDOWN_GRACE_S = 20.0
+
+
+def serve(services: dict[str, Service]) -> None:
+    """`run_services` on uvloop: libuv's event loop spends far less CPU per socket operation."""
+    uvloop.run(run_services(services))
 
 
 async def run_services(

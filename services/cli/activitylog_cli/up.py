@@ -16,7 +16,7 @@ from activitylog.metrics import serve_metrics
 from activitylog.migrate import migrate
 from activitylog.settings import Settings, get_settings
 from activitylog_api.service import run_api
-from activitylog_cli.runner import Service, run_services
+from activitylog_cli.runner import Service, serve
 from activitylog_ingest.service import run_ingest
 from activitylog_retry.service import run_retry
 
@@ -70,5 +70,5 @@ def up() -> None:
         )
         serve_metrics(settings.metrics_port)
         click.echo("running; Ctrl-C stops everything cleanly")
-        asyncio.run(run_services(services_for(settings)))
+        serve(services_for(settings))
     click.echo("stopped")

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -25,7 +26,7 @@ class ActivityRow:
     client_id: uuid.UUID | None
     description: str
     message_content: str | None
-    metadata_json: str | None
+    metadata: dict[str, Any] | None
     source: str
     execution_id: str | None
     created_by: uuid.UUID | None
@@ -48,34 +49,42 @@ COLUMNS = (
     "timestamp",
 )
 
+# The fallback when COPY meets an id already stored: skips what is there, says what was new.
 _INSERT = """
 INSERT INTO lead_activity_log (
     id, event_type, event_category, lead_id, lead_airtable_id, client_id, description,
     message_content, metadata, source, execution_id, created_by, "timestamp"
 )
-SELECT id, event_type, event_category, lead_id, lead_airtable_id, client_id, description,
-       message_content, metadata::jsonb, source, execution_id, created_by, ts
-FROM unnest(
+SELECT * FROM unnest(
     $1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::uuid[], $7::text[],
-    $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::timestamptz[]
-) AS t(id, event_type, event_category, lead_id, lead_airtable_id, client_id, description,
-       message_content, metadata, source, execution_id, created_by, ts)
-ORDER BY id
+    $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::uuid[], $13::timestamptz[]
+)
 ON CONFLICT (id) DO NOTHING
 RETURNING id
 """
 
 
 async def insert_rows(conn: asyncpg.Connection, rows: list[ActivityRow]) -> set[uuid.UUID]:
-    """Insert idempotently (one statement for the whole batch); return the ids that were new."""
+    """Insert idempotently; return the ids that were new.
+
+    COPY first, the fastest path by far; a batch holding an id already stored (a
+    redelivery) fails as a whole and goes through INSERT … ON CONFLICT DO NOTHING instead.
+    """
     if not rows:
         return set()
-    columns = list(zip(*(_as_tuple(r) for r in rows), strict=True))
-    inserted = await conn.fetch(_INSERT, *columns)
+    # In id order, so concurrent batches take index locks in one order: no deadlocks.
+    records = sorted((_as_tuple(r) for r in rows), key=itemgetter(0))
+    try:
+        async with conn.transaction():  # a savepoint: a duplicate undoes only the COPY
+            await conn.copy_records_to_table("lead_activity_log", records=records, columns=COLUMNS)
+        return {r.id for r in rows}
+    except asyncpg.UniqueViolationError:
+        pass
+    inserted = await conn.fetch(_INSERT, *zip(*records, strict=True))
     return {r["id"] for r in inserted}
 
 
-def _as_tuple(row: ActivityRow) -> tuple[object, ...]:
+def _as_tuple(row: ActivityRow) -> tuple[Any, ...]:
     return (
         row.id,
         row.event_type,
@@ -85,7 +94,7 @@ def _as_tuple(row: ActivityRow) -> tuple[object, ...]:
         row.client_id,
         row.description,
         row.message_content,
-        row.metadata_json,
+        row.metadata,
         row.source,
         row.execution_id,
         row.created_by,

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import orjson
 
 from activitylog.events import AcceptedEvent
 from activitylog.storage import activity_log, leads, retry_queue
@@ -94,9 +93,7 @@ async def store_batch(
                     client_id=ev.client_id or ref.client_id,
                     description=ev.description,
                     message_content=ev.message_content,
-                    metadata_json=orjson.dumps(ev.metadata).decode()
-                    if ev.metadata is not None
-                    else None,
+                    metadata=ev.metadata,
                     source=ev.source,
                     execution_id=ev.execution_id,
                     created_by=ev.created_by,

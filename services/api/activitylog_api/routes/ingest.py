@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from activitylog import metrics as shared_metrics
 from activitylog.db import is_transient
-from activitylog.events import AcceptedEvent, InvalidEvent, parse_event
+from activitylog.events import AcceptedEvent, InvalidEvent, may_hold_nul, parse_event
 from activitylog.health import iso
 from activitylog.logs import get_logger
 from activitylog.storage.unit_of_work import store_batch
@@ -62,7 +62,11 @@ def _decode(raw: bytes) -> tuple[list[Any], bool]:
 
 
 def _accept(
-    items: list[Any], is_array: bool, idempotency_key: str | None, received_at: datetime
+    items: list[Any],
+    is_array: bool,
+    idempotency_key: str | None,
+    received_at: datetime,
+    nul_possible: bool = True,
 ) -> list[AcceptedEvent]:
     """Validate every item (all-or-nothing) and settle each one's id and time."""
     accepted: list[AcceptedEvent] = []
@@ -70,7 +74,7 @@ def _accept(
     bad_type = False
     for index, item in enumerate(items):
         try:
-            event = parse_event(item)
+            event = parse_event(item, nul_possible=nul_possible)
         except InvalidEvent as exc:
             for err in exc.errors:
                 field = f"[{index}].{err.field}" if is_array else err.field
@@ -171,7 +175,7 @@ async def log_activity(
             413, f"the request body is larger than 1 MiB ({MAX_BODY_BYTES} bytes)"
         ) from None
     items, is_array = _decode(raw)
-    accepted = _accept(items, is_array, idempotency_key, datetime.now(UTC))
+    accepted = _accept(items, is_array, idempotency_key, datetime.now(UTC), may_hold_nul(raw))
     queued = await _queue(services, accepted)
     if not queued:
         await _store_directly(services, accepted)
