@@ -217,6 +217,20 @@ async def test_stub_lead_then_last_activity_only_moves_forward(
     assert linked == 3
 
 
+async def test_group_lost_with_the_stream_is_recreated_and_consumption_goes_on(
+    settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis
+) -> None:
+    async with running(functools.partial(run_ingest, settings)):
+        publish_raw(settings, [dumps(event(n)) for n in range(10)])
+        await wait_for(lambda: _at_least(pool, 10), message="the first ten")
+        # Redis restarted without persistence: stream and group are gone; producers go on.
+        await redis.delete(settings.activity_stream)
+        publish_raw(settings, [dumps(event(n)) for n in range(10, 30)])
+        await wait_for(lambda: _at_least(pool, 30), message="the twenty after the loss")
+        await wait_for(lambda: _no_pending(redis, settings), message="all acknowledged")
+    assert await count_rows(pool) == 30
+
+
 async def test_unknown_lead_id_waits_in_retry_queue(
     settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis
 ) -> None:

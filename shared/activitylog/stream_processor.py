@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +29,14 @@ from activitylog.logs import get_logger
 from activitylog.settings import Settings
 from activitylog.storage.retry_queue import DeadLetter, RetryStatus
 from activitylog.storage.unit_of_work import lead_reference, store_batch
-from activitylog.stream import PAYLOAD_FIELD, Entry, entry_id_text, entry_time, normalise_entries
+from activitylog.stream import (
+    PAYLOAD_FIELD,
+    Entry,
+    ensure_group,
+    entry_id_text,
+    entry_time,
+    normalise_entries,
+)
 
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
@@ -132,6 +139,34 @@ class StreamProcessor:
         self.stop = stop
         # Called with each batch before it is stored; the ingest's fault injection hooks here.
         self.inspect = inspect
+
+    async def run_steps(self, step: Callable[[], Awaitable[bool]]) -> None:
+        """Call `step` until it returns False or `stop` is set, with the group in place.
+
+        The group is created first and again if Redis lost it (a restart without
+        persistence); while Redis is unreachable the loop backs off.
+        """
+        cfg = self.config
+        backoff = Backoff(cfg.backoff_initial_s, cfg.backoff_max_s)
+        group_ready = False
+        while not self.stop.is_set():
+            try:
+                if not group_ready:
+                    await ensure_group(self.redis, cfg.stream, cfg.group)
+                    group_ready = True
+                if not await step():
+                    return
+                backoff.reset()
+            except ResponseError as exc:
+                # NOGROUP: the group is gone; UNBLOCKED: the stream vanished under a blocked read.
+                if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
+                    raise
+                log.warning("consumer group missing; recreating", stream=cfg.stream, error=str(exc))
+                group_ready = False
+            except REDIS_ERRORS as exc:
+                log.warning("redis unavailable; backing off", error=repr(exc))
+                if await backoff.wait(self.stop):
+                    return
 
     # -- new entries -------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from redis.exceptions import ResponseError
 
 from activitylog.retry_ops import RetryPolicy, accept_row, is_stream_id, redrive_due
 from activitylog.settings import Settings
@@ -184,6 +185,25 @@ async def test_service_claims_entries_left_by_a_vanished_consumer(
         await wait_for(
             lambda: _no_pending(redis, stream, group), message="every entry acknowledged"
         )
+
+
+async def test_service_recreates_a_lost_group(pool, redis, retry_settings: Settings) -> None:
+    stream, group = retry_settings.activity_stream, retry_settings.ingest_group
+    await ensure_group(redis, stream, group)
+
+    async def group_info() -> dict | None:
+        try:
+            groups = await redis.xinfo_groups(stream)
+        except ResponseError:  # no such stream
+            return None
+        return next((g for g in groups if g["name"] in (group, group.encode())), None)
+
+    async with running(functools.partial(run_retry, retry_settings)):
+        # Redis restarted without persistence while nothing was consuming.
+        await redis.delete(stream)
+        info = await wait_for(group_info, timeout=30, message="the group recreated by the sweeper")
+    # At id 0, so entries a producer adds before any ingest runs are still delivered.
+    assert info["last-delivered-id"] in (b"0-0", "0-0")
 
 
 async def _no_pending(redis, stream: str, group: str) -> bool:

@@ -7,13 +7,10 @@ import os
 import time
 from collections.abc import Callable, Sequence
 
-from redis.exceptions import ResponseError
-
 from activitylog import metrics
-from activitylog.backoff import Backoff
 from activitylog.logs import get_logger
-from activitylog.stream import Entry, ensure_group, stream_stats, trim_acknowledged
-from activitylog.stream_processor import REDIS_ERRORS, StreamProcessor
+from activitylog.stream import Entry, stream_stats, trim_acknowledged
+from activitylog.stream_processor import StreamProcessor
 
 log = get_logger("activitylog.ingest")
 
@@ -36,39 +33,26 @@ class IngestWorker:
 
     async def run(self) -> None:
         cfg = self.processor.config
-        redis = self.processor.redis
-        backoff = Backoff(cfg.backoff_initial_s, cfg.backoff_max_s)
         next_claim = 0.0
         next_trim = time.monotonic() + self.trim_interval_s
-        group_ready = False
+
+        async def step() -> bool:
+            nonlocal next_claim, next_trim
+            if time.monotonic() >= next_claim:
+                # First pass on start: our own pending entries (a crash left them) and
+                # stale ones of dead consumers; then every half claim interval.
+                await self.processor.sweep_stale()
+                next_claim = time.monotonic() + cfg.claim_idle_ms / 2000
+            entries = await self.processor.read_new(self.block_ms)
+            if entries and not await self.processor.handle(entries):
+                return False
+            if time.monotonic() >= next_trim:
+                await self._housekeeping()
+                next_trim = time.monotonic() + self.trim_interval_s
+            return True
+
         log.info("ingest worker started", stream=cfg.stream, group=cfg.group, consumer=cfg.consumer)
-        while not self.stop.is_set():
-            try:
-                if not group_ready:
-                    await ensure_group(redis, cfg.stream, cfg.group)
-                    group_ready = True
-                if time.monotonic() >= next_claim:
-                    # First pass on start: our own pending entries (a crash left them) and
-                    # stale ones of dead consumers; then every half claim interval.
-                    await self.processor.sweep_stale()
-                    next_claim = time.monotonic() + cfg.claim_idle_ms / 2000
-                entries = await self.processor.read_new(self.block_ms)
-                if entries and not await self.processor.handle(entries):
-                    break
-                if time.monotonic() >= next_trim:
-                    await self._housekeeping()
-                    next_trim = time.monotonic() + self.trim_interval_s
-                backoff.reset()
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                # The stream or group vanished (Redis restarted without persistence).
-                log.warning("consumer group missing; recreating", stream=cfg.stream)
-                group_ready = False
-            except REDIS_ERRORS as exc:
-                log.warning("redis unavailable; backing off", error=repr(exc))
-                if await backoff.wait(self.stop):
-                    break
+        await self.processor.run_steps(step)
         log.info("ingest worker stopped", consumer=cfg.consumer)
 
     async def _housekeeping(self) -> None:
