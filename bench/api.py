@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 for package in ("shared", "services/api", "services/cli", "services/ingest", "services/retry"):
     sys.path.insert(0, str(REPO / package))
 
-from bench_support import free_port, with_database  # noqa: E402
+from bench_support import free_port, secondary_indexes_dropped, with_database  # noqa: E402
 
 from activitylog import db  # noqa: E402
 from activitylog.migrate import migrate  # noqa: E402
@@ -112,51 +112,41 @@ async def load(url: str, events: int, leads: int, clients: int) -> list[tuple[uu
                 "phone",
             ],
         )
-        indexes = await conn.fetch(
-            """
-            SELECT indexname, indexdef FROM pg_indexes
-            WHERE tablename = 'lead_activity_log' AND indexname NOT LIKE '%pkey'
-            """
-        )
-        for index in indexes:
-            await conn.execute(f'DROP INDEX "{index["indexname"]}"')
-        span = 90 * 86_400
-        chunk = 100_000
-        for start in range(0, events, chunk):
-            rows = []
-            for i in range(start, min(start + chunk, events)):
-                lead = lead_rows[rng.randrange(leads)]
-                event_type = rng.choice(TYPES)
-                ts = now - timedelta(seconds=rng.random() * span)
-                words = [
-                    rng.choice(COMMON) if rng.random() < 0.5 else rng.choice(RARE)
-                    for _ in range(rng.randint(6, 14))
-                ]
-                rows.append(
-                    (
-                        uuid.uuid4(),
-                        event_type.value,
-                        CATEGORY_OF[event_type].value,
-                        lead[0],
-                        lead[1],
-                        lead[2],
-                        f"{event_type.value.replace('_', ' ').lower()} for lead",
-                        " ".join(words),
-                        {"campaign_id": f"camp{i % 40}", "phone": lead[6]},
-                        f"n8n:wf-{i % 12}",
-                        f"exec-{i}",
-                        ts,
+        async with secondary_indexes_dropped(conn, "lead_activity_log"):
+            span = 90 * 86_400
+            chunk = 100_000
+            for start in range(0, events, chunk):
+                rows = []
+                for i in range(start, min(start + chunk, events)):
+                    lead = lead_rows[rng.randrange(leads)]
+                    event_type = rng.choice(TYPES)
+                    ts = now - timedelta(seconds=rng.random() * span)
+                    words = [
+                        rng.choice(COMMON) if rng.random() < 0.5 else rng.choice(RARE)
+                        for _ in range(rng.randint(6, 14))
+                    ]
+                    rows.append(
+                        (
+                            uuid.uuid4(),
+                            event_type.value,
+                            CATEGORY_OF[event_type].value,
+                            lead[0],
+                            lead[1],
+                            lead[2],
+                            f"{event_type.value.replace('_', ' ').lower()} for lead",
+                            " ".join(words),
+                            {"campaign_id": f"camp{i % 40}", "phone": lead[6]},
+                            f"n8n:wf-{i % 12}",
+                            f"exec-{i}",
+                            ts,
+                        )
                     )
+                await conn.copy_records_to_table(
+                    "lead_activity_log",
+                    records=rows,
+                    columns=[c for c in activity_log.COLUMNS if c != "created_by"],
                 )
-            await conn.copy_records_to_table(
-                "lead_activity_log",
-                records=rows,
-                columns=[c for c in activity_log.COLUMNS if c != "created_by"],
-            )
-            print(f"  loaded {min(start + chunk, events):,} events", flush=True)
-        print("  rebuilding indexes ...", flush=True)
-        for index in indexes:
-            await conn.execute(index["indexdef"])
+                print(f"  loaded {min(start + chunk, events):,} events", flush=True)
         await conn.execute("VACUUM ANALYZE lead_activity_log")
         await conn.execute("VACUUM ANALYZE leads")
         print(f"  load took {time.perf_counter() - started:.0f} s", flush=True)

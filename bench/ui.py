@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "shared"))
 sys.path.insert(0, str(REPO / "services" / "api"))
 
-from bench_support import free_port, with_database  # noqa: E402
+from bench_support import free_port, secondary_indexes_dropped, with_database  # noqa: E402
 
 from activitylog.db import connect  # noqa: E402
 from activitylog.migrate import migrate  # noqa: E402
@@ -146,46 +146,37 @@ async def load(url: str, events: int, leads: int, days: int) -> None:
             records=lead_rows,
             columns=["id", "airtable_record_id", "first_name", "last_name", "email", "phone"],
         )
-        indexes = await conn.fetch(
-            """
-            SELECT indexname, indexdef FROM pg_indexes
-            WHERE tablename = 'lead_activity_log' AND indexname NOT LIKE '%pkey'
-            """
-        )
-        for index in indexes:
-            await conn.execute(f'DROP INDEX "{index["indexname"]}"')
-        span = days * 86_400
-        # Oldest first, as events arrive: the table's physical order follows created_at
-        # (what the BRIN index of the health counts relies on), as it does in production.
-        offsets = sorted((rng.random() * span for _ in range(events)), reverse=True)
-        chunk = 100_000
-        for start in range(0, events, chunk):
-            rows = []
-            for i in range(start, min(start + chunk, events)):
-                lead = lead_rows[rng.randrange(leads)]
-                event_type = rng.choice(TYPES)
-                ts = now - timedelta(seconds=offsets[i])
-                words = " ".join(rng.choice(WORDS) for _ in range(10))
-                rows.append(
-                    (
-                        uuid.uuid4(),
-                        event_type.value,
-                        CATEGORY_OF[event_type].value,
-                        lead[0],
-                        lead[1],
-                        f"{event_type.value.replace('_', ' ').title()} #{i}",
-                        words,
-                        {"campaign_id": f"camp{i % 40}", "phone": f"+1555{i % leads:07d}"},
-                        f"n8n:wf-{i % 12}",
-                        f"exec-{i}",
-                        ts,
-                        ts + timedelta(seconds=1),
+        async with secondary_indexes_dropped(conn, "lead_activity_log"):
+            span = days * 86_400
+            # Oldest first, as events arrive: the table's physical order follows created_at
+            # (what the BRIN index of the health counts relies on), as it does in production.
+            offsets = sorted((rng.random() * span for _ in range(events)), reverse=True)
+            chunk = 100_000
+            for start in range(0, events, chunk):
+                rows = []
+                for i in range(start, min(start + chunk, events)):
+                    lead = lead_rows[rng.randrange(leads)]
+                    event_type = rng.choice(TYPES)
+                    ts = now - timedelta(seconds=offsets[i])
+                    words = " ".join(rng.choice(WORDS) for _ in range(10))
+                    rows.append(
+                        (
+                            uuid.uuid4(),
+                            event_type.value,
+                            CATEGORY_OF[event_type].value,
+                            lead[0],
+                            lead[1],
+                            f"{event_type.value.replace('_', ' ').title()} #{i}",
+                            words,
+                            {"campaign_id": f"camp{i % 40}", "phone": f"+1555{i % leads:07d}"},
+                            f"n8n:wf-{i % 12}",
+                            f"exec-{i}",
+                            ts,
+                            ts + timedelta(seconds=1),
+                        )
                     )
-                )
-            await conn.copy_records_to_table("lead_activity_log", records=rows, columns=COLUMNS)
-            print(f"  loaded {min(start + chunk, events):,} events", flush=True)
-        for index in indexes:
-            await conn.execute(index["indexdef"])
+                await conn.copy_records_to_table("lead_activity_log", records=rows, columns=COLUMNS)
+                print(f"  loaded {min(start + chunk, events):,} events", flush=True)
         await conn.execute(
             """
             INSERT INTO retry_queue (queue_id, lead_id, payload, status, last_error, retry_count)
