@@ -10,7 +10,8 @@ from support import free_port
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:`port` to a target; `cut()` refuses and drops connections."""
+    """Forwards 127.0.0.1:`port` to a target; `cut()` refuses and drops connections,
+    `hang()` accepts connections but forwards nothing (a server that never answers)."""
 
     def __init__(self, target_host: str, target_port: int = 0) -> None:
         # A host starting with "/" is a Unix socket path (embedded PostgreSQL).
@@ -18,6 +19,8 @@ class TcpProxy:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     @property
     def up(self) -> bool:
@@ -37,11 +40,25 @@ class TcpProxy:
             with contextlib.suppress(Exception):
                 writer.transport.abort()
         self._writers.clear()
+        self._flowing.set()  # connections held by hang() see their socket closed and end
+
+    async def hang(self) -> None:
+        """Keep accepting connections, but forward no byte either way until `restore()`."""
+        self._flowing.clear()
+        if self._server is None:
+            await self.start()
 
     async def restore(self) -> None:
-        await self.start()
+        """Forward again (held bytes go through), listening if `cut()` stopped it."""
+        self._flowing.set()
+        if self._server is None:
+            await self.start()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        await self._flowing.wait()
+        if writer.is_closing():
+            return
         try:
             host, port = self.target
             if host.startswith("/"):
@@ -50,12 +67,14 @@ class TcpProxy:
                 up_reader, up_writer = await asyncio.open_connection(host, port)
         except OSError:
             writer.transport.abort()
+            self._writers.discard(writer)
             return
         self._writers.update((writer, up_writer))
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
                 while data := await src.read(65536):
+                    await self._flowing.wait()  # hang(): hold what was read
                     dst.write(data)
                     await dst.drain()
             except (OSError, asyncio.CancelledError):

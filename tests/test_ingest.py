@@ -354,10 +354,17 @@ async def test_sigterm_commits_the_batch_in_hand_then_exits(
         tx = blocker.transaction()
         await tx.start()
         await blocker.execute("LOCK TABLE leads IN SHARE ROW EXCLUSIVE MODE")
-        worker = spawn(["ingest"], settings, log_path=artifacts / "worker.log")
+        log = artifacts / "worker.log"
+        log.unlink(missing_ok=True)
+        worker = spawn(["ingest"], settings, log_path=log)
         await wait_for(lambda: _pending_at_least(redis, settings, 300), message="batch in hand")
         worker.terminate()
-        await asyncio.sleep(0.3)  # the signal lands while the commit is blocked
+
+        async def signal_handled() -> bool:
+            return b"stopping" in log.read_bytes()
+
+        # The worker has taken the signal while its commit is blocked, and must stay.
+        await wait_for(signal_handled, timeout=10, message="the worker to take SIGTERM")
         assert worker.poll() is None, "it must not exit with a batch in hand"
         await tx.rollback()
     code = await asyncio.to_thread(worker.wait, 10)

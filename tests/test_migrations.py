@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import asyncpg
+import pytest
 
-from activitylog.migrate import available, migrate, pending
+from activitylog.migrate import MigrationChanged, available, migrate, pending
+from support import run_cli
 
 if TYPE_CHECKING:
     from conftest import Infra
@@ -66,3 +68,34 @@ async def test_timeline_query_uses_the_lead_time_index(infra: Infra, pool: async
         )
     plan = "\n".join(r[0] for r in lines)
     assert "activity_lead_time_idx" in plan
+
+
+async def test_an_applied_file_that_changed_refuses_to_migrate(infra: Infra, settings) -> None:
+    name = f"activitylog_mig_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(infra.admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = urlsplit(infra.admin_url)._replace(path=f"/{name}").geturl()
+    try:
+        await migrate(url)
+        conn = await asyncpg.connect(url)
+        try:
+            # A database migrated before checksums were kept records them on the next run.
+            await conn.execute("UPDATE schema_migrations SET checksum = NULL")
+            assert await migrate(url) == []
+            recorded = dict(await conn.fetch("SELECT version, checksum FROM schema_migrations"))
+            assert recorded == {m.version: m.checksum for m in available()}
+            # What an edited 0002 looks like from the database's side.
+            await conn.execute("UPDATE schema_migrations SET checksum = 'x' WHERE version = 2")
+        finally:
+            await conn.close()
+        with pytest.raises(MigrationChanged, match=r"0002_api\.sql"):
+            await migrate(url)
+        with pytest.raises(MigrationChanged):
+            await pending(url)
+        result = run_cli(settings.model_copy(update={"database_url": url}), "migrate")
+        assert result.returncode == 1
+        assert "changed since they were applied: 0002_api.sql" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

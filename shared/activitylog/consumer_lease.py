@@ -1,27 +1,143 @@
 """A consumer name unique among live replicas and stable across a replica's restarts.
 
 The base name is the host name (a compose replica keeps it across restarts), so a
-restarted worker finds its own pending entries; a lease in Redis makes a second process
-with the same base name take the next free suffix instead of sharing the first one's
-pending list.
+restarted worker finds its own pending entries. A lease in Redis makes a second live
+process with the same base take the next free suffix instead of sharing the first one's
+pending list. The lease is short, renewed while its process lives, and names its holder
+(host, pid, process start time): a name held by a process of this host that is gone is
+taken over at once; a holder that cannot be checked from here (another host, another
+container) keeps the name only as long as it renews the lease.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import os
+import secrets
+import socket
+import time
+from pathlib import Path
 
+import orjson
 import redis.asyncio as aioredis
-from redis.asyncio.lock import Lock
-from redis.exceptions import LockError
 
 from activitylog.logs import get_logger
 
 log = get_logger("activitylog.lease")
 
+# How often a holder that cannot be checked is looked at while waiting for its lease to lapse.
+_POLL_S = 0.1
+# Redis expires a key within a millisecond or so of its time; a little slack beyond that.
+_EXPIRY_SLACK_S = 0.2
+
+# Renew our own lease; if it lapsed (Redis restarted, or we stalled) and is free, take it back.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    return 1
+end
+return 0
+"""
+# Replace a dead holder's lease, only if it is still that holder's (two starters race).
+_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+    return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class Holder(enum.Enum):
+    """What can be told about the process named in a lease."""
+
+    ALIVE = "alive"
+    GONE = "gone"
+    UNKNOWN = "unknown"  # on another host or in another pid namespace
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+# Pids can be checked only against processes of the same kernel boot and pid namespace.
+_HOST = {
+    "host": socket.gethostname(),
+    "boot": _read("/proc/sys/kernel/random/boot_id"),
+    "pidns": _pid_namespace(),
+}
+_HAS_PROC = Path("/proc/self/stat").exists()
+
+
+def process_start(pid: int) -> str | None:
+    """When `pid` started (clock ticks since boot); None if it is not running or a zombie."""
+    stat = _read(f"/proc/{pid}/stat")
+    if not stat:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    fields = stat.rpartition(")")[2].split()
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]  # field 22 of proc(5)
+
+
+def _running(pid: int, start: str | None) -> bool:
+    if _HAS_PROC:
+        now = process_start(pid)
+        # The same pid with another start time is a new process that reused the number.
+        return now is not None and (start is None or now == start)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True
+
+
+def holder_value(pid: int | None = None) -> bytes:
+    """The lease value naming this process (or `pid` on this host), unique to each lease."""
+    pid = os.getpid() if pid is None else pid
+    start = process_start(pid) if _HAS_PROC else None
+    return orjson.dumps({**_HOST, "pid": pid, "start": start, "token": secrets.token_hex(8)})
+
+
+def holder_state(value: bytes) -> Holder:
+    """Whether the process named by a lease value is alive, gone, or cannot be told from here."""
+    try:
+        holder = orjson.loads(value)
+        same_host = all(holder[k] == v for k, v in _HOST.items())
+        pid = int(holder["pid"])
+        start = holder.get("start")
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return Holder.UNKNOWN  # not ours to interpret (an older release's lease)
+    if not same_host or pid <= 0 or not _HOST["host"]:
+        return Holder.UNKNOWN
+    return Holder.ALIVE if _running(pid, start) else Holder.GONE
+
 
 class ConsumerLease:
-    """Holds `<stream>:consumer-lease:<name>` while the worker runs, refreshing it."""
+    """Holds `<stream>:consumer-lease:<name>` while the worker runs, renewing it."""
 
     def __init__(self, redis: aioredis.Redis, stream: str, base: str, ttl_s: float) -> None:
         self.redis = redis
@@ -29,37 +145,71 @@ class ConsumerLease:
         self.base = base
         self.ttl_s = ttl_s
         self.name = base
-        self._lock: Lock | None = None
+        self._ttl_ms = max(int(ttl_s * 1000), 1)
+        self._value = holder_value()
+        self._held = False
         self._task: asyncio.Task[None] | None = None
+        self._renew = redis.register_script(_RENEW)
+        self._take_over = redis.register_script(_TAKE_OVER)
+        self._release = redis.register_script(_RELEASE)
 
     async def acquire(self, max_suffix: int = 1000) -> str:
+        """The first name (`base`, `base-2`, …) no live process holds; held until release."""
         for n in range(1, max_suffix + 1):
             name = self.base if n == 1 else f"{self.base}-{n}"
-            lock = self.redis.lock(self.prefix + name, timeout=self.ttl_s, blocking=False)
-            if await lock.acquire():
-                self.name, self._lock = name, lock
-                self._task = asyncio.create_task(self._refresh(), name=f"lease-{name}")
+            if await self._claim(self.prefix + name, name):
+                self.name, self._held = name, True
+                self._task = asyncio.create_task(self._keep(), name=f"lease-{name}")
                 return name
         raise RuntimeError(f"no free consumer name for {self.base!r} (tried {max_suffix})")
 
-    async def _refresh(self) -> None:
-        assert self._lock is not None
+    async def _claim(self, key: str, name: str) -> bool:
+        """Take `key` if free or if its holder is gone; False while a live process holds it."""
+        watched: bytes | None = None
+        lapse_at = 0.0
+        while True:
+            if await self.redis.set(key, self._value, nx=True, px=self._ttl_ms):
+                return True
+            current = await self.redis.get(key)
+            if current is None:
+                continue  # expired between the two calls
+            state = holder_state(current)
+            if state is Holder.ALIVE:
+                return False
+            if state is Holder.GONE:
+                if await self._take_over(keys=[key], args=[current, self._value, self._ttl_ms]):
+                    log.info(
+                        "consumer name taken over from a process that is gone",
+                        consumer=name,
+                        previous=current.decode(errors="replace"),
+                    )
+                    return True
+                continue  # another starter was quicker: look at the new holder
+            # Cannot be checked from here: alive only if it renews the lease before it lapses.
+            if current != watched:
+                watched = current
+                left_ms = await self.redis.pttl(key)
+                lapse_at = time.monotonic() + max(left_ms, 0) / 1000 + _EXPIRY_SLACK_S
+            elif time.monotonic() >= lapse_at:
+                return False
+            await asyncio.sleep(_POLL_S)
+
+    async def _keep(self) -> None:
+        key = self.prefix + self.name
         while True:
             await asyncio.sleep(self.ttl_s / 3)
             try:
-                await self._lock.reacquire()
-            except LockError:
-                # Expired (Redis restarted or we stalled): take it again if still free.
-                if not await self._lock.acquire():
+                if not await self._renew(keys=[key], args=[self._value, self._ttl_ms]):
                     log.warning("consumer lease taken by another process", consumer=self.name)
             except (ConnectionError, OSError, aioredis.RedisError) as exc:
-                log.warning("could not refresh consumer lease", error=repr(exc))
+                log.warning("could not renew consumer lease", error=repr(exc))
 
     async def release(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._lock is not None:
-            with contextlib.suppress(LockError, aioredis.RedisError, OSError):
-                await self._lock.release()
+        if self._held:
+            self._held = False
+            with contextlib.suppress(aioredis.RedisError, OSError):
+                await self._release(keys=[self.prefix + self.name], args=[self._value])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, overload
 
 import asyncpg
 import orjson
@@ -32,6 +33,16 @@ def is_transient(exc: BaseException) -> bool:
     sqlstate = getattr(exc, "sqlstate", None) or ""
     # 08: connection exception, 53: insufficient resources, 57P: operator intervention.
     return sqlstate.startswith(("08", "53", "57P", "40"))
+
+
+@overload
+def aware_timestamp(value: datetime) -> datetime: ...
+@overload
+def aware_timestamp(value: None) -> None: ...
+def aware_timestamp(value: datetime | None) -> datetime | None:
+    """A timestamptz as read, always aware: asyncpg reads PostgreSQL's ±infinity (possible in
+    old rows) as naive datetime.max/min, which neither compare nor convert like the others."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _encode_jsonb(value: Any) -> bytes:
@@ -74,17 +85,47 @@ async def close_pool(pool: asyncpg.Pool, timeout_s: float = 10.0) -> None:
         pool.terminate()
 
 
+class _Pool(asyncpg.Pool):
+    """A pool whose `acquire` (and so `fetch`, `execute`, …) waits at most
+    `acquire_timeout` for a connection, unless the caller passes its own timeout."""
+
+    def __init__(self, *args: Any, acquire_timeout: float | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:  # asyncpg's context type
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
 async def create_pool(
-    dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    connect_timeout_s: float = 60.0,
+    statement_timeout_s: float | None = 60.0,
+    acquire_timeout_s: float | None = None,
+    **kwargs: Any,
 ) -> asyncpg.Pool:
-    """A pool whose connections carry the JSON codecs; callers close it."""
-    pool = await asyncpg.create_pool(
+    """A pool whose connections carry the JSON codecs; callers close it. The timeouts bound
+    connecting, each statement, and the wait for a pooled connection."""
+    # asyncpg.create_pool takes no acquire timeout, so the pool is built as it builds it. The
+    # acquire timeout also bounds the release of a connection whose statement timed out
+    # (asyncpg waits for the cancellation), which a hung server would otherwise make endless.
+    pool = _Pool(
         dsn,
+        acquire_timeout=acquire_timeout_s,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         init=_init_connection,
-        command_timeout=60,
+        command_timeout=statement_timeout_s,
+        timeout=connect_timeout_s,
         **kwargs,
     )
-    assert pool is not None
+    await pool
     return pool

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -26,6 +26,30 @@ MAX_EVENT_BYTES = 256 * 1024
 MAX_METADATA_BYTES = 64 * 1024
 MAX_DESCRIPTION_CHARS = 2_000
 MAX_MESSAGE_CHARS = 20_000
+MAX_METADATA_DEPTH = 32
+
+# Every instant the contract accepts, as an event time or a query bound. PostgreSQL could
+# hold more, but a year-1 or year-9999 instant shifted by a zone overflows Python's
+# datetime, and `infinity` has no page to show it on; real activity lies well inside.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+TIME_WINDOW_TEXT = "from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z"
+
+
+def utc_in_window(value: datetime) -> datetime:
+    """The instant as aware UTC (naive means UTC); ValueError outside the contract's window.
+
+    Every entrance (events, query bounds, cursors) goes through here, so nothing accepted
+    can overflow on the way to PostgreSQL or back.
+    """
+    try:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
+        raise ValueError(f"{value.isoformat()} is outside the accepted window, {TIME_WINDOW_TEXT}")
+    return utc
+
 
 # Fixed namespace for every UUIDv5 the product derives; changing it would change every id.
 EVENT_ID_NAMESPACE = uuid.UUID("81f0aa53-999f-4930-8946-01472274092f")
@@ -33,6 +57,7 @@ EVENT_ID_NAMESPACE = uuid.UUID("81f0aa53-999f-4930-8946-01472274092f")
 _SOURCE_PATTERN = r"^(n8n|ui|system):\S.{0,198}$"
 _AIRTABLE_ID_PATTERN = r"^rec[A-Za-z0-9]{3,61}$"
 _SOURCE_RE = re.compile(_SOURCE_PATTERN)
+_NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 VALID_TYPES_TEXT = ", ".join(t.value for t in EventType)
 
 
@@ -59,22 +84,33 @@ class InvalidEvent(ValueError):
         return cls([FieldError(field, message)])
 
 
-def _find_nul(value: Any, path: str) -> str | None:
-    """Return the path of the first string (or key) holding a NUL character, if any."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if "\x00" in str(key):
-                return f"{path}.{key!r}"
-            found = _find_nul(item, f"{path}.{key}")
-            if found:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _find_nul(item, f"{path}[{index}]")
-            if found:
-                return found
+def _first_unstorable(data: dict[str, Any], *, nul_possible: bool) -> FieldError | None:
+    """The first value PostgreSQL or a page could not hold: NUL, non-finite, too deep.
+
+    Iterative, so a hostile nesting depth cannot exhaust the interpreter's stack before
+    the limit is noticed.
+    """
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            if nul_possible and "\x00" in value:
+                return FieldError(path, "text may not contain NUL (\\u0000) characters")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                return FieldError(path, "numbers must be finite")
+        elif isinstance(value, dict | list):
+            if depth > MAX_METADATA_DEPTH:
+                return FieldError(path, f"nested more than {MAX_METADATA_DEPTH} levels deep")
+            if isinstance(value, list):
+                stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+                continue
+            for key, item in value.items():
+                if nul_possible and "\x00" in str(key):
+                    return FieldError(
+                        f"{path}.{key!r}".lstrip("."), "keys may not contain NUL characters"
+                    )
+                stack.append((item, f"{path}.{key}".lstrip("."), depth + 1))
     return None
 
 
@@ -126,15 +162,27 @@ class ActivityEvent(BaseModel):
             raise ValueError("must look like n8n:<workflowId>, ui:<action> or system:<name>")
         return value
 
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _epoch_seconds(cls, value: Any) -> Any:
+        # Pydantic reads numbers above 2e10 as milliseconds, so a far-future instant in
+        # seconds would silently land in the 1970s: a number is always Unix seconds here.
+        if isinstance(value, str) and _NUMBER_RE.match(value.strip()):
+            value = float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value) or not 0 <= value < LATEST_TIME.timestamp():
+                raise ValueError(
+                    f"{value} is not Unix seconds within the accepted window, "
+                    f"{TIME_WINDOW_TEXT} (milliseconds are not accepted)"
+                )
+            return datetime.fromtimestamp(value, UTC)
+        return value
+
     @field_validator("timestamp", mode="after")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        # A timestamp without an offset is UTC (§3); store everything as aware UTC.
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        # A timestamp without an offset is UTC; store everything as aware UTC.
+        return None if value is None else utc_in_window(value)
 
     @field_validator("metadata", mode="after")
     @classmethod
@@ -192,22 +240,29 @@ def may_hold_nul(json_text: bytes) -> bool:
 def parse_event(data: Any, *, size: int | None = None, nul_possible: bool = True) -> ActivityEvent:
     """Validate one decoded JSON value as an event; `size` is its encoded length if known.
 
-    `nul_possible=False` (see `may_hold_nul`) skips the walk looking for NUL characters.
+    `nul_possible=False` (see `may_hold_nul`) skips looking for NUL characters. Whatever
+    this accepts can be stored and shown; anything it cannot judge is an InvalidEvent too,
+    never another exception, so no input can stop a caller.
     """
     if not isinstance(data, dict):
         raise InvalidEvent.single("", f"an event must be a JSON object, not {type(data).__name__}")
-    if size is None:
-        size = len(orjson.dumps(data))
-    if size > MAX_EVENT_BYTES:
-        raise InvalidEvent.single("", f"event is {size} bytes; the limit is {MAX_EVENT_BYTES}")
-    nul_at = _find_nul(data, "") if nul_possible else None
-    if nul_at is not None:
-        field = nul_at.lstrip(".")
-        raise InvalidEvent.single(field, "text may not contain NUL (\\u0000) characters")
+    unstorable = _first_unstorable(data, nul_possible=nul_possible)
+    if unstorable is not None:
+        raise InvalidEvent([unstorable])
     try:
+        if size is None:
+            size = len(orjson.dumps(data))
+        if size > MAX_EVENT_BYTES:
+            raise InvalidEvent.single("", f"event is {size} bytes; the limit is {MAX_EVENT_BYTES}")
         return ActivityEvent.model_validate(data)
     except ValidationError as exc:
         raise InvalidEvent(_field_errors(exc)) from None
+    except InvalidEvent:
+        raise
+    except Exception as exc:  # a value no rule foresaw: refuse it, with what was wrong
+        raise InvalidEvent.single(
+            "", f"event cannot be read: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def parse_event_json(raw: bytes | str) -> ActivityEvent:
@@ -285,9 +340,3 @@ class AcceptedEvent:
             event, idempotency_key=idempotency_key, fallback_key=fallback_key
         )
         return cls(event_id, event, event.timestamp or received_at, origin, raw)
-
-
-def iter_errors(exc: InvalidEvent) -> Iterator[dict[str, str]]:
-    """The errors as JSON-ready dicts ({field, message})."""
-    for err in exc.errors:
-        yield {"field": err.field, "message": err.message}

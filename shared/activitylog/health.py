@@ -11,6 +11,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from activitylog.db import aware_timestamp
 from activitylog.settings import Settings
 from activitylog.storage import activity_log, retry_queue
 from activitylog.stream import StreamStats, entry_id_text, stream_stats
@@ -24,7 +25,7 @@ def iso(value: datetime | None) -> str | None:
     """ISO-8601 in UTC with a `Z`, the form every API response uses."""
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return aware_timestamp(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 async def _database_figures(pool: asyncpg.Pool) -> dict[str, Any]:

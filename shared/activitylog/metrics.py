@@ -29,6 +29,11 @@ COMMIT_SECONDS = Histogram(
 DB_BACKOFFS = Counter(
     "activitylog_database_backoffs", "Times a batch waited for PostgreSQL to come back", ["path"]
 )
+STEP_FAILURES = Counter(
+    "activitylog_consume_step_failures",
+    "Consume steps that failed for a reason other than an outage (the loop went on)",
+    ["path"],
+)
 STREAM_LENGTH = Gauge("activitylog_stream_length", "Entries in the activity stream")
 STREAM_PENDING = Gauge("activitylog_stream_pending", "Entries delivered but not acknowledged")
 STREAM_LAG = Gauge("activitylog_stream_lag", "Entries not yet delivered to the ingest group")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -20,6 +21,24 @@ class Migration:
     name: str
     sql: str
 
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+
+
+class MigrationChanged(RuntimeError):
+    """An applied migration file differs from what was applied: the schema is not what the
+    code expects, and migrating again would not fix it."""
+
+    def __init__(self, changed: list[Migration]) -> None:
+        self.changed = changed
+        names = ", ".join(f"{m.version:04d}_{m.name}.sql" for m in changed)
+        super().__init__(
+            f"applied migration file(s) changed since they were applied: {names}. "
+            "A migration is never edited once released; restore the file as it was and put "
+            "the change in a new migration with the next version number."
+        )
+
 
 def available() -> list[Migration]:
     """The migration files shipped with the package, in version order."""
@@ -35,11 +54,31 @@ def available() -> list[Migration]:
     return found
 
 
-async def applied_versions(conn: asyncpg.Connection) -> set[int]:
+async def applied_checksums(conn: asyncpg.Connection) -> dict[int, str | None]:
+    """Applied versions and the checksum recorded for each (None: applied before checksums)."""
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
-        return set()
-    return {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        return {}
+    has_checksum = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns "
+        "WHERE table_name = 'schema_migrations' AND column_name = 'checksum')"
+    )
+    column = "checksum" if has_checksum else "NULL::text AS checksum"
+    rows = await conn.fetch(f"SELECT version, {column} FROM schema_migrations")
+    return {r["version"]: r["checksum"] for r in rows}
+
+
+async def applied_versions(conn: asyncpg.Connection) -> set[int]:
+    return set(await applied_checksums(conn))
+
+
+def changed_files(applied: dict[int, str | None]) -> list[Migration]:
+    """Shipped files whose text differs from the one applied (unrecorded ones pass)."""
+    return [
+        m
+        for m in available()
+        if applied.get(m.version) is not None and applied[m.version] != m.checksum
+    ]
 
 
 async def migrate(dsn: str) -> list[Migration]:
@@ -56,10 +95,22 @@ async def migrate(dsn: str) -> list[Migration]:
                     version    integer PRIMARY KEY,
                     name       text NOT NULL,
                     applied_at timestamptz NOT NULL DEFAULT now()
-                )
+                );
+                ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text;
                 """
             )
-            done = await applied_versions(conn)
+            done = await applied_checksums(conn)
+            changed = changed_files(done)
+            if changed:
+                raise MigrationChanged(changed)
+            # Versions applied before checksums were kept: record the files as they are now.
+            unrecorded = [m for m in available() if m.version in done and done[m.version] is None]
+            for migration in unrecorded:
+                await conn.execute(
+                    "UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
+                    migration.version,
+                    migration.checksum,
+                )
             newly: list[Migration] = []
             for migration in available():
                 if migration.version in done:
@@ -67,9 +118,11 @@ async def migrate(dsn: str) -> list[Migration]:
                 async with conn.transaction():
                     await conn.execute(migration.sql)
                     await conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        "INSERT INTO schema_migrations (version, name, checksum) "
+                        "VALUES ($1, $2, $3)",
                         migration.version,
                         migration.name,
+                        migration.checksum,
                     )
                 newly.append(migration)
             return newly
@@ -80,10 +133,14 @@ async def migrate(dsn: str) -> list[Migration]:
 
 
 async def pending(dsn: str) -> list[Migration]:
-    """Migrations not yet applied (readiness checks use this)."""
+    """Migrations not yet applied (readiness checks use this); MigrationChanged if one was
+    edited after it was applied."""
     conn = await asyncpg.connect(dsn)
     try:
-        done = await applied_versions(conn)
+        done = await applied_checksums(conn)
     finally:
         await conn.close()
+    changed = changed_files(done)
+    if changed:
+        raise MigrationChanged(changed)
     return [m for m in available() if m.version not in done]

@@ -19,7 +19,7 @@ import asyncpg
 
 from activitylog.backoff import Backoff
 from activitylog.db import is_transient
-from activitylog.events import AcceptedEvent, InvalidEvent, parse_event_json
+from activitylog.events import LATEST_TIME, AcceptedEvent, InvalidEvent, parse_event_json
 from activitylog.settings import Settings
 from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import ImportedRow, RetryRow, RetryStatus, RowUpdate
@@ -35,7 +35,9 @@ _STREAM_ID_RE = re.compile(r"^(\d{13,})-(\d+)$")
 
 def is_stream_id(queue_id: str) -> bool:
     """True when `queue_id` is a Redis stream entry id (the ingest's dead letters)."""
-    return _STREAM_ID_RE.match(queue_id) is not None
+    found = _STREAM_ID_RE.match(queue_id)
+    # An id beyond the contract's window is no entry Redis made (and would overflow).
+    return found is not None and int(found.group(1)) < LATEST_TIME.timestamp() * 1000
 
 
 class NotReplayable(ValueError):
@@ -145,7 +147,7 @@ async def attempt(
         except NotReplayable as exc:
             errors[row.id] = str(exc)
             permanent.add(row.id)
-    stored = await _store(conn, accepted, errors)
+    stored = await _store(conn, accepted, errors, permanent)
 
     now = datetime.now(UTC)
     outcomes: list[Outcome] = []
@@ -227,16 +229,18 @@ def _already_resolved(row: RetryRow) -> Outcome:
 
 
 def _refused(exc: BaseException) -> bool:
-    """The database rejected something in the data (not an outage): retrying as is fails."""
-    return not is_transient(exc) and isinstance(
-        exc, asyncpg.PostgresError | asyncpg.DataError | ValueError
-    )
+    """Something in the data failed the store (not an outage): retrying as is fails."""
+    return not is_transient(exc)
 
 
 async def _store(
-    conn: asyncpg.Connection, accepted: dict[int, AcceptedEvent], errors: dict[int, str]
+    conn: asyncpg.Connection,
+    accepted: dict[int, AcceptedEvent],
+    errors: dict[int, str],
+    permanent: set[int],
 ) -> dict[int, bool]:
-    """store_batch for the accepted rows; returns row id → newly inserted, fills `errors`.
+    """store_batch for the accepted rows; returns row id → newly inserted, fills `errors`
+    (and `permanent` with the rows store_batch refused for good).
 
     store_batch runs in a savepoint, so a refused batch leaves the caller's tx usable.
     """
@@ -248,17 +252,20 @@ async def _store(
         if not _refused(exc):
             raise
         if len(accepted) == 1:
-            errors[next(iter(accepted))] = f"database rejected the event: {exc}"
+            errors[next(iter(accepted))] = f"could not be stored: {exc!r}"
             return {}
         stored: dict[int, bool] = {}
         for row_id, event in accepted.items():
-            stored.update(await _store(conn, {row_id: event}, errors))
+            stored.update(await _store(conn, {row_id: event}, errors, permanent))
         return stored
-    waiting = {letter.queue_id: letter.reason for letter in result.waiting}
+    waiting = {letter.queue_id: letter for letter in result.waiting}
     stored = {}
     for row_id, event in accepted.items():
         if event.origin in waiting:
-            errors[row_id] = waiting[event.origin]
+            errors[row_id] = waiting[event.origin].reason
+            # Dead: its clientId contradicts its lead's client, which no retry changes.
+            if waiting[event.origin].status is RetryStatus.DEAD:
+                permanent.add(row_id)
         else:
             stored[row_id] = event.id in result.inserted
     return stored

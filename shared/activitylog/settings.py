@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     backoff_initial_s: float = Field(default=0.2, gt=0)
     backoff_max_s: float = Field(default=30.0, gt=0)
     pending_retry_delay_s: float = Field(default=60.0, ge=0)
-    consumer_lease_ttl_s: float = Field(default=15.0, gt=0)
+    # Short, so that a name held by a process that died is free again within seconds.
+    consumer_lease_ttl_s: float = Field(default=5.0, gt=0)
     # Fault injection for the fault tests: an entry containing this text kills the worker.
     ingest_fault_crash_marker: str | None = None
 
@@ -55,9 +56,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     session_secure_cookie: bool = False
-    # Admin UI: session lifetime (renewed on use) and lock-out after repeated bad passwords.
+    # Admin UI: session lifetime (renewed on use) and sign-in throttling. Within a window of
+    # LOGIN_LOCKOUT_S, an account may fail LOGIN_MAX_FAILURES times from one address, and an
+    # address or an account (from everywhere) try so many times; then they wait (429).
     session_max_age_s: int = Field(default=43_200, ge=60)
     login_max_failures: int = Field(default=5, ge=1)
+    login_max_attempts_per_address: int = Field(default=20, ge=1)
+    login_max_attempts_per_account: int = Field(default=50, ge=1)
     login_lockout_s: float = Field(default=300.0, ge=0)
     # `activitylog api` processes sharing the port (uvicorn's supervisor when above 1).
     api_workers: int = Field(default=1, ge=1, le=64)
@@ -65,8 +70,14 @@ class Settings(BaseSettings):
     api_key_cache_s: float = Field(default=5.0, ge=0)
     # Timeout for each PostgreSQL/Redis call of the ingest endpoint and the health checks.
     api_backend_timeout_s: float = Field(default=2.0, gt=0)
-    # Retry-After (seconds) sent with a 503 when neither Redis nor PostgreSQL takes an event.
+    # Retry-After (seconds) sent with every 503: a backend the request needs is unavailable.
     api_retry_after_s: int = Field(default=5, ge=1)
+    # The api's PostgreSQL time limits, so an unreachable or hung database costs a request
+    # seconds (then a 503), not minutes: connecting, waiting for a pooled connection (which
+    # may include connecting), and one statement.
+    api_db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    api_db_acquire_timeout_s: float = Field(default=5.0, gt=0)
+    api_db_statement_timeout_s: float = Field(default=10.0, gt=0)
     # The admin browser counts exactly up to this many rows, then reports an estimate.
     api_count_cap: int = Field(default=10_000, ge=100)
     # ... and gives a count this long (ms) before it reports the estimate instead.

@@ -8,6 +8,7 @@ often to the retry queue, so one poison entry never blocks the rest.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -80,13 +81,11 @@ def decode_entry(entry_id: str, fields: dict[bytes, bytes] | None) -> AcceptedEv
     raw = (fields or {}).get(PAYLOAD_FIELD)
     if raw is None:
         names = ", ".join(sorted(k.decode("utf-8", "replace") for k in (fields or {})))
-        payload = orjson.dumps(
-            {
-                k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
-                for k, v in (fields or {}).items()
-            }
-        ).decode()
-        return _dead(entry_id, payload, f"entry has no 'payload' field (fields: {names or 'none'})")
+        return _dead(
+            entry_id,
+            _fields_text(fields),
+            f"entry has no 'payload' field (fields: {names or 'none'})",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -100,6 +99,32 @@ def decode_entry(entry_id: str, fields: dict[bytes, bytes] | None) -> AcceptedEv
     return AcceptedEvent.accept(
         event, received_at=entry_time(entry_id), origin=entry_id, raw=text, fallback_key=entry_id
     )
+
+
+_LAST_RESORT = "kept as base64 "
+
+
+def last_resort(letter: DeadLetter, exc: BaseException) -> DeadLetter:
+    """The letter with only ASCII in it, for when the letter itself could not be stored."""
+    encoded = base64.b64encode(letter.payload.encode("utf-8", "surrogatepass")).decode()
+    return DeadLetter(
+        letter.queue_id,
+        None,
+        encoded,
+        f"{_LAST_RESORT}(the payload could not be stored as text: {exc!r}); "
+        f"original reason: {letter.reason}"[:2000],
+        RetryStatus.DEAD,
+    )
+
+
+def _fields_text(fields: dict[bytes, bytes] | None) -> str:
+    """An entry's fields as JSON text, whatever bytes they hold."""
+    return orjson.dumps(
+        {
+            k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+            for k, v in (fields or {}).items()
+        }
+    ).decode()
 
 
 def _dead(entry_id: str, payload: str, reason: str) -> DeadLetter:
@@ -167,6 +192,16 @@ class StreamProcessor:
                 log.warning("redis unavailable; backing off", error=repr(exc))
                 if await backoff.wait(self.stop):
                     return
+            except Exception as exc:
+                if not is_transient(exc):
+                    # Entries are isolated in `handle`, so this is a fault of our own: the
+                    # unacknowledged entries stay pending and the next sweep re-reads them.
+                    metrics.STEP_FAILURES.labels(cfg.path).inc()
+                    log.exception("consume step failed; backing off", error=repr(exc))
+                else:
+                    log.warning("database unavailable; backing off", error=repr(exc))
+                if await backoff.wait(self.stop):
+                    return
 
     # -- new entries -------------------------------------------------------------------
 
@@ -190,8 +225,14 @@ class StreamProcessor:
         accepted: list[AcceptedEvent] = []
         letters: list[DeadLetter] = []
         for entry_id, fields in entries:
-            item = decode_entry(entry_id, fields)
-            (accepted if isinstance(item, AcceptedEvent) else letters).append(item)  # type: ignore[arg-type]
+            try:
+                item = decode_entry(entry_id, fields)
+            except Exception as exc:  # no entry may stop the worker, whatever it holds
+                item = _dead(entry_id, _fields_text(fields), f"entry cannot be decoded: {exc!r}")
+            if isinstance(item, AcceptedEvent):
+                accepted.append(item)
+            else:
+                letters.append(item)
         ids = [entry_id for entry_id, _ in entries]
         if not await self._store(accepted, letters, ids):
             return False
@@ -230,9 +271,7 @@ class StreamProcessor:
                     if await backoff.wait(self.stop):
                         return False
                     continue
-                if isinstance(exc, asyncpg.PostgresError | asyncpg.DataError | ValueError):
-                    return await self._isolate(accepted, letters, ids, exc)
-                raise
+                return await self._isolate(accepted, letters, ids, exc)
             metrics.BATCH_SIZE.labels(path).observe(len(ids))
             metrics.COMMIT_SECONDS.labels(path).observe(time.perf_counter() - started)
             metrics.EVENTS_STORED.labels(path).inc(len(result.inserted))
@@ -271,7 +310,11 @@ class StreamProcessor:
         ids: list[str],
         exc: BaseException,
     ) -> bool:
-        """PostgreSQL refused the batch for a reason in the data: store entries one by one."""
+        """Storing the batch failed for a reason in the data: store entries one by one.
+
+        An event that still fails becomes a dead letter; a letter that still fails is kept
+        in a form that is always storable, so the entry is never acknowledged unrecorded.
+        """
         if len(accepted) + len(letters) <= 1:
             if accepted:
                 bad = accepted[0]
@@ -279,11 +322,13 @@ class StreamProcessor:
                     bad.origin,
                     guess_lead(bad.raw),
                     bad.raw,
-                    f"database rejected the event: {exc}",
+                    f"could not be stored: {exc!r}",
                     RetryStatus.DEAD,
                 )
                 return await self._store([], [letter], ids)
-            raise RuntimeError(f"retry_queue rejected a dead letter: {exc}") from exc
+            if letters and not letters[0].reason.startswith(_LAST_RESORT):
+                return await self._store([], [last_resort(letters[0], exc)], ids)
+            raise RuntimeError(f"retry_queue rejected a dead letter: {exc!r}") from exc
         log.warning(
             "batch rejected by the database; storing entries one by one",
             error=str(exc),
@@ -399,11 +444,7 @@ class StreamProcessor:
                 continue
             raw = fields.get(PAYLOAD_FIELD)
             payload = (
-                raw.decode("utf-8", "backslashreplace")
-                if raw is not None
-                else orjson.dumps(
-                    {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
-                ).decode()
+                raw.decode("utf-8", "backslashreplace") if raw is not None else _fields_text(fields)
             )
             letters.append(
                 DeadLetter(

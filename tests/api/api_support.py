@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 
-from activitylog.storage import activity_log
+from activitylog.storage import activity_log, admin_users
+from activitylog_api.ui.accounts import hash_password
 from support import free_port as free_port  # re-exported for the tests here
 
 # The stored columns less created_by, which the tests never set.
@@ -85,3 +88,31 @@ def times(n: int, *, start: datetime | None = None, step_s: float = 1.0) -> list
     """`n` timestamps `step_s` apart, oldest first."""
     base = start or datetime(2026, 3, 1, tzinfo=UTC)
     return [base + timedelta(seconds=i * step_s) for i in range(n)]
+
+
+UI_ADMIN_EMAIL = "ops@example.com"
+UI_ADMIN_PASSWORD = "correct horse battery staple"
+
+
+def form_token(html: str) -> str:
+    """The CSRF token of the first form on an admin page."""
+    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+async def sign_in_ui(pool: asyncpg.Pool, http: httpx.AsyncClient) -> None:
+    """Create the UI's admin account and sign `http` in through the login form."""
+    async with pool.acquire() as conn:
+        await admin_users.upsert(conn, UI_ADMIN_EMAIL, hash_password(UI_ADMIN_PASSWORD))
+    page = await http.get("/admin/login")
+    response = await http.post(
+        "/admin/login",
+        data={
+            "email": UI_ADMIN_EMAIL,
+            "password": UI_ADMIN_PASSWORD,
+            "next": "",
+            "_csrf_token": form_token(page.text),
+        },
+    )
+    assert response.status_code == 303, response.text

@@ -17,6 +17,15 @@ PATH = "/api/internal/log-activity"
 RESULT_FIELDS = {"success", "activityId", "timestamp", "queued"}
 
 
+def deep_event(depth: int) -> bytes:
+    """An event whose metadata is `depth` levels deep, {"a": {"a": … {}}}, as JSON text.
+
+    Built as text, because orjson itself refuses to write more than 254 levels.
+    """
+    nested = b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+    return orjson.dumps(event(1, metadata="@")).replace(b'"@"', nested)
+
+
 async def _rows(pool) -> list:
     return await pool.fetch("SELECT * FROM lead_activity_log ORDER BY id")
 
@@ -52,7 +61,7 @@ async def test_n8n_retrying_the_same_body_three_times_stores_one_row(api, pool, 
     async with api.client(ingest_key) as http:
         ids = set()
         for _ in range(3):
-            response = await http.post(PATH, content=orjson.dumps(body))
+            response = await http.post(PATH, json=body)
             assert response.status_code == 202
             ids.add(response.json()["activityId"])
     assert len(ids) == 1
@@ -135,6 +144,21 @@ BAD_BODIES = [
         "eventCategory",
     ),
     ("bad timestamp", orjson.dumps(event(1, timestamp="yesterday")), 400, "timestamp"),
+    # Each of these was answered 202 and then stopped the worker, or overflowed on the way.
+    ("year 1", orjson.dumps(event(1, timestamp="0001-01-01T00:00:00Z")), 400, "timestamp"),
+    (
+        "year 9999",
+        orjson.dumps(event(1, timestamp="9999-12-31T23:59:59.999999Z")),
+        400,
+        "timestamp",
+    ),
+    ("year 1 at +14", orjson.dumps(event(1, timestamp="0001-01-01T00:00:00+14:00")), 400, "window"),
+    ("9999 at -14", orjson.dumps(event(1, timestamp="9999-12-31T23:59:59-14:00")), 400, "window"),
+    ("seconds past 2100", orjson.dumps(event(1, timestamp=253402300800)), 400, "Unix seconds"),
+    ("milliseconds", orjson.dumps(event(1, timestamp=1772359200000)), 400, "milliseconds"),
+    ("metadata 300 deep", deep_event(300), 400, "levels deep"),
+    ("body 254 deep", deep_event(253), 400, "levels deep"),
+    ("metadata 33 deep", deep_event(33), 400, "metadata.a.a"),
     (
         "too many events",
         orjson.dumps([event(n) for n in range(1001)]),
@@ -275,3 +299,46 @@ def _through(url: str, port: int) -> str:
     netloc = parts.netloc.rsplit("@", 1)
     host = f"127.0.0.1:{port}"
     return parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host).geturl()
+
+
+async def test_only_uncompressed_json_is_accepted(api, pool, ingest_key) -> None:
+    body = orjson.dumps(event(1))
+    async with api.client(ingest_key) as http:
+        for headers, field in [
+            ({"content-type": "text/plain"}, "Content-Type"),
+            ({"content-type": "application/x-www-form-urlencoded"}, "Content-Type"),
+            ({}, "Content-Type"),
+            ({"content-type": "application/json", "content-encoding": "gzip"}, "Content-Encoding"),
+        ]:
+            response = await http.post(PATH, content=body, headers=headers)
+            assert response.status_code == 415, (headers, response.text)
+            assert response.json()["errors"][0]["field"] == field
+        ok = await http.post(
+            PATH, content=body, headers={"content-type": "application/json; charset=utf-8"}
+        )
+        assert ok.status_code == 202, ok.text
+        vendor = await http.post(
+            PATH,
+            content=orjson.dumps(event(2)),
+            headers={"content-type": "application/vnd.n8n+json"},
+        )
+        assert vendor.status_code == 202, vendor.text
+
+
+async def test_the_same_event_twice_in_one_array_is_refused(api, pool, ingest_key) -> None:
+    same_id = str(uuid.uuid4())
+    by_id = [event(1, eventId=same_id), event(2), event(3, eventId=same_id)]
+    by_content = [event(4), event(4)]  # one timestamp and content: one id by the id rule
+    async with api.client(ingest_key) as http:
+        response = await http.post(PATH, json=by_id)
+        assert response.status_code == 400, response.text
+        assert response.json()["errors"] == [
+            {
+                "field": "[2].eventId",
+                "message": f"the same event as [0] (id {same_id}); send each event once",
+            }
+        ]
+        response = await http.post(PATH, json=by_content)
+        assert response.status_code == 400, response.text
+        assert response.json()["errors"][0]["field"] == "[1].eventId"
+    assert await pool.fetchval("SELECT count(*) FROM lead_activity_log") == 0

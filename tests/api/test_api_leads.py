@@ -1,12 +1,17 @@
-"""PUT /api/internal/leads/{airtableId}: create, fill a stub, partial updates, bad input."""
+"""PUT /api/internal/leads/{airtableId}: create, fill a stub, partial updates, bad input, moving
+a lead to another client, and what a portal key sees of another client's lead."""
 
 from __future__ import annotations
 
 import functools
 import uuid
 
+from api_support import event_row, insert_rows
+
 from activitylog_ingest.service import run_ingest
 from support import event, running, wait_for
+
+BROWSER = "/api/admin/activity-logs"
 
 LEAD_FIELDS = {
     "id",
@@ -101,3 +106,92 @@ async def test_bad_input_is_400(api, admin_key, make_key) -> None:
     portal = await make_key("portal", client_id=uuid.uuid4())
     async with api.client(portal) as http:
         assert (await http.put(_url("recOkLead001"), json={})).status_code == 403
+
+
+async def test_moving_a_lead_moves_its_whole_history(api, pool, ingest_key, make_key) -> None:
+    client_a, client_b = uuid.uuid4(), uuid.uuid4()
+    async with api.client(ingest_key) as http:
+        created = await http.put(
+            _url("recMovingLd01"), json={"clientId": str(client_a), "firstName": "Mo"}
+        )
+    lead = uuid.UUID(created.json()["lead"]["id"])
+    # Under A, and one stored while the lead was a stub without a client.
+    await insert_rows(
+        pool,
+        [event_row(lead, airtable_id="recMovingLd01", client_id=client_a) for _ in range(3)]
+        + [event_row(lead, airtable_id="recMovingLd01", client_id=None)],
+    )
+
+    async with api.client(ingest_key) as http:
+        moved = await http.put(_url("recMovingLd01"), json={"clientId": str(client_b)})
+    assert moved.status_code == 200, moved.text
+
+    clients = await pool.fetch("SELECT client_id FROM lead_activity_log WHERE lead_id = $1", lead)
+    assert [r["client_id"] for r in clients] == [client_b] * 4
+    portal_a = await make_key("portal", client_id=client_a)
+    portal_b = await make_key("portal", client_id=client_b)
+    async with api.client(portal_a) as http:
+        assert (await http.get(BROWSER)).json()["activities"] == []
+        assert (await http.get(f"/api/leads/{lead}/activity")).status_code == 404
+    async with api.client(portal_b) as http:
+        assert len((await http.get(BROWSER)).json()["activities"]) == 4
+        assert len((await http.get(f"/api/leads/{lead}/activity")).json()["timeline"]) == 4
+
+
+async def test_a_portal_key_never_sees_another_clients_lead(
+    api, pool, ingest_key, make_key
+) -> None:
+    # The finding: an event for B's lead carrying A's clientId was filed under A, so A's
+    # portal key read B's lead (name, email) through the browser, its search and export.
+    client_a, client_b = uuid.uuid4(), uuid.uuid4()
+    secrets = ("Bianca", "Confidential", "bianca@client-b.example", "recLeadOfB001")
+    async with api.client(ingest_key) as http:
+        for airtable_id, details in (
+            (
+                "recLeadOfB001",
+                {
+                    "clientId": str(client_b),
+                    "firstName": "Bianca",
+                    "lastName": "Confidential",
+                    "email": secrets[2],
+                },
+            ),
+            ("recLeadOfA001", {"clientId": str(client_a), "firstName": "Alan"}),
+        ):
+            assert (await http.put(_url(airtable_id), json=details)).status_code == 201
+    async with (
+        api.client(ingest_key) as http,
+        running(functools.partial(run_ingest, api.settings)),
+    ):
+        spoofed = event(1, leadAirtableId="recLeadOfB001", clientId=str(client_a))
+        own = event(2, leadAirtableId="recLeadOfA001", clientId=str(client_a))
+        assert (
+            await http.post("/api/internal/log-activity", json=[spoofed, own])
+        ).status_code == 202
+
+        async def settled() -> bool:
+            stored = await pool.fetchval("SELECT count(*) FROM lead_activity_log")
+            letters = await pool.fetchval("SELECT count(*) FROM retry_queue")
+            return bool(stored == 1 and letters == 1)
+
+        await wait_for(settled, message="one event stored and one dead letter")
+
+    letter = await pool.fetchrow("SELECT status, lead_id, last_error FROM retry_queue")
+    assert (letter["status"], letter["lead_id"]) == ("dead", "recLeadOfB001")
+    assert letter["last_error"] == (
+        f"clientId {client_a} contradicts lead recLeadOfB001, which belongs to client {client_b}"
+    )
+    portal_a = await make_key("portal", client_id=client_a)
+    async with api.client(portal_a) as http:
+        page = await http.get(BROWSER)
+        assert [a["leadAirtableId"] for a in page.json()["activities"]] == ["recLeadOfA001"]
+        for text in (*secrets, "SMS 1 sent"):
+            found = await http.get(BROWSER, params={"search": text})
+            assert found.json()["activities"] == [], text
+        assert (await http.get(f"{BROWSER}/counts")).json()["all"] == 1
+        export = await http.get(f"{BROWSER}/export.csv")
+        assert export.status_code == 200
+        assert "recLeadOfA001" in export.text
+        for text in secrets:
+            assert text not in export.text
+        assert (await http.get("/api/leads/recLeadOfB001/activity")).status_code == 404

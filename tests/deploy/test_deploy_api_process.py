@@ -66,7 +66,9 @@ async def test_sigterm_stops_api_within_10s_and_every_202_is_in_the_stream(
     numbers = itertools.count()
 
     async def producer() -> None:
-        async with httpx.AsyncClient(base_url=base, headers={"x-api-key": key}) as client:
+        async with httpx.AsyncClient(
+            base_url=base, headers={"x-api-key": key, "content-type": "application/json"}
+        ) as client:
             while True:
                 try:
                     response = await client.post(INGEST, content=dumps(event(next(numbers))))
@@ -111,7 +113,9 @@ async def test_api_metrics_parse_and_count_requests_and_events(
     try:
         await wait_for(lambda: ready(base), timeout=30, message="/health/ready")
         before = await wait_for(lambda: try_scrape(url), timeout=30, message="/metrics")
-        async with httpx.AsyncClient(base_url=base, headers={"x-api-key": key}) as client:
+        async with httpx.AsyncClient(
+            base_url=base, headers={"x-api-key": key, "content-type": "application/json"}
+        ) as client:
             batch = await client.post(INGEST, content=dumps([event(n) for n in range(10)]))
             assert batch.status_code == 202, batch.text
             for n in range(10, 15):

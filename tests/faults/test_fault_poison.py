@@ -29,6 +29,11 @@ def _without(n: int, *fields: str) -> bytes:
     return dumps(body)
 
 
+def _deep(n: int, depth: int) -> bytes:
+    """An event whose metadata nests `depth` levels (written as text: orjson stops at 254)."""
+    return _with(n, metadata="@").replace(b'"@"', b'{"a":' * depth + b"1" + b"}" * depth)
+
+
 # Every way an entry can break the contract (§3, §3.2), with what its reason must say.
 POISON: list[tuple[dict[bytes, bytes], str]] = [
     ({b"payload": b'{"eventType": "MESSAGE_SENT",'}, "payload is not valid JSON"),
@@ -63,6 +68,15 @@ POISON: list[tuple[dict[bytes, bytes], str]] = [
     ({b"payload": _with(25, description="nul \x00 here")}, "description: text may not contain NUL"),
     ({b"payload": _with(26, metadata={"note": "a\x00b"})}, "metadata.note: text may not contain"),
     ({b"payload": _with(27, padding="p" * 300_000)}, "the limit is 262144"),
+    # Each of these once stopped the worker (and the sweeper) or was stored as `infinity`.
+    ({b"payload": _with(28, timestamp="0001-01-01T00:00:00Z")}, "timestamp: 0001-01-01"),
+    ({b"payload": _with(29, timestamp="0001-01-01T00:00:00+14:00")}, "outside the accepted"),
+    ({b"payload": _with(30, timestamp="9999-12-31T23:59:59.999999Z")}, "timestamp: 9999-12-31"),
+    ({b"payload": _with(31, timestamp=253402300800)}, "timestamp: 253402300800 is not Unix"),
+    ({b"payload": _deep(32, 300)}, "nested more than 32 levels deep"),
+    ({b"payload": _deep(33, 1_100)}, "payload is not valid JSON"),
+    ({b"payload": _with(34).replace(b'"n":34', b'"n":NaN')}, "payload is not valid JSON"),
+    ({b"payload": _with(35).replace(b'"n":35', b'"n":1e999')}, "payload is not valid JSON"),
 ]
 
 

@@ -126,3 +126,22 @@ async def test_only_admin_keys(pool, retry_settings, add_row, role) -> None:
         assert (await http.post(f"{BASE}/{row.id}/replay")).status_code == expected
         assert (await http.post(f"{BASE}/{row.id}/discard")).status_code == expected
     assert await pool.fetchval("SELECT status FROM retry_queue WHERE id = $1", row.id) == "pending"
+
+
+async def test_rows_no_event_can_come_from_replay_and_show_without_a_500(client, add_row) -> None:
+    """Rows queued before validation knew better: a year-1 time, 300 levels of metadata."""
+    year_one = await add_row(event(1, timestamp="0001-01-01T00:00:00Z"), status=RetryStatus.DEAD)
+    deep = '{"metadata":' + '{"a":' * 300 + "{}" + "}" * 300 + "}"
+    nested = await add_row(deep, status=RetryStatus.DEAD)
+    listed = await client.get(BASE)
+    assert listed.status_code == 200, listed.text
+    assert {r["id"] for r in listed.json()["rows"]} == {year_one.id, nested.id}
+    shown = await client.get(f"{BASE}/{nested.id}")
+    assert shown.status_code == 200
+    assert shown.json()["payload"] == deep
+    for row, why in ((year_one, "outside the accepted window"), (nested, "levels deep")):
+        replayed = await client.post(f"{BASE}/{row.id}/replay")
+        assert replayed.status_code == 200, replayed.text
+        assert replayed.json()["success"] is False
+        assert why in replayed.json()["outcome"]["error"]
+        assert replayed.json()["row"]["status"] == "dead"

@@ -154,6 +154,8 @@ async def test_csv_export_downloads_the_filtered_rows(admin: Page, pool) -> None
     assert [r["Event Type"] for r in rows] == ["INBOUND_REPLY", "MESSAGE_SENT"]
     assert {r["Lead Email"] for r in rows} == {"jane.doe@example.com"}
     assert rows[1]["Message Content"].startswith("Hi Jane, your roof inspection")
+    direct = await admin.request.get("/admin/activity-logs/export.csv?category=SMS")
+    assert direct.headers["content-type"] == "text/csv; charset=utf-8"
 
 
 async def test_a_new_event_appears_after_auto_refresh_without_a_reload(

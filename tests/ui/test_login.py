@@ -1,4 +1,4 @@
-"""Signing in and out, the lock-out, redirects without a session, and CSRF on every form."""
+"""Signing in and out, the throttle, redirects without a session, and CSRF on every form."""
 
 from __future__ import annotations
 
@@ -39,19 +39,26 @@ async def test_a_wrong_password_fails(page: Page, pool) -> None:
     assert await pool.fetchval("SELECT count(*) FROM admin_sessions") == 0
 
 
-async def test_repeated_failures_lock_the_account(page: Page, ui, pool) -> None:
+async def test_repeated_failures_make_the_next_attempts_wait(page: Page, ui, pool) -> None:
     for _ in range(ui.settings.login_max_failures):
         await log_in(page, password="guessing")
-        await expect(page.locator("#login-error")).to_be_visible()
-    # Locked: even the right password is refused until the lock-out ends.
-    await log_in(page)
-    await expect(page.locator("#login-error")).to_contain_text("locked")
-    locked = await pool.fetchval("SELECT locked_until > now() FROM admin_users")
-    assert locked is True
-    await pool.execute("UPDATE admin_users SET locked_until = now() - interval '1 second'")
+        await expect(page.locator("#login-error")).to_have_text("Wrong email or password.")
+    # Throttled: even the right password is refused (429, Retry-After) until the window ends.
+    async with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        await log_in(page)
+    refused = await answer.value
+    assert refused.status == 429
+    assert 0 < int(refused.headers["retry-after"]) <= ui.settings.login_lockout_s
+    await expect(page.locator("#login-error")).to_contain_text("Too many sign-in attempts")
+    await pool.execute(
+        "UPDATE login_throttle SET blocked_until = now() - interval '1 second', "
+        "window_ends_at = now() - interval '1 second'"
+    )
     await log_in(page)
     await page.wait_for_url("**/admin")
-    assert await pool.fetchval("SELECT failed_logins FROM admin_users") == 0
+    # Signing in forgives this address its failures at this account.
+    keys = await pool.fetch("SELECT key FROM login_throttle")
+    assert all(" from " not in row["key"] for row in keys), keys
 
 
 async def test_an_unauthenticated_page_redirects_to_login_and_back(page: Page) -> None:

@@ -84,3 +84,29 @@ async def test_rows_filter_by_status(admin: Page, pool) -> None:
         assert f"status={status}" in admin.url
     await admin.click("#status-tabs a:has-text('All')")
     await expect(admin.locator("article.retry-row")).to_have_count(4)
+
+
+async def test_any_payload_renders_and_the_raw_view_shows_it_whole(admin: Page, pool) -> None:
+    deep = '{"metadata":' + '{"a":' * 300 + "{}" + "}" * 300 + "}"
+    huge = dumps(event(1, messageContent="<b>x</b>" * 9_000)).decode()
+    odd = '\u202e<script>alert("x")</script>\\u0000 not json'
+    rows = {
+        name: await add_row(pool, f"poison-{name}", payload, "dead", "why")
+        for name, payload in (("deep", deep), ("huge", huge), ("odd", odd))
+    }
+    await admin.goto("/admin/retry-queue")
+    for row_id in rows.values():
+        await expect(admin.locator(f"#retry-{row_id} .badge")).to_have_text("dead")
+    huge_row = admin.locator(f"#retry-{rows['huge']}")
+    await huge_row.locator("details.payload summary").click()
+    await expect(huge_row.locator("pre.metadata")).to_contain_text("cut at 20,000 characters")
+    odd_row = admin.locator(f"#retry-{rows['odd']}")
+    await odd_row.locator("details.payload summary").click()
+    await expect(odd_row.locator("pre.metadata")).to_contain_text('<script>alert("x")</script>')
+    for name, payload in (("deep", deep), ("huge", huge), ("odd", odd)):
+        response = await admin.request.get(f"/admin/retry-queue/{rows[name]}/raw")
+        assert response.status == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        assert await response.text() == payload
+    missing = await admin.request.get("/admin/retry-queue/99999999/raw")
+    assert missing.status == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from activitylog.settings import Settings
-from activitylog_api.ui.accounts import sign_in
+from activitylog_api.ui.accounts import LoginLimits, sign_in
 from support import run_cli
 
 
@@ -15,7 +15,9 @@ def users(settings: Settings, *args: str, stdin: str = "") -> subprocess.Complet
 
 async def check(pool, email: str, password: str) -> bool:
     async with pool.acquire() as conn:
-        result = await sign_in(conn, email, password, max_failures=100, lockout_s=0)
+        result = await sign_in(
+            conn, email, password, address="127.0.0.1", limits=LoginLimits(100, 100, 100, 0)
+        )
     return result.ok
 
 

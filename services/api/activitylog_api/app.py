@@ -7,10 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Response, get
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ControllerRouterHandler
 
@@ -18,7 +16,6 @@ from activitylog.db import close_pool, create_pool
 from activitylog.settings import Settings, get_settings
 from activitylog.stream import redis_client
 from activitylog_api.auth import (
-    KEY_HEADER,
     PUBLIC_PATHS,
     PUBLIC_PREFIXES,
     KeyVerifier,
@@ -26,6 +23,7 @@ from activitylog_api.auth import (
 )
 from activitylog_api.errors import EXCEPTION_HANDLERS, bad_request
 from activitylog_api.metrics import request_metrics
+from activitylog_api.openapi import complete_document, error_responses, openapi_config
 from activitylog_api.routes.admin_logs import AdminActivityLogs
 from activitylog_api.routes.health import activity_health, live, ready
 from activitylog_api.routes.ingest import log_activity
@@ -40,6 +38,20 @@ from activitylog_api.ui import (
 )
 from activitylog_api.ui import template_config as ui_template_config
 
+
+class MetricsController(PrometheusController):
+    """Litestar's Prometheus endpoint, documented as the text format it serves."""
+
+    @get(
+        media_type="text/plain",
+        summary="Prometheus metrics (text exposition format)",
+        tags=["health"],
+        responses=error_responses(400),
+    )
+    async def get(self) -> Response[bytes]:
+        return await PrometheusController.get.fn(self)  # type: ignore[no-any-return]
+
+
 # Every route the app serves. Another area adds its routes here, one line each.
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     log_activity,
@@ -50,7 +62,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     activity_health,
     live,
     ready,
-    PrometheusController,
+    MetricsController,
 ]
 # The login page and its assets use no guard; every other route declares one.
 PUBLIC_PATHS.update(UI_PUBLIC_PATHS)
@@ -64,7 +76,14 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     if not settings.database_url or not settings.redis_url:
         raise RuntimeError("DATABASE_URL and REDIS_URL must be set (or use `activitylog up`)")
-    pool = await create_pool(settings.database_url, min_size=0, max_size=settings.database_pool_max)
+    pool = await create_pool(
+        settings.database_url,
+        min_size=0,
+        max_size=settings.database_pool_max,
+        connect_timeout_s=settings.api_db_connect_timeout_s,
+        statement_timeout_s=settings.api_db_statement_timeout_s,
+        acquire_timeout_s=settings.api_db_acquire_timeout_s,
+    )
     redis = redis_client(settings.redis_url, socket_timeout=settings.api_backend_timeout_s)
     verifier = KeyVerifier(
         pool, ttl_s=settings.api_key_cache_s, timeout_s=settings.api_backend_timeout_s
@@ -106,23 +125,12 @@ def create_app(settings: Settings) -> Litestar:
         before_request=_reject_nul,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_metrics],
-        openapi_config=OpenAPIConfig(
-            title="Lead activity log API",
-            version="1.0.0",
-            path="/schema",
-            components=Components(
-                security_schemes={
-                    "apiKey": SecurityScheme(
-                        type="apiKey", name=KEY_HEADER, security_scheme_in="header"
-                    )
-                }
-            ),
-            security=[{"apiKey": []}],
-        ),
+        openapi_config=openapi_config(),
         logging_config=None,
         debug=False,
     )
     app.state.settings = settings
+    complete_document(app)
     return app
 
 

@@ -15,16 +15,13 @@ from typing import Any
 import asyncpg
 from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.exceptions import (
-    NotAuthorizedException,
-    PermissionDeniedException,
-    ServiceUnavailableException,
-)
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
 from activitylog.db import is_transient
 from activitylog.logs import get_logger
 from activitylog.storage import api_keys
+from activitylog_api.errors import BackendUnavailable
 
 KEY_HEADER = "x-api-key"
 KEY_PREFIX = "alk_"
@@ -165,10 +162,8 @@ class ApiKeyGuard:
         try:
             principal = await verifier.verify(key)
         except KeyStoreUnavailable as exc:
-            retry_after = str(connection.app.state.settings.api_retry_after_s)
-            raise ServiceUnavailableException(
-                "cannot verify the API key: the database is unavailable",
-                headers={"Retry-After": retry_after},
+            raise BackendUnavailable(
+                "cannot verify the API key: the database is unavailable"
             ) from exc
         if principal is None:
             raise NotAuthorizedException("invalid or revoked API key")

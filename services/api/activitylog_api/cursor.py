@@ -11,14 +11,27 @@ from typing import Any
 
 import orjson
 
+from activitylog.events import utc_in_window
 from activitylog_api.errors import bad_request
 
 MAX_CURSOR_CHARS = 1_000
+# asyncpg reads PostgreSQL's ±infinity timestamps (possible in old rows) as these naive
+# values and writes them back as ±infinity, so a cursor holding them continues exactly.
+_INFINITIES = {"infinity": datetime.max, "-infinity": datetime.min}
+_INFINITY_NAMES = {value: name for name, value in _INFINITIES.items()}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None and value in _INFINITY_NAMES:
+            return _INFINITY_NAMES[value]
+        return value.isoformat()
+    return str(value)
 
 
 def encode_cursor(kind: str, values: Sequence[Any]) -> str:
     """`kind` names the ordering (a cursor is refused under another one)."""
-    items = [v.isoformat() if isinstance(v, datetime) else str(v) for v in values]
+    items = [_text(v) for v in values]
     raw = orjson.dumps({"k": kind, "v": items})
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
@@ -48,10 +61,13 @@ def decode_cursor(text: str, kind: str, types: Sequence[type]) -> tuple[Any, ...
 
 def _typed(kind: type, value: str) -> Any:
     if kind is datetime:
+        if value in _INFINITIES:
+            return _INFINITIES[value]
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError("naive timestamp")
-        return parsed
+        # The window every query bound keeps to (so nothing overflows on its way to SQL).
+        return utc_in_window(parsed)
     if kind is uuid.UUID:
         return uuid.UUID(value)
     if "\x00" in value:

@@ -6,8 +6,11 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from activitylog.db import is_transient
 from activitylog.logs import get_logger
 
 log = get_logger("activitylog.api")
@@ -63,7 +66,46 @@ def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Res
     )
 
 
+class BackendUnavailable(Exception):
+    """PostgreSQL or Redis cannot serve the request now; answered 503 with Retry-After."""
+
+
+def outage_message(exc: BaseException) -> str | None:
+    """The client's message when `exc` means a backend is unreachable or hung, else None
+    (a bug or bad data); `activitylog.db.is_transient` decides for PostgreSQL."""
+    if isinstance(exc, BackendUnavailable):
+        return str(exc)
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return "Redis is unavailable; try again shortly"
+    if isinstance(exc, TimeoutError):
+        return "the database (PostgreSQL) did not answer in time; try again shortly"
+    if is_transient(exc):
+        return "the database (PostgreSQL) is unavailable; try again shortly"
+    return None
+
+
+def retry_after(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The Retry-After header every 503 carries (API_RETRY_AFTER_S)."""
+    return {"Retry-After": str(request.app.state.settings.api_retry_after_s)}
+
+
+def unavailable_response(request: Request[Any, Any, Any], message: str) -> Response[Any]:
+    return Response(
+        {"success": False, "error": message},
+        status_code=HTTP_503_SERVICE_UNAVAILABLE,
+        headers=retry_after(request),
+        media_type=MediaType.JSON,
+    )
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """An outage is a 503 with Retry-After (the client retries); anything else a logged 500."""
+    message = outage_message(exc)
+    if message is not None:
+        log.warning(
+            "backend unavailable", path=request.url.path, method=request.method, error=repr(exc)
+        )
+        return unavailable_response(request, message)
     log.exception("unhandled error", path=request.url.path, method=request.method)
     return Response(
         {"success": False, "error": "internal server error"},

@@ -6,11 +6,15 @@ import re
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
+from activitylog.events import utc_in_window
 from activitylog.taxonomy import Category, EventType
 from activitylog_api.errors import bad_request
 
 MAX_TEXT_CHARS = 200
 _AIRTABLE_ID = re.compile(r"^rec[A-Za-z0-9]{3,61}$")
+# PostgreSQL bigint: a larger id cannot exist, and asyncpg refuses to send it.
+MAX_BIGINT = 2**63 - 1
+_ASCII_DIGITS = re.compile(r"[0-9]{1,19}")
 VALID_CATEGORIES = [c.value for c in Category]
 VALID_TYPES = [t.value for t in EventType]
 
@@ -73,21 +77,35 @@ def airtable_id(field: str, value: str | None) -> str | None:
     return raw
 
 
+def bigint_id(text: str) -> int | None:
+    """A row id written in ASCII digits that fits a bigint (not `²`, not 20 digits), or None."""
+    if not _ASCII_DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_BIGINT else None
+
+
 def _instant(field: str, raw: str, *, end_of_day: bool) -> datetime:
     try:
         if len(raw) == 10:
-            day = date.fromisoformat(raw)
-            start = datetime.combine(day, time(), tzinfo=UTC)
-            return start + timedelta(days=1) if end_of_day else start
-        parsed = datetime.fromisoformat(raw.replace(" ", "+") if "T" in raw else raw)
+            parsed = datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
+        else:
+            parsed = datetime.fromisoformat(raw.replace(" ", "+") if "T" in raw else raw)
     except ValueError:
         raise bad_request(
             field, f"{raw!r} is not an ISO-8601 date or date-time (e.g. 2026-03-01)"
         ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    # An explicit instant is an inclusive bound; the query's upper bound is exclusive.
-    return parsed + timedelta(microseconds=1) if end_of_day else parsed
+    try:
+        # The event contract's window: a bound outside it matches nothing anyway, and near
+        # year 1 or 9999 the arithmetic below (or asyncpg's conversion) would overflow.
+        parsed = utc_in_window(parsed)
+    except ValueError as exc:
+        raise bad_request(field, str(exc)) from None
+    if not end_of_day:
+        return parsed
+    # A bare date covers its whole day; an explicit instant is an inclusive bound; the
+    # query's upper bound is exclusive either way.
+    return parsed + (timedelta(days=1) if len(raw) == 10 else timedelta(microseconds=1))
 
 
 def time_range(

@@ -1,15 +1,228 @@
-"""Stored rows → the JSON shapes of §7 (field names exactly as the portal expects them)."""
+"""Stored rows → the JSON shapes of §7 (field names exactly as the portal expects them).
 
-from __future__ import annotations
+The TypedDicts are those shapes as the OpenAPI document describes them.
+"""
 
-from typing import Any
+# No `from __future__ import annotations`: TypedDict reads NotRequired from real annotations.
+from typing import Any, Literal, NotRequired, TypedDict
 
 import asyncpg
 
 from activitylog.health import iso
 
+RetryStatusName = Literal["pending", "resolved", "dead", "discarded"]
 
-def timeline_item(row: asyncpg.Record) -> dict[str, Any]:
+
+class FieldError(TypedDict):
+    """One reason a request was refused: the parameter or body field, and what is wrong."""
+
+    field: str
+    message: str
+
+
+class ErrorBody(TypedDict):
+    """Every error answer (4xx and 5xx): `error` says what went wrong, `errors` names fields."""
+
+    success: Literal[False]
+    error: str
+    errors: NotRequired[list[FieldError]]
+    validTypes: NotRequired[list[str]]
+    validCategories: NotRequired[list[str]]
+    validSortBy: NotRequired[list[str]]
+
+
+class TimelineItem(TypedDict):
+    id: str
+    timestamp: str
+    eventType: str
+    category: str
+    description: str
+    message: str | None
+    details: dict[str, Any] | None
+    source: str
+    executionId: str | None
+
+
+class TimelinePagination(TypedDict):
+    limit: int
+    hasMore: bool
+    nextCursor: str | None
+
+
+class TimelinePage(TypedDict):
+    """`GET /api/leads/{id}/activity`."""
+
+    timeline: list[TimelineItem]
+    pagination: TimelinePagination
+
+
+class LeadSummary(TypedDict):
+    id: str
+    firstName: str | None
+    lastName: str | None
+    email: str | None
+
+
+class ActivityItem(TypedDict):
+    id: str
+    timestamp: str
+    eventType: str
+    category: str
+    description: str
+    messageContent: str | None
+    metadata: dict[str, Any] | None
+    source: str
+    executionId: str | None
+    leadAirtableId: str | None
+    lead: LeadSummary | None
+
+
+class BrowserPagination(TypedDict):
+    page: int | None
+    limit: int
+    totalCount: int
+    totalPages: int
+    hasMore: bool
+    nextCursor: str | None
+    estimated: bool
+
+
+class ActivityPage(TypedDict):
+    """`GET /api/admin/activity-logs`."""
+
+    activities: list[ActivityItem]
+    pagination: BrowserPagination
+
+
+# The category tabs: `all` and one count per category (activitylog.taxonomy.Category).
+class CategoryCounts(TypedDict):
+    all: int
+    SMS: int
+    CAMPAIGN: int
+    BOOKING: int
+    MANUAL: int
+    CONVERSATION: int
+    SYSTEM: int
+    estimated: bool
+
+
+class LeadItem(TypedDict):
+    id: str
+    airtableId: str
+    clientId: str | None
+    firstName: str | None
+    lastName: str | None
+    email: str | None
+    phone: str | None
+    status: str | None
+    lastActivityAt: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class LeadSaved(TypedDict):
+    """`PUT /api/internal/leads/{airtableId}`: 201 when the lead was new, else 200."""
+
+    success: Literal[True]
+    created: bool
+    lead: LeadItem
+
+
+class EventAccepted(TypedDict):
+    """One logged event: `queued` false means stored directly (Redis was down)."""
+
+    success: Literal[True]
+    activityId: str
+    timestamp: str
+    queued: bool
+
+
+class RetryRowBody(TypedDict):
+    id: int
+    queueId: str
+    operationType: str
+    leadId: str | None
+    payload: str
+    retryCount: int
+    nextRetryAt: str | None
+    lastError: str | None
+    status: RetryStatusName
+    createdAt: str
+    updatedAt: str
+    alertedAt: str | None
+
+
+class RetryQueuePagination(TypedDict):
+    limit: int
+    hasMore: bool
+    nextCursor: str | None
+
+
+class RetryQueuePage(TypedDict):
+    """`GET /api/admin/retry-queue`: rows newest first and the count of rows per status."""
+
+    rows: list[RetryRowBody]
+    counts: dict[str, int]
+    pagination: RetryQueuePagination
+
+
+class ReplayOutcome(TypedDict):
+    id: int
+    queueId: str
+    leadId: str | None
+    previousStatus: RetryStatusName
+    status: RetryStatusName
+    retryCount: int
+    eventId: str | None
+    inserted: bool
+    error: str | None
+    nextRetryAt: str | None
+    note: str | None
+
+
+class Replayed(TypedDict):
+    success: bool
+    outcome: ReplayOutcome
+    row: RetryRowBody | None
+
+
+class Discarded(TypedDict):
+    success: Literal[True]
+    row: RetryRowBody
+
+
+class StreamFigures(TypedDict):
+    length: int | None
+    pending: int | None
+    lag: int | None
+    oldest_pending_age_s: float | None
+
+
+class HealthReport(TypedDict):
+    """`GET /api/internal/activity-health` (activitylog.health.health_report)."""
+
+    status: Literal["healthy", "degraded", "unhealthy"]
+    timestamp: str
+    events_last_hour: int | None
+    events_last_24h: int | None
+    retry_queue_size: int | None
+    dead_letters: int | None
+    stream: StreamFigures
+    last_event: str | None
+    reasons: list[str]
+
+
+class Readiness(TypedDict):
+    status: Literal["ready", "not ready"]
+    postgres: str
+    redis: str
+
+
+class Liveness(TypedDict):
+    status: Literal["ok"]
+
+
+def timeline_item(row: asyncpg.Record) -> TimelineItem:
     """One entry of `GET /api/leads/{id}/activity`."""
     return {
         "id": str(row["id"]),
@@ -24,7 +237,7 @@ def timeline_item(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def activity_item(row: asyncpg.Record) -> dict[str, Any]:
+def activity_item(row: asyncpg.Record) -> ActivityItem:
     """One entry of `GET /api/admin/activity-logs` (row from a query joined with its lead)."""
     lead = None
     if row["lead_row_id"] is not None:
@@ -49,7 +262,7 @@ def activity_item(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def lead_item(row: asyncpg.Record) -> dict[str, Any]:
+def lead_item(row: asyncpg.Record) -> LeadItem:
     """A lead as `PUT /api/internal/leads/{airtableId}` returns it."""
     return {
         "id": str(row["id"]),

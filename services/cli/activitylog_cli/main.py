@@ -9,6 +9,7 @@ import click
 
 from activitylog.cli_support import require
 from activitylog.logs import configure_logging, get_logger
+from activitylog.migrate import MigrationChanged
 from activitylog.migrate import migrate as apply_migrations
 from activitylog.settings import get_settings
 from activitylog_api.keys_cli import keys
@@ -35,7 +36,10 @@ def migrate() -> None:
     """Apply pending database migrations (safe to run from several replicas at once)."""
     settings = get_settings()
     require(settings, "database_url")
-    applied = asyncio.run(apply_migrations(settings.database_url or ""))
+    try:
+        applied = asyncio.run(apply_migrations(settings.database_url or ""))
+    except MigrationChanged as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"applied {len(applied)} migration(s): {[m.name for m in applied]}")
 
 

@@ -13,7 +13,7 @@ import click
 from activitylog.embedded import EmbeddedPostgres, EmbeddedRedis
 from activitylog.logs import get_logger
 from activitylog.metrics import serve_metrics
-from activitylog.migrate import migrate
+from activitylog.migrate import MigrationChanged, migrate
 from activitylog.settings import Settings, get_settings
 from activitylog_api.service import run_api
 from activitylog_cli.runner import Service, serve
@@ -52,7 +52,10 @@ def up() -> None:
             updates["redis_url"] = rd.start()
             click.echo(f"embedded Redis: {rd.url}  (data in {rd.data_dir.resolve()})")
         settings = settings.model_copy(update=updates)
-        applied = asyncio.run(migrate(settings.database_url or ""))
+        try:
+            applied = asyncio.run(migrate(settings.database_url or ""))
+        except MigrationChanged as exc:
+            raise click.ClickException(str(exc)) from None
         click.echo(f"migrations applied: {len(applied)}")
         api = f"http://{settings.api_host}:{settings.api_port}"
         click.echo(f"API: {api}  (OpenAPI {api}/schema, admin UI {api}/admin)")

@@ -102,6 +102,14 @@ def _as_tuple(row: ActivityRow) -> tuple[Any, ...]:
     )
 
 
+async def stored_ids(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """The ids among `ids` already stored."""
+    if not ids:
+        return set()
+    rows = await conn.fetch("SELECT id FROM lead_activity_log WHERE id = ANY($1::uuid[])", ids)
+    return {r["id"] for r in rows}
+
+
 async def count_all(conn: asyncpg.Connection) -> int:
     """Exact number of stored events (tests and benchmarks; the API caps its own counts)."""
     return int(await conn.fetchval("SELECT count(*) FROM lead_activity_log"))
@@ -512,12 +520,25 @@ async def arrival_counts(conn: asyncpg.Connection) -> Arrivals:
     return Arrivals(int(row["last_hour"]), int(row["last_24h"]), newest)
 
 
-async def fill_client(conn: asyncpg.Connection, lead_id: uuid.UUID, client_id: uuid.UUID) -> int:
-    """Give a lead's events its client where they had none (events stored for a stub lead)."""
+async def reassign_client(
+    conn: asyncpg.Connection, owners: dict[uuid.UUID, uuid.UUID | None]
+) -> int:
+    """Give every event of each lead that lead's client (`owners`: lead id → client).
+
+    A lead's events follow it: moved to another client, or filled in when a stub lead gets
+    its client. Returns how many rows changed.
+    """
+    if not owners:
+        return 0
+    ids = sorted(owners)
     result = await conn.execute(
-        "UPDATE lead_activity_log SET client_id = $2 WHERE lead_id = $1 AND client_id IS NULL",
-        lead_id,
-        client_id,
+        """
+        UPDATE lead_activity_log AS a SET client_id = v.client_id
+        FROM unnest($1::uuid[], $2::uuid[]) AS v(lead_id, client_id)
+        WHERE a.lead_id = v.lead_id AND a.client_id IS DISTINCT FROM v.client_id
+        """,
+        ids,
+        [owners[i] for i in ids],
     )
     return int(result.rsplit(" ", 1)[-1])
 

@@ -16,12 +16,11 @@ class AdminUser:
     email: str
     password_hash: str
     disabled: bool
-    failed_logins: int
-    locked_until: datetime | None
     last_login_at: datetime | None
 
 
-_COLUMNS = "id, email, password_hash, disabled, failed_logins, locked_until, last_login_at"
+# failed_logins and locked_until are no longer read: sign-ins are throttled in login_throttle.
+_COLUMNS = "id, email, password_hash, disabled, last_login_at"
 
 
 def _user(row: asyncpg.Record | None) -> AdminUser | None:
@@ -29,7 +28,7 @@ def _user(row: asyncpg.Record | None) -> AdminUser | None:
 
 
 async def upsert(conn: asyncpg.Connection, email: str, password_hash: str) -> tuple[int, bool]:
-    """Create the account, or set a new password on an existing one (also unlocks it).
+    """Create the account, or set a new password on an existing one (also re-enables it).
 
     Returns (id, created).
     """
@@ -37,8 +36,7 @@ async def upsert(conn: asyncpg.Connection, email: str, password_hash: str) -> tu
         """
         INSERT INTO admin_users (email, password_hash) VALUES ($1, $2)
         ON CONFLICT ((lower(email))) DO UPDATE
-        SET password_hash = EXCLUDED.password_hash, failed_logins = 0, locked_until = NULL,
-            disabled = false, updated_at = now()
+        SET password_hash = EXCLUDED.password_hash, disabled = false, updated_at = now()
         RETURNING id, (xmax = 0) AS created
         """,
         email,
@@ -75,37 +73,9 @@ async def set_disabled(conn: asyncpg.Connection, email: str, disabled: bool) -> 
     return result.endswith(" 1")
 
 
-async def record_failure(
-    conn: asyncpg.Connection, user_id: int, max_failures: int, lockout_s: float
-) -> datetime | None:
-    """Count a failed login; the `max_failures`-th in a row locks the account.
-
-    Returns the time the account is locked until, if it now is.
-    """
-    return await conn.fetchval(
-        """
-        UPDATE admin_users
-        SET failed_logins = failed_logins + 1,
-            locked_until = CASE WHEN failed_logins + 1 >= $2
-                                THEN now() + make_interval(secs => $3) END,
-            updated_at = now()
-        WHERE id = $1
-        RETURNING locked_until
-        """,
-        user_id,
-        max_failures,
-        lockout_s,
-    )
-
-
 async def record_success(conn: asyncpg.Connection, user_id: int) -> None:
     await conn.execute(
-        """
-        UPDATE admin_users
-        SET failed_logins = 0, locked_until = NULL, last_login_at = now(), updated_at = now()
-        WHERE id = $1
-        """,
-        user_id,
+        "UPDATE admin_users SET last_login_at = now(), updated_at = now() WHERE id = $1", user_id
     )
 
 

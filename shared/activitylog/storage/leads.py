@@ -19,16 +19,25 @@ class LeadRef:
     client_id: uuid.UUID | None
 
 
+# Leads an event batch references are read FOR KEY SHARE: moving a lead to another client
+# (`upsert_details`, FOR UPDATE) then waits for the batch, or the batch for the move, so no
+# event is stored under a client its lead just left. Nearly free: the foreign key check of
+# the events' insert takes this very lock on the same rows anyway; it only comes earlier.
+# KEY SHARE does not conflict with the batches' own UPDATE of last_activity_at.
+
+
 async def fetch_refs_by_id(
     conn: asyncpg.Connection, ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, LeadRef]:
-    """The leads among `ids` that exist."""
+    """The leads among `ids` that exist, locked FOR KEY SHARE in id order."""
     if not ids:
         return {}
     rows = await conn.fetch(
         """
         SELECT l.id, l.airtable_record_id, l.client_id
         FROM unnest($1::uuid[]) AS t(id) JOIN leads AS l ON l.id = t.id
+        ORDER BY l.id
+        FOR KEY SHARE OF l
         """,
         ids,
     )
@@ -40,8 +49,8 @@ async def ensure_stubs(
 ) -> dict[str, LeadRef]:
     """Create a stub lead for each unknown Airtable id (names empty) and return every ref.
 
-    Known leads are looked up first, so the common case (every lead exists) writes nothing;
-    sorted input keeps concurrent batches taking row locks in one order (no deadlocks).
+    Known leads are looked up first (FOR KEY SHARE), so the common case (every lead exists)
+    writes nothing; sorted input keeps concurrent batches taking row locks in one order.
     """
     if not wanted:
         return {}
@@ -69,6 +78,8 @@ async def _refs_by_airtable_id(
         """
         SELECT l.id, l.airtable_record_id, l.client_id
         FROM unnest($1::text[]) AS t(a) JOIN leads AS l ON l.airtable_record_id = t.a
+        ORDER BY l.id
+        FOR KEY SHARE OF l
         """,
         airtable_ids,
     )
@@ -78,22 +89,70 @@ async def _refs_by_airtable_id(
     }
 
 
+# The advisory lock class of a lead's client while it has none (the key: a hash of its id).
+_CLIENT_LOCK = 0x1EAD
+
+
+async def lock_clients(
+    conn: asyncpg.Connection, storing: list[uuid.UUID], adopting: list[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID | None]:
+    """Hold the client lock of leads without a client until the commit; return their clients.
+
+    Shared for `storing` (events go in under the lead's client as it is), exclusive for
+    `adopting` (the lead gets a client): an adoption waits for the events stored meanwhile,
+    so it can move them too. Transaction advisory locks, not row locks: a lead row locked
+    before the batch's inserts would deadlock with batches updating its last_activity_at.
+    """
+    ids = sorted({*storing, *adopting})
+    if not ids:
+        return {}
+    exclusive = set(adopting)
+    # In key order, so batches locking several leads cannot deadlock on one another.
+    await conn.execute(
+        """
+        SELECT CASE WHEN keys.exclusive THEN pg_advisory_xact_lock($3, keys.k)
+                    ELSE pg_advisory_xact_lock_shared($3, keys.k) END
+        FROM (
+            SELECT hashtext(t.id::text) AS k, bool_or(t.exclusive) AS exclusive
+            FROM unnest($1::uuid[], $2::bool[]) AS t(id, exclusive)
+            GROUP BY 1
+            ORDER BY 1
+        ) AS keys
+        """,
+        ids,
+        [i in exclusive for i in ids],
+        _CLIENT_LOCK,
+    )
+    rows = await conn.fetch("SELECT id, client_id FROM leads WHERE id = ANY($1::uuid[])", ids)
+    return {r["id"]: r["client_id"] for r in rows}
+
+
 async def advance_last_activity(
-    conn: asyncpg.Connection, latest: dict[uuid.UUID, datetime]
+    conn: asyncpg.Connection,
+    latest: dict[uuid.UUID, datetime],
+    adopt: dict[uuid.UUID, uuid.UUID] | None = None,
 ) -> None:
-    """Move `last_activity_at` forward to the given times, never backward."""
-    if not latest:
+    """Move `last_activity_at` forward to the given times, never backward; give the leads
+    in `adopt` that client if they have none. One statement, so one round of row locks."""
+    adopt = adopt or {}
+    ids = sorted(latest.keys() | adopt.keys())
+    if not ids:
         return
-    ids = sorted(latest)
     await conn.execute(
         """
         UPDATE leads AS l
-        SET last_activity_at = v.ts, updated_at = now()
-        FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, ts)
-        WHERE l.id = v.id AND (l.last_activity_at IS NULL OR l.last_activity_at < v.ts)
+        SET last_activity_at = greatest(l.last_activity_at, v.ts),
+            client_id = coalesce(l.client_id, v.client_id),
+            updated_at = now()
+        FROM unnest($1::uuid[], $2::timestamptz[], $3::uuid[]) AS v(id, ts, client_id)
+        WHERE l.id = v.id
+          AND (v.ts > l.last_activity_at
+               OR (v.ts IS NOT NULL AND l.last_activity_at IS NULL)
+               OR (v.client_id IS NOT NULL AND l.client_id IS NULL))
         """,
         ids,
-        [latest[i] for i in ids],
+        [latest.get(i) for i in ids],
+        [adopt.get(i) for i in ids],
     )
 
 
@@ -118,23 +177,45 @@ async def fetch_lead(
     )
 
 
+_LOCK_BY_AIRTABLE_ID = "SELECT id FROM leads WHERE airtable_record_id = $1 FOR UPDATE"
+
+
 async def upsert_details(
     conn: asyncpg.Connection, airtable_id: str, details: dict[str, Any]
 ) -> tuple[asyncpg.Record, bool]:
     """Create the lead or set the given detail fields (others keep their value); fills stubs.
 
-    Returns the row and whether it was created.
+    Returns the row and whether it was created. An existing lead stays locked FOR UPDATE
+    until the caller's transaction ends, so its events can be moved with it.
     """
     unknown = set(details) - set(LEAD_DETAIL_FIELDS)
     if unknown:
         raise ValueError(f"not lead detail fields: {sorted(unknown)}")
     values = [details.get(name) for name in LEAD_DETAIL_FIELDS]
+    # FOR UPDATE, the one row lock that waits for batches reading the lead FOR KEY SHARE
+    # (an UPDATE of client_id alone would not), and taken before any change: a batch
+    # holding KEY SHARE may still need to UPDATE last_activity_at on this row.
+    lead_id = await conn.fetchval(_LOCK_BY_AIRTABLE_ID, airtable_id)
+    if lead_id is None:
+        created = await conn.fetchrow(
+            f"""
+            INSERT INTO leads
+                (airtable_record_id, client_id, first_name, last_name, email, phone, status)
+            VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), $5, $6, $7)
+            ON CONFLICT (airtable_record_id) DO NOTHING
+            RETURNING {_LEAD_COLUMNS}
+            """,
+            airtable_id,
+            *values,
+        )
+        if created is not None:
+            return created, True
+        # A batch created it as a stub meanwhile; the conflict waited for its commit.
+        lead_id = await conn.fetchval(_LOCK_BY_AIRTABLE_ID, airtable_id)
+        assert lead_id is not None
     record = await conn.fetchrow(
         f"""
-        INSERT INTO leads AS l
-            (airtable_record_id, client_id, first_name, last_name, email, phone, status)
-        VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), $5, $6, $7)
-        ON CONFLICT (airtable_record_id) DO UPDATE SET
+        UPDATE leads AS l SET
             client_id = CASE WHEN 'client_id' = ANY($8) THEN $2 ELSE l.client_id END,
             first_name = CASE WHEN 'first_name' = ANY($8)
                 THEN coalesce($3, '') ELSE l.first_name END,
@@ -144,11 +225,12 @@ async def upsert_details(
             phone = CASE WHEN 'phone' = ANY($8) THEN $6 ELSE l.phone END,
             status = CASE WHEN 'status' = ANY($8) THEN $7 ELSE l.status END,
             updated_at = now()
-        RETURNING {_LEAD_COLUMNS}, (xmax = 0) AS created
+        WHERE l.id = $1
+        RETURNING {_LEAD_COLUMNS}
         """,
-        airtable_id,
+        lead_id,
         *values,
         list(details),
     )
     assert record is not None
-    return record, bool(record["created"])
+    return record, False

@@ -1,7 +1,8 @@
 """Stores a batch of accepted events and dead letters in one transaction (§5).
 
 Every path (stream, HTTP fallback, retry, backfill) comes through here, so the rules
-(stub leads, idempotent insert, last_activity_at only forward) live in one place.
+(stub leads, idempotent insert, last_activity_at only forward, an event belongs to its
+lead's client) live in one place.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncpg
 from activitylog.events import AcceptedEvent
 from activitylog.storage import activity_log, leads, retry_queue
 from activitylog.storage.activity_log import ActivityRow
+from activitylog.storage.leads import LeadRef
 from activitylog.storage.retry_queue import DeadLetter, RetryStatus
 
 
@@ -24,7 +26,9 @@ class StoreResult:
 
     inserted: set[uuid.UUID] = field(default_factory=set)
     duplicates: set[uuid.UUID] = field(default_factory=set)
-    waiting: list[DeadLetter] = field(default_factory=list)  # pending: lead not there yet
+    # Letters for events this batch refused: pending (their lead is not there yet) or dead
+    # (their clientId contradicts their lead's client).
+    waiting: list[DeadLetter] = field(default_factory=list)
     dead_letters: int = 0
 
     @property
@@ -38,6 +42,12 @@ def lead_reference(event: AcceptedEvent) -> str | None:
     return e.lead_airtable_id or (str(e.lead_id) if e.lead_id else None)
 
 
+def _contradicts(accepted: AcceptedEvent, owner: uuid.UUID | None) -> bool:
+    """The event names a client other than its lead's."""
+    client = accepted.event.client_id
+    return client is not None and owner is not None and client != owner
+
+
 async def store_batch(
     conn: asyncpg.Connection,
     events: list[AcceptedEvent],
@@ -48,7 +58,10 @@ async def store_batch(
     """Resolve leads, insert events idempotently, advance leads, write dead letters; one commit.
 
     An event naming a `leadId` that does not exist yet becomes a `pending` retry-queue row
-    (the lead sync may bring it), returned in `waiting`.
+    (the lead sync may bring it), returned in `waiting`. The lead's client is the event's
+    client: an event without `clientId` takes it, one whose `clientId` contradicts it becomes
+    a `dead` row (in `waiting` too), and a lead without a client adopts the first `clientId`
+    its events name (a new stub lead is created with it).
     """
     result = StoreResult()
     letters = list(dead_letters or ())
@@ -58,12 +71,17 @@ async def store_batch(
         )
         stub_clients: dict[str, uuid.UUID | None] = {}
         for e in events:
-            if e.event.lead_id is None and e.event.lead_airtable_id is not None:
-                stub_clients.setdefault(e.event.lead_airtable_id, e.event.client_id)
+            airtable_id = e.event.lead_airtable_id
+            # A stub is created with the first clientId its events name.
+            if (
+                e.event.lead_id is None
+                and airtable_id is not None
+                and stub_clients.get(airtable_id) is None
+            ):
+                stub_clients[airtable_id] = e.event.client_id
         by_airtable = await leads.ensure_stubs(conn, list(stub_clients.items()))
 
-        rows: list[ActivityRow] = []
-        latest: dict[uuid.UUID, datetime] = {}
+        resolved: list[tuple[AcceptedEvent, LeadRef]] = []
         now = datetime.now(UTC)
         for accepted in events:
             ev = accepted.event
@@ -83,6 +101,48 @@ async def store_batch(
             else:
                 assert ev.lead_airtable_id is not None
                 ref = by_airtable[ev.lead_airtable_id]
+            resolved.append((accepted, ref))
+
+        owners = {ref.id: ref.client_id for _, ref in resolved}
+        adopting: dict[uuid.UUID, uuid.UUID] = {}
+        for accepted, ref in resolved:
+            if ref.client_id is None and accepted.event.client_id is not None:
+                adopting.setdefault(ref.id, accepted.event.client_id)
+        clientless = [i for i, c in owners.items() if c is None]
+        if clientless:
+            # Another batch may have given such a lead a client since it was read.
+            owners |= await leads.lock_clients(conn, clientless, list(adopting))
+            adopting = {i: c for i, c in adopting.items() if owners[i] is None}
+            owners |= adopting
+
+        contradicting = [a.id for a, ref in resolved if _contradicts(a, owners[ref.id])]
+        # One stored before its lead moved to another client is a redelivery, not an error.
+        already = await activity_log.stored_ids(conn, contradicting)
+
+        rows: list[ActivityRow] = []
+        latest: dict[uuid.UUID, datetime] = {}
+        for accepted, ref in resolved:
+            ev = accepted.event
+            owner = owners[ref.id]
+            if accepted.id in already:
+                result.duplicates.add(accepted.id)
+                continue
+            if _contradicts(accepted, owner):
+                # Filed under its own clientId it would show another client this lead.
+                lead = ref.airtable_record_id or str(ref.id)
+                result.waiting.append(
+                    DeadLetter(
+                        queue_id=accepted.origin,
+                        lead_id=lead_reference(accepted),
+                        payload=accepted.raw,
+                        reason=(
+                            f"clientId {ev.client_id} contradicts lead {lead}, "
+                            f"which belongs to client {owner}"
+                        ),
+                        status=RetryStatus.DEAD,
+                    )
+                )
+                continue
             rows.append(
                 ActivityRow(
                     id=accepted.id,
@@ -90,7 +150,7 @@ async def store_batch(
                     event_category=ev.category.value,
                     lead_id=ref.id,
                     lead_airtable_id=ref.airtable_record_id or ev.lead_airtable_id,
-                    client_id=ev.client_id or ref.client_id,
+                    client_id=owner,
                     description=ev.description,
                     message_content=ev.message_content,
                     metadata=ev.metadata,
@@ -107,6 +167,8 @@ async def store_batch(
                     latest[row.lead_id] = row.timestamp
             else:
                 result.duplicates.add(row.id)
-        await leads.advance_last_activity(conn, latest)
+        await leads.advance_last_activity(conn, latest, adopting)
+        # Events stored while an adopting lead had no client are its client's now too.
+        await activity_log.reassign_client(conn, adopting)
         result.dead_letters = await retry_queue.add(conn, letters + result.waiting)
     return result

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import PermissionDeniedException
-from litestar.params import FromQuery, QueryParameter
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from activitylog.storage.activity_log import (
@@ -29,10 +30,21 @@ from activitylog.taxonomy import Category
 from activitylog_api import params
 from activitylog_api.auth import READ_ACTIVITY, Principal, Role
 from activitylog_api.csv_export import export_rows
-from activitylog_api.cursor import decode_cursor, encode_cursor
+from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
 from activitylog_api.errors import bad_request
+from activitylog_api.openapi import (
+    AIRTABLE_ID_PARAM,
+    INSTANT_PARAM,
+    INSTANT_TEXT,
+    KEY_ERRORS,
+    UUID_PARAM,
+    error_responses,
+    list_param,
+    param_schema,
+    text_param,
+)
 from activitylog_api.state import ApiServices
-from activitylog_api.views import activity_item
+from activitylog_api.views import ActivityPage, CategoryCounts, activity_item
 
 MAX_LIMIT = 100
 # Deeper pages than this are slow to skip to; the cursor reaches any depth.
@@ -46,18 +58,48 @@ def provide_filter(
     search: Annotated[
         str | None,
         QueryParameter(
-            description="full text over description and message; also lead name/email/phone"
+            description="full text over description and message; also lead name/email/phone",
+            schema_extra=text_param(SEARCH_MAX_CHARS),
         ),
     ] = None,
-    event_type: Annotated[str | None, QueryParameter(name="eventType")] = None,
-    category: FromQuery[str | None] = None,
-    lead_id: Annotated[str | None, QueryParameter(name="leadId")] = None,
-    lead_airtable_id: Annotated[str | None, QueryParameter(name="leadAirtableId")] = None,
-    client_id: Annotated[str | None, QueryParameter(name="clientId")] = None,
-    source: FromQuery[str | None] = None,
-    execution_id: Annotated[str | None, QueryParameter(name="executionId")] = None,
-    date_from: Annotated[str | None, QueryParameter(name="dateFrom")] = None,
-    date_to: Annotated[str | None, QueryParameter(name="dateTo")] = None,
+    event_type: Annotated[
+        str | None,
+        QueryParameter(name="eventType", schema_extra=list_param(params.VALID_TYPES)),
+    ] = None,
+    category: Annotated[
+        str | None, QueryParameter(schema_extra=list_param(params.VALID_CATEGORIES))
+    ] = None,
+    lead_id: Annotated[str | None, QueryParameter(name="leadId", schema_extra=UUID_PARAM)] = None,
+    lead_airtable_id: Annotated[
+        str | None, QueryParameter(name="leadAirtableId", schema_extra=AIRTABLE_ID_PARAM)
+    ] = None,
+    client_id: Annotated[
+        str | None,
+        QueryParameter(
+            name="clientId",
+            description="a portal key may only name its own client (403 otherwise)",
+            schema_extra=UUID_PARAM,
+        ),
+    ] = None,
+    source: Annotated[
+        str | None, QueryParameter(schema_extra=text_param(params.MAX_TEXT_CHARS))
+    ] = None,
+    execution_id: Annotated[
+        str | None,
+        QueryParameter(name="executionId", schema_extra=text_param(params.MAX_TEXT_CHARS)),
+    ] = None,
+    date_from: Annotated[
+        str | None,
+        QueryParameter(name="dateFrom", description=INSTANT_TEXT, schema_extra=INSTANT_PARAM),
+    ] = None,
+    date_to: Annotated[
+        str | None,
+        QueryParameter(
+            name="dateTo",
+            description=f"{INSTANT_TEXT}; not before dateFrom; a bare date covers its whole day",
+            schema_extra=INSTANT_PARAM,
+        ),
+    ] = None,
 ) -> ActivityFilter:
     """Every filter of the browser, validated; a portal key is pinned to its client."""
     since, before = params.time_range(date_from, date_to)
@@ -82,9 +124,19 @@ def provide_filter(
 
 def provide_ordering(
     sort_by: Annotated[
-        str, QueryParameter(name="sortBy", description="timestamp|eventType|eventCategory")
+        str,
+        QueryParameter(
+            name="sortBy",
+            description="timestamp|eventType|eventCategory",
+            schema_extra={"enum": SORT_KEYS},
+        ),
     ] = "timestamp",
-    sort_order: Annotated[str, QueryParameter(name="sortOrder", description="desc|asc")] = "desc",
+    sort_order: Annotated[
+        str,
+        QueryParameter(
+            name="sortOrder", description="desc|asc", schema_extra={"enum": ["desc", "asc"]}
+        ),
+    ] = "desc",
 ) -> Ordering:
     if sort_by not in SORT_KEYS:
         raise bad_request("sortBy", f"must be one of {', '.join(SORT_KEYS)}", validSortBy=SORT_KEYS)
@@ -112,19 +164,30 @@ class AdminActivityLogs(Controller):
         "ordering": Provide(provide_ordering, sync_to_thread=False),
     }
 
-    @get("/", summary="Browse and search every event")
+    @get("/", summary="Browse and search every event", responses=error_responses(*KEY_ERRORS))
     async def list_activity(
         self,
         services: NamedDependency[ApiServices],
         flt: NamedDependency[ActivityFilter],
         ordering: NamedDependency[Ordering],
-        page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
+        page: Annotated[
+            int,
+            QueryParameter(
+                ge=1,
+                le=1_000_000,
+                description=f"(page - 1) × limit + limit ≤ {MAX_OFFSET}; deeper rows are "
+                "reached with the cursor. Not with cursor.",
+            ),
+        ] = 1,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="1–100")] = 50,
         cursor: Annotated[
             str | None,
-            QueryParameter(description="nextCursor of the previous page (instead of page)"),
+            QueryParameter(
+                description="nextCursor of the previous page (instead of page)",
+                schema_extra=param_schema(type="string", max_length=MAX_CURSOR_CHARS),
+            ),
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> ActivityPage:
         if cursor and page != 1:
             raise bad_request("cursor", "use either page or cursor, not both")
         offset = 0 if cursor else (page - 1) * limit
@@ -176,6 +239,10 @@ class AdminActivityLogs(Controller):
         summary="Events per category for the same filters",
         description="`{all, SMS, CAMPAIGN, …, estimated}`. The `category` filter is ignored "
         "(the counts are the browser's category tabs).",
+        responses={
+            200: ResponseSpec(CategoryCounts, description="Counts", generate_examples=False),
+            **error_responses(*KEY_ERRORS),
+        },
     )
     async def counts(
         self, services: NamedDependency[ApiServices], flt: NamedDependency[ActivityFilter]
@@ -193,7 +260,14 @@ class AdminActivityLogs(Controller):
         body["estimated"] = any(c.estimated for c in counts.values())
         return body
 
-    @get("/export.csv", summary="The whole filtered set as CSV (streamed, no row cap)")
+    @get(
+        "/export.csv",
+        summary="The whole filtered set as CSV (streamed, no row cap)",
+        # Litestar adds `; charset=utf-8` to any text/* type itself.
+        media_type="text/csv",
+        response_description="CSV with a header row (UTF-8), sent as an attachment",
+        responses=error_responses(*KEY_ERRORS),
+    )
     async def export_csv(
         self,
         services: NamedDependency[ApiServices],
@@ -201,11 +275,13 @@ class AdminActivityLogs(Controller):
         ordering: NamedDependency[Ordering],
     ) -> Stream:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        # Awaited here: the first rows are read before the 200 goes out (an outage is a 503).
+        body = await export_rows(
+            services.pool, flt, ordering, budget_ms=services.settings.api_search_budget_ms
+        )
         return Stream(
-            export_rows(
-                services.pool, flt, ordering, budget_ms=services.settings.api_search_budget_ms
-            ),
-            media_type="text/csv; charset=utf-8",
+            body,
+            media_type="text/csv",
             headers={
                 "Content-Disposition": f'attachment; filename="activity-logs-{stamp}.csv"',
                 "Cache-Control": "no-store",

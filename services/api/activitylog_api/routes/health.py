@@ -7,23 +7,30 @@ from typing import Any
 
 from litestar import Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 
 from activitylog.health import UNHEALTHY, health_report
+from activitylog_api.openapi import error_responses
 from activitylog_api.state import ApiServices
+from activitylog_api.views import HealthReport, Liveness, Readiness
 
 
 @get(
     "/api/internal/activity-health",
     summary="System health figures (no lead data); 503 when unhealthy",
     tags=["health"],
+    responses={
+        503: ResponseSpec(HealthReport, description="Unhealthy", generate_examples=False),
+        **error_responses(400),
+    },
 )
-async def activity_health(services: NamedDependency[ApiServices]) -> Response[dict[str, Any]]:
+async def activity_health(services: NamedDependency[ApiServices]) -> Response[HealthReport]:
     body = await health_report(services.pool, services.redis, services.settings)
     return Response(body, status_code=503 if body["status"] == UNHEALTHY else 200)
 
 
-@get("/health/live", summary="The process is up", tags=["health"])
-async def live() -> dict[str, str]:
+@get("/health/live", summary="The process is up", tags=["health"], responses=error_responses(400))
+async def live() -> Liveness:
     return {"status": "ok"}
 
 
@@ -35,8 +42,16 @@ async def _check(probe: Any, limit_s: float) -> str:
     return "ok"
 
 
-@get("/health/ready", summary="PostgreSQL and Redis answer; 503 otherwise", tags=["health"])
-async def ready(services: NamedDependency[ApiServices]) -> Response[dict[str, Any]]:
+@get(
+    "/health/ready",
+    summary="PostgreSQL and Redis answer; 503 otherwise",
+    tags=["health"],
+    responses={
+        503: ResponseSpec(Readiness, description="Not ready", generate_examples=False),
+        **error_responses(400),
+    },
+)
+async def ready(services: NamedDependency[ApiServices]) -> Response[Readiness]:
     timeout = services.settings.api_backend_timeout_s
     postgres, redis = await asyncio.gather(
         _check(services.pool.fetchval("SELECT 1"), timeout),

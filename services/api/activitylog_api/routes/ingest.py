@@ -15,21 +15,35 @@ import orjson
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter
 from redis.exceptions import RedisError
 
 from activitylog import metrics as shared_metrics
-from activitylog.db import is_transient
-from activitylog.events import AcceptedEvent, InvalidEvent, may_hold_nul, parse_event
+from activitylog.events import (
+    AcceptedEvent,
+    ActivityEvent,
+    InvalidEvent,
+    may_hold_nul,
+    parse_event,
+)
 from activitylog.health import iso
 from activitylog.logs import get_logger
 from activitylog.storage.unit_of_work import store_batch
 from activitylog.stream import publish
 from activitylog_api import metrics
 from activitylog_api.auth import WRITE_EVENTS
-from activitylog_api.errors import ApiError
+from activitylog_api.errors import ApiError, BackendUnavailable, outage_message
+from activitylog_api.openapi import (
+    EVENT_RULES,
+    KEY_ERRORS,
+    error_responses,
+    param_schema,
+    request_body,
+)
 from activitylog_api.params import VALID_TYPES
 from activitylog_api.state import ApiServices
+from activitylog_api.views import EventAccepted
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH = 1_000
@@ -99,11 +113,49 @@ def _accept(
                 orjson.dumps(payload).decode(),
             )
         )
+    if not errors and is_array:
+        errors = _repeated_ids(accepted)
     if errors:
         shown = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors[:5])
         body: dict[str, Any] = {"validTypes": VALID_TYPES} if bad_type else {}
         raise ApiError(400, f"invalid event: {shown}", errors=errors, body=body)
     return accepted
+
+
+def _repeated_ids(accepted: list[AcceptedEvent]) -> list[dict[str, str]]:
+    """Two items of one array that are the same event: storing one would silently drop one."""
+    first: dict[object, int] = {}
+    errors: list[dict[str, str]] = []
+    for index, item in enumerate(accepted):
+        seen = first.setdefault(item.id, index)
+        if seen != index:
+            errors.append(
+                {
+                    "field": f"[{index}].eventId",
+                    "message": f"the same event as [{seen}] (id {item.id}); send each event once",
+                }
+            )
+    return errors
+
+
+def _check_content_type(request: Request[Any, Any, Any]) -> None:
+    """Only JSON, unencoded: anything else would be read wrong or not at all."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise ApiError(
+            415,
+            f"Content-Type must be application/json, not {media_type or 'missing'}",
+            errors=[{"field": "Content-Type", "message": "must be application/json"}],
+        )
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ApiError(
+            415,
+            f"Content-Encoding {encoding} is not accepted; send the JSON uncompressed",
+            errors=[{"field": "Content-Encoding", "message": "must be identity (uncompressed)"}],
+        )
 
 
 async def _queue(services: ApiServices, accepted: list[AcceptedEvent]) -> bool:
@@ -131,14 +183,12 @@ async def _store_directly(services: ApiServices, accepted: list[AcceptedEvent]) 
     try:
         await asyncio.wait_for(store(), settings.api_backend_timeout_s * 2)
     except Exception as exc:
-        if not (isinstance(exc, TimeoutError) or is_transient(exc)):
+        if outage_message(exc) is None:
             raise
         log.error("stream and database unavailable", error=repr(exc), events=len(accepted))
         metrics.EVENTS_ACCEPTED.labels("unavailable").inc(len(accepted))
-        raise ApiError(
-            503,
-            "neither the stream nor the database is available; retry later",
-            headers={"Retry-After": str(settings.api_retry_after_s)},
+        raise BackendUnavailable(
+            "neither the stream nor the database is available; retry later"
         ) from exc
 
 
@@ -154,6 +204,26 @@ async def _store_directly(services: ApiServices, accepted: list[AcceptedEvent]) 
         "neither Redis nor PostgreSQL is available."
     ),
     tags=["ingest"],
+    responses={
+        202: ResponseSpec(
+            EventAccepted | list[EventAccepted],
+            description="Queued on the stream (an array: one result per event, in order)",
+            generate_examples=False,
+        ),
+        201: ResponseSpec(
+            EventAccepted | list[EventAccepted],
+            description="Redis was down: stored directly in PostgreSQL (`queued: false`)",
+            generate_examples=False,
+        ),
+        **error_responses(*KEY_ERRORS, 413, 415),
+    },
+    opt=request_body(
+        ActivityEvent,
+        "One event, or an array of 1–1,000 events (all-or-nothing, each event once); at "
+        "most 1 MiB. Field names may also be snake_case.",
+        max_items=MAX_BATCH,
+        rules=EVENT_RULES,
+    ),
 )
 async def log_activity(
     request: Request[Any, Any, Any],
@@ -165,9 +235,11 @@ async def log_activity(
             required=False,
             max_length=MAX_IDEMPOTENCY_KEY_CHARS,
             description="Names the request: a retry with the same key stores nothing new.",
+            schema_extra=param_schema(type="string"),
         ),
     ] = None,
 ) -> Response[Any]:
+    _check_content_type(request)
     try:
         raw = await request.body()
     except RequestEntityTooLarge:

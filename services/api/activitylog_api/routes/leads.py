@@ -10,6 +10,7 @@ import orjson
 from litestar import Request, Response, put
 from litestar.di import NamedDependency
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -17,8 +18,9 @@ from pydantic.alias_generators import to_camel
 from activitylog.storage import activity_log, leads
 from activitylog_api.auth import WRITE_LEADS
 from activitylog_api.errors import ApiError, bad_request
+from activitylog_api.openapi import KEY_ERRORS, error_responses, request_body
 from activitylog_api.state import ApiServices
-from activitylog_api.views import lead_item
+from activitylog_api.views import LeadSaved, lead_item
 
 MAX_BODY_BYTES = 64 * 1024
 _AIRTABLE_ID = re.compile(r"^rec[A-Za-z0-9]{3,61}$")
@@ -77,10 +79,28 @@ def _parse(raw: bytes) -> LeadDetails:
     guards=[WRITE_LEADS],
     request_max_body_size=MAX_BODY_BYTES,
     summary="Create or update a lead's details (the lead sync); fills in stub leads",
+    description="A new `clientId` moves the lead's whole history to that client.",
     tags=["leads"],
+    responses={
+        200: ResponseSpec(LeadSaved, description="Updated", generate_examples=False),
+        201: ResponseSpec(LeadSaved, description="Created", generate_examples=False),
+        **error_responses(*KEY_ERRORS, 413),
+    },
+    opt=request_body(
+        LeadDetails,
+        "Any subset of the details (camelCase or snake_case); a field left out keeps its "
+        "stored value. An empty body changes nothing.",
+        required=False,
+    ),
 )
 async def put_lead(
-    airtable_id: Annotated[str, PathParameter(description="the lead's Airtable record id (rec…)")],
+    airtable_id: Annotated[
+        str,
+        PathParameter(
+            description="the lead's Airtable record id (rec…)",
+            schema_extra={"pattern": _AIRTABLE_ID.pattern},
+        ),
+    ],
     request: Request[Any, Any, Any],
     services: NamedDependency[ApiServices],
 ) -> Response[Any]:
@@ -96,9 +116,11 @@ async def put_lead(
     fields = details.model_dump(include=details.model_fields_set - {"airtable_id"})
     async with services.pool.acquire() as conn, conn.transaction():
         row, created = await leads.upsert_details(conn, airtable_id, fields)
-        if row["client_id"] is not None:
-            # Events stored while the lead was a stub had no client; they belong to it now.
-            await activity_log.fill_client(conn, row["id"], row["client_id"])
+        if not created and (row["client_id"] is not None or "client_id" in fields):
+            # A lead's events are its client's: moving the lead moves its whole history
+            # (the lead stays locked until the commit), and events stored while it was a
+            # stub without a client get the one it has now.
+            await activity_log.reassign_client(conn, {row["id"]: row["client_id"]})
     return Response(
         {"success": True, "created": created, "lead": lead_item(row)},
         status_code=201 if created else 200,

@@ -2,49 +2,65 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import orjson
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 
 from activitylog import retry_ops
-from activitylog.db import is_transient
 from activitylog.retry_ops import RetryPolicy
 from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import RetryStatus
+from activitylog_api import params
 from activitylog_api.auth import ADMIN_ONLY
-from activitylog_api.cursor import decode_cursor, encode_cursor
+from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
 from activitylog_api.errors import ApiError, bad_request
+from activitylog_api.openapi import (
+    KEY_ERRORS,
+    NO_NUL,
+    error_responses,
+    param_schema,
+    request_body,
+)
 from activitylog_api.state import ApiServices
+from activitylog_api.views import Discarded, Replayed, RetryQueuePage, RetryRowBody
 
-T = TypeVar("T")
 MAX_LIMIT = 200
 MAX_REASON_CHARS = 500
 STATUSES = [s.value for s in RetryStatus]
 _CURSOR_KIND = "retry-queue:id:desc"
 
 
-async def _database(services: ApiServices, work: Awaitable[T]) -> T:
-    """Run `work`; PostgreSQL unreachable → 503 with Retry-After instead of a 500."""
-    try:
-        return await work
-    except Exception as exc:
-        if not (isinstance(exc, TimeoutError) or is_transient(exc)):
-            raise
-        raise ApiError(
-            503,
-            "PostgreSQL is unavailable; try again shortly",
-            headers={"Retry-After": str(services.settings.api_retry_after_s)},
-        ) from None
-
-
 # Any text reaches the guard (an unauthenticated caller gets 401, never a routing 404);
 # the handler then turns it into a row id.
-RowId = Annotated[str, PathParameter(description="the row's id (an integer)")]
+RowId = Annotated[
+    str,
+    PathParameter(
+        description="the row's id (an integer; anything else is a 404)",
+        schema_extra={"pattern": NO_NUL},
+    ),
+]
+
+
+_DISCARD_BODY = {
+    "type": "object",
+    "properties": {
+        "reason": {
+            "type": ["string", "null"],
+            "maxLength": MAX_REASON_CHARS,
+            "description": "kept in the row's last_error",
+        }
+    },
+    "additionalProperties": False,
+}
+
+
+def _ok(body: type) -> ResponseSpec:
+    return ResponseSpec(body, description="Request fulfilled", generate_examples=False)
 
 
 def _not_found(row_id: object) -> NotFoundException:
@@ -52,9 +68,10 @@ def _not_found(row_id: object) -> NotFoundException:
 
 
 def _row_id(text: str) -> int:
-    if not text.isdigit() or len(text) > 18:
+    row_id = params.bigint_id(text)
+    if row_id is None:
         raise _not_found(text)
-    return int(text)
+    return row_id
 
 
 class RetryQueueController(Controller):
@@ -62,15 +79,31 @@ class RetryQueueController(Controller):
     guards = [ADMIN_ONLY]  # noqa: RUF012 - Litestar reads the class attribute
     tags = ["retry queue"]  # noqa: RUF012
 
-    @get("/", summary="Rows newest first, with counts per status")
+    @get(
+        "/",
+        summary="Rows newest first, with counts per status",
+        responses={200: _ok(RetryQueuePage), **error_responses(*KEY_ERRORS)},
+    )
     async def list_rows(
         self,
         services: NamedDependency[ApiServices],
-        status: Annotated[str | None, QueryParameter(description=" | ".join(STATUSES))] = None,
-        lead_id: Annotated[str | None, QueryParameter(name="leadId")] = None,
+        status: Annotated[
+            str | None,
+            QueryParameter(
+                description=" | ".join(STATUSES), schema_extra=param_schema(enum=STATUSES)
+            ),
+        ] = None,
+        lead_id: Annotated[
+            str | None,
+            QueryParameter(name="leadId", schema_extra=param_schema(type="string", pattern=NO_NUL)),
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 50,
         cursor: Annotated[
-            str | None, QueryParameter(description="nextCursor of the previous page")
+            str | None,
+            QueryParameter(
+                description="nextCursor of the previous page",
+                schema_extra=param_schema(type="string", max_length=MAX_CURSOR_CHARS),
+            ),
         ] = None,
     ) -> dict[str, Any]:
         if status is not None and status not in STATUSES:
@@ -88,7 +121,7 @@ class RetryQueueController(Controller):
                 )
                 return rows, await retry_queue.count_by_status(conn)
 
-        rows, counts = await _database(services, query())
+        rows, counts = await query()
         has_more = len(rows) > limit
         rows = rows[:limit]
         return {
@@ -101,9 +134,13 @@ class RetryQueueController(Controller):
             },
         }
 
-    @get("/{row_id:str}", summary="One row in full")
+    @get(
+        "/{row_id:str}",
+        summary="One row in full",
+        responses={200: _ok(RetryRowBody), **error_responses(*KEY_ERRORS, 404)},
+    )
     async def show(self, services: NamedDependency[ApiServices], row_id: RowId) -> dict[str, Any]:
-        row = await _database(services, self._row(services, _row_id(row_id)))
+        row = await self._row(services, _row_id(row_id))
         if row is None:
             raise _not_found(row_id)
         return retry_ops.row_json(row)
@@ -114,15 +151,16 @@ class RetryQueueController(Controller):
         summary="Store the row's event now (idempotent; a resolved row adds nothing)",
         description="`success` is false when the event still cannot be stored; `outcome.error` "
         "says why and the row keeps its status (a pending row counts an attempt).",
+        responses={200: _ok(Replayed), **error_responses(*KEY_ERRORS, 404)},
     )
     async def replay(self, services: NamedDependency[ApiServices], row_id: RowId) -> dict[str, Any]:
         rid = _row_id(row_id)
         policy = RetryPolicy.from_settings(services.settings)
-        outcomes = await _database(services, retry_ops.replay(services.pool, [rid], policy))
+        outcomes = await retry_ops.replay(services.pool, [rid], policy)
         if not outcomes:
             raise _not_found(row_id)
         (outcome,) = outcomes
-        row = await _database(services, self._row(services, rid))
+        row = await self._row(services, rid)
         return {
             "success": outcome.succeeded,
             "outcome": outcome.as_json(),
@@ -134,6 +172,13 @@ class RetryQueueController(Controller):
         status_code=200,
         summary="Never retry this row; optional body {reason}",
         description="409 for a resolved row (its event is stored).",
+        responses={200: _ok(Discarded), **error_responses(*KEY_ERRORS, 404, 409, 413)},
+        opt=request_body(
+            None,
+            "Optional: why the row is discarded",
+            required=False,
+            schema=_DISCARD_BODY,
+        ),
     )
     async def discard(
         self,
@@ -144,7 +189,7 @@ class RetryQueueController(Controller):
         rid = _row_id(row_id)
         reason = _reason(await request.body())
         try:
-            row = await _database(services, retry_ops.discard(services.pool, rid, reason))
+            row = await retry_ops.discard(services.pool, rid, reason)
         except retry_ops.DiscardRefused as exc:
             raise ApiError(409, str(exc)) from None
         if row is None:
@@ -159,9 +204,10 @@ class RetryQueueController(Controller):
 
 def _cursor_id(cursor: str) -> int:
     (value,) = decode_cursor(cursor, _CURSOR_KIND, (str,))
-    if not value.isdigit():
+    row_id = params.bigint_id(value)
+    if row_id is None:
         raise bad_request("cursor", "malformed cursor; use the nextCursor of a previous page")
-    return int(value)
+    return row_id
 
 
 def _reason(raw: bytes) -> str | None:

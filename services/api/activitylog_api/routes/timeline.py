@@ -5,22 +5,32 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, QueryParameter
+from litestar.params import PathParameter, QueryParameter
 
 from activitylog.storage import leads
 from activitylog.storage.activity_log import ActivityFilter, Ordering, browse
 from activitylog_api import params
 from activitylog_api.auth import READ_ACTIVITY, Principal, Role
-from activitylog_api.cursor import decode_cursor, encode_cursor
+from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
 from activitylog_api.errors import ApiError
+from activitylog_api.openapi import (
+    INSTANT_PARAM,
+    INSTANT_TEXT,
+    KEY_ERRORS,
+    NO_NUL,
+    error_responses,
+    list_param,
+    param_schema,
+)
 from activitylog_api.state import ApiServices
-from activitylog_api.views import timeline_item
+from activitylog_api.views import TimelinePage, timeline_item
 
 MAX_LIMIT = 500
+MAX_REFERENCE_CHARS = 100
 _CURSOR_KIND = "timeline"
 
 
@@ -35,32 +45,55 @@ def lead_not_found(reference: str) -> ApiError:
     description="`id` is the lead's UUID or its Airtable record id (rec…). Portal keys see "
     "only their client's leads (404 for any other).",
     tags=["timeline"],
+    responses=error_responses(*KEY_ERRORS, 404),
 )
 async def lead_activity(
-    id: FromPath[str],  # the path parameter is `id` in the spec
+    id: Annotated[  # the path parameter is `id` in the spec
+        str,
+        PathParameter(
+            description="the lead's UUID or Airtable record id",
+            schema_extra={"max_length": MAX_REFERENCE_CHARS, "pattern": NO_NUL},
+        ),
+    ],
     services: NamedDependency[ApiServices],
     principal: NamedDependency[Principal],
     category: Annotated[
-        str | None, QueryParameter(description="a category, or several separated by commas")
+        str | None,
+        QueryParameter(
+            description="a category, or several separated by commas",
+            schema_extra=list_param(params.VALID_CATEGORIES),
+        ),
     ] = None,
     event_type: Annotated[
         str | None,
         QueryParameter(
-            name="eventType", description="an event type, or several separated by commas"
+            name="eventType",
+            description="an event type, or several separated by commas",
+            schema_extra=list_param(params.VALID_TYPES),
         ),
     ] = None,
     date_from: Annotated[
-        str | None, QueryParameter(name="dateFrom", description="ISO date or date-time, inclusive")
+        str | None,
+        QueryParameter(name="dateFrom", description=INSTANT_TEXT, schema_extra=INSTANT_PARAM),
     ] = None,
     date_to: Annotated[
-        str | None, QueryParameter(name="dateTo", description="ISO date or date-time, inclusive")
+        str | None,
+        QueryParameter(
+            name="dateTo",
+            description=f"{INSTANT_TEXT}; not before dateFrom; a bare date covers its whole day",
+            schema_extra=INSTANT_PARAM,
+        ),
     ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="1–500")] = 100,
     cursor: Annotated[
-        str | None, QueryParameter(description="nextCursor of the previous page")
+        str | None,
+        QueryParameter(
+            description="nextCursor of the previous page",
+            schema_extra=param_schema(type="string", max_length=MAX_CURSOR_CHARS),
+        ),
     ] = None,
-) -> dict[str, Any]:
-    reference = params.text("id", id, 100) or ""
+) -> TimelinePage:
+    reference = params.text("id", id, MAX_REFERENCE_CHARS) or ""
     try:
         lead_id: uuid.UUID | None = uuid.UUID(reference)
     except ValueError:

@@ -19,7 +19,12 @@ from activitylog_api.ui.errors import EXCEPTION_HANDLERS
 from activitylog_api.ui.export import export_csv
 from activitylog_api.ui.lead_page import lead_page
 from activitylog_api.ui.login import login_page, login_submit, logout
-from activitylog_api.ui.retry_page import discard_row, replay_row, retry_queue_page
+from activitylog_api.ui.retry_page import (
+    discard_row,
+    raw_payload,
+    replay_row,
+    retry_queue_page,
+)
 from activitylog_api.ui.sessions import AdminSessionConfig
 from activitylog_api.ui.templating import STATIC_DIR, STATIC_PATH, template_config
 
@@ -63,6 +68,7 @@ def ui_route_handlers(settings: Settings) -> list[ControllerRouterHandler]:
             export_csv,
             lead_page,
             retry_queue_page,
+            raw_payload,
             replay_row,
             discard_row,
         ],

@@ -10,9 +10,8 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from redis.exceptions import RedisError
 
-from activitylog.db import is_transient
 from activitylog.logs import get_logger
-from activitylog_api.errors import ApiError
+from activitylog_api.errors import ApiError, outage_message, retry_after
 from activitylog_api.ui.guard import EMAIL_STATE_KEY, LoginRequired, login_url
 
 log = get_logger("activitylog.ui")
@@ -24,7 +23,13 @@ DATABASE_DOWN = (
 
 
 def _page(
-    request: Request[Any, Any, Any], status: int, heading: str, detail: str, *, retry: bool
+    request: Request[Any, Any, Any],
+    status: int,
+    heading: str,
+    detail: str,
+    *,
+    retry: bool,
+    headers: dict[str, str] | None = None,
 ) -> Template:
     return Template(
         template_name="error.html",
@@ -39,7 +44,7 @@ def _page(
             "detail": detail,
             "retry": retry,
         },
-        headers={"Cache-Control": "no-store"},
+        headers={"Cache-Control": "no-store", **(headers or {})},
     )
 
 
@@ -60,19 +65,34 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     if isinstance(exc, NotFoundException):
         return _page(request, 404, "Not found", str(exc.detail or "No such page."), retry=False)
     if isinstance(exc, ApiError):
-        return _page(request, exc.status_code, "Cannot show this", exc.detail, retry=False)
-    return _page(request, exc.status_code, "Request refused", str(exc.detail), retry=False)
+        return _page(
+            request,
+            exc.status_code,
+            "Cannot show this",
+            exc.detail,
+            retry=False,
+            headers=exc.headers,
+        )
+    return _page(
+        request,
+        exc.status_code,
+        "Request refused",
+        str(exc.detail),
+        retry=False,
+        headers=exc.headers,
+    )
 
 
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if is_transient(exc):
-        log.warning("admin page without database", path=request.url.path, error=repr(exc))
-        return _page(request, 503, "Database unavailable", DATABASE_DOWN, retry=True)
-    if isinstance(exc, RedisError):
-        log.warning("admin page without redis", path=request.url.path, error=repr(exc))
-        return _page(
-            request, 503, "Redis unavailable", "Redis cannot be reached right now.", retry=True
-        )
+    # The same outages as the API's 503s (activitylog_api.errors), as a page.
+    if outage_message(exc) is not None:
+        if isinstance(exc, RedisError):
+            log.warning("admin page without redis", path=request.url.path, error=repr(exc))
+            heading, detail = "Redis unavailable", "Redis cannot be reached right now."
+        else:
+            log.warning("admin page without database", path=request.url.path, error=repr(exc))
+            heading, detail = "Database unavailable", DATABASE_DOWN
+        return _page(request, 503, heading, detail, retry=True, headers=retry_after(request))
     log.exception("admin page failed", path=request.url.path)
     return _page(
         request,

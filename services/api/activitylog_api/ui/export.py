@@ -25,14 +25,13 @@ async def export_csv(
     if query.error is not None:
         raise ApiError(400, query.error)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    # Awaited here: the first rows are read before the 200 goes out (an outage is a 503).
+    body = await export_rows(
+        services.pool, query.filter, Ordering(), budget_ms=services.settings.api_search_budget_ms
+    )
     return Stream(
-        export_rows(
-            services.pool,
-            query.filter,
-            Ordering(),
-            budget_ms=services.settings.api_search_budget_ms,
-        ),
-        media_type="text/csv; charset=utf-8",
+        body,
+        media_type="text/csv",  # Litestar adds the one `; charset=utf-8` itself
         headers={
             "Content-Disposition": f'attachment; filename="activity-logs-{stamp}.csv"',
             "Cache-Control": "no-store",

@@ -14,6 +14,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Template
 
+from activitylog.db import aware_timestamp
 from activitylog.storage import leads
 from activitylog.storage.activity_log import (
     ActivityFilter,
@@ -92,7 +93,7 @@ def _lead_view(row: Any) -> LeadView:
         email=row["email"],
         phone=row["phone"],
         status=row["status"],
-        last_activity_at=row["last_activity_at"],
+        last_activity_at=aware_timestamp(row["last_activity_at"]),
         created_at=row["created_at"],
     )
 

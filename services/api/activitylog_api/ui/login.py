@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -15,12 +16,13 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from activitylog.storage import admin_sessions, admin_users
 from activitylog_api.state import ApiServices
 from activitylog_api.ui import dashboard_cache
-from activitylog_api.ui.accounts import sign_in
-from activitylog_api.ui.guard import LOGIN_PATH, SESSION, safe_next
+from activitylog_api.ui.accounts import LoginLimits, sign_in
+from activitylog_api.ui.guard import LOGIN_PATH, SESSION, login_url, safe_next
 from activitylog_api.ui.sessions import USER_KEY
 
+# The same two answers whether or not the account exists (README, "Admin UI").
 WRONG_CREDENTIALS = "Wrong email or password."
-LOCKED = "Too many failed attempts: this account is locked for a few minutes. Try again later."
+THROTTLED = "Too many sign-in attempts. Wait a few minutes, then try again."
 
 
 @dataclass
@@ -30,9 +32,36 @@ class LoginForm:
     next: str = ""
 
 
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """Who is signing in, for the throttle: the connection's peer address.
+
+    uvicorn has already put the X-Forwarded-For address there if, and only if, the peer is
+    a proxy named in FORWARDED_ALLOW_IPS. An IPv6 client counts by its /64, the block one
+    subscriber usually holds.
+    """
+    host = request.client.host if request.client else ""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def _login_page(
-    *, email: str = "", next_url: str = "", error: str | None = None, status: int = 200
+    *,
+    email: str = "",
+    next_url: str = "",
+    error: str | None = None,
+    status: int = 200,
+    retry_after_s: int | None = None,
 ) -> Template:
+    headers = {"Cache-Control": "no-store"}
+    if retry_after_s is not None:
+        headers["Retry-After"] = str(retry_after_s)
     return Template(
         template_name="login.html",
         status_code=status,
@@ -45,7 +74,7 @@ def _login_page(
             "next_url": next_url,
             "error": error,
         },
-        headers={"Cache-Control": "no-store"},
+        headers=headers,
     )
 
 
@@ -60,8 +89,10 @@ async def login_page(
             user = await admin_users.by_id(conn, user_id)
         if user is not None and not user.disabled:
             return Redirect(path=safe_next(next_url), status_code=HTTP_303_SEE_OTHER)
-        # A session of a removed or disabled account ends here (no redirect loop).
+        # A session of a removed or disabled account ends here (no redirect loop): the form
+        # comes with the next request, whose CSRF token is no longer bound to that session.
         request.clear_session()
+        return Redirect(path=login_url(next_url), status_code=HTTP_303_SEE_OTHER)
     dashboard_cache.warm(request.app, services.pool)
     page = _login_page(next_url=next_url)
     if "signed_out" in request.query_params:
@@ -75,21 +106,29 @@ async def login_submit(
     services: NamedDependency[ApiServices],
     data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Template | Redirect:
-    settings = services.settings
     async with services.pool.acquire() as conn:
         result = await sign_in(
             conn,
             data.email,
             data.password,
-            max_failures=settings.login_max_failures,
-            lockout_s=settings.login_lockout_s,
+            address=client_address(request),
+            limits=LoginLimits.from_settings(services.settings),
         )
         if result.ok:
             # Sessions nobody came back for: a sign-in is a rare enough moment to sweep them.
             await admin_sessions.delete_expired(conn)
+    if result.retry_after_s is not None:
+        return _login_page(
+            email=data.email,
+            next_url=data.next,
+            error=THROTTLED,
+            status=429,
+            retry_after_s=result.retry_after_s,
+        )
     if not result.ok:
-        message = LOCKED if result.locked_until is not None else WRONG_CREDENTIALS
-        return _login_page(email=data.email, next_url=data.next, error=message, status=401)
+        return _login_page(
+            email=data.email, next_url=data.next, error=WRONG_CREDENTIALS, status=401
+        )
     # A new user id in the session makes the session backend issue a fresh session id.
     request.set_session({USER_KEY: result.user_id})
     return Redirect(path=safe_next(data.next), status_code=HTTP_303_SEE_OTHER)

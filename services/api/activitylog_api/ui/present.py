@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from activitylog.db import aware_timestamp
 from activitylog.taxonomy import CATEGORY_STYLE, LABEL_OF, Category, CategoryStyle, EventType
 
 SNIPPET_CHARS = 160
@@ -95,7 +96,7 @@ def event_view(row: asyncpg.Record, lead_name: str | None = None) -> EventView:
         )
     return EventView(
         id=row["id"],
-        timestamp=row["timestamp"],
+        timestamp=aware_timestamp(row["timestamp"]),
         event_type=row["event_type"],
         label=label_of(row["event_type"]),
         category=row["event_category"],
@@ -170,12 +171,23 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 3_600:.1f} h"
 
 
+# A page shows this much of a payload; the rest is one click away in the raw view.
+PAYLOAD_SHOWN_CHARS = 20_000
+
+
 def pretty_payload(text: str) -> str:
-    """A retry-queue payload: indented if it is JSON, as received otherwise."""
+    """A retry-queue payload: indented if it is JSON, as received otherwise; cut if long.
+
+    A payload is whatever a producer sent, so no failure to indent it may fail the page
+    (orjson refuses to write, for one, what nests deeper than 254 levels).
+    """
     try:
-        return pretty_json(orjson.loads(text))
-    except orjson.JSONDecodeError:
-        return text
+        shown = pretty_json(orjson.loads(text)) if len(text) <= PAYLOAD_SHOWN_CHARS else text
+    except Exception:
+        shown = text
+    if len(shown) > PAYLOAD_SHOWN_CHARS:
+        return shown[:PAYLOAD_SHOWN_CHARS] + f"\n… cut at {PAYLOAD_SHOWN_CHARS:,} characters"
+    return shown
 
 
 FILTERS = {

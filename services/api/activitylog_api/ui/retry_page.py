@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from litestar import Request, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
@@ -16,6 +17,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from activitylog import retry_ops
 from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import RetryStatus
+from activitylog_api import params
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.guard import EMAIL_STATE_KEY, SESSION, flash, page_context
 from activitylog_api.ui.health_view import health_for_page
@@ -42,6 +44,11 @@ def _link(status: str = "", before: int | None = None) -> str:
     return f"{PATH}?{query}" if query else PATH
 
 
+def _fits(row_id: int) -> bool:
+    """The path's integer could be a row id (a bigint); a larger one names no row."""
+    return 0 < row_id <= params.MAX_BIGINT
+
+
 def _back(value: str) -> str:
     """Return to the page the button was on, never anywhere else."""
     return value if value.startswith(PATH) and not value.startswith("//") else PATH
@@ -53,8 +60,7 @@ async def retry_queue_page(
 ) -> Template:
     raw_status = (request.query_params.get("status") or "").lower()
     status = RetryStatus(raw_status) if raw_status in set(RetryStatus) else None
-    before_text = request.query_params.get("before") or ""
-    before = int(before_text) if before_text.isdigit() else None
+    before = params.bigint_id(request.query_params.get("before") or "")
     health = await health_for_page(services)
     async with services.pool.acquire() as conn:
         counts = await retry_queue.count_by_status(conn)
@@ -100,6 +106,24 @@ def _row_view(row: retry_queue.RetryRow) -> dict[str, Any]:
     }
 
 
+@get(f"{PATH}/{{row_id:int}}/raw", guards=[SESSION], include_in_schema=False)
+async def raw_payload(
+    services: NamedDependency[ApiServices], row_id: FromPath[int]
+) -> Response[str]:
+    """The payload exactly as stored, as plain text the browser will not interpret."""
+    row = None
+    if _fits(row_id):
+        async with services.pool.acquire() as conn:
+            row = await retry_queue.get(conn, row_id)
+    if row is None:
+        raise NotFoundException(f"retry_queue row {row_id} does not exist")
+    return Response(
+        row.payload,
+        media_type=MediaType.TEXT,
+        headers={"Cache-Control": "no-store", "Content-Disposition": "inline"},
+    )
+
+
 @post(f"{PATH}/{{row_id:int}}/replay", guards=[SESSION], include_in_schema=False)
 async def replay_row(
     request: Request[Any, Any, Any],
@@ -108,7 +132,7 @@ async def replay_row(
     data: Annotated[ActionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     policy = retry_ops.RetryPolicy.from_settings(services.settings)
-    outcomes = await retry_ops.replay(services.pool, [row_id], policy)
+    outcomes = await retry_ops.replay(services.pool, [row_id], policy) if _fits(row_id) else []
     if not outcomes:
         flash(request, "error", f"Row #{row_id} does not exist.")
     elif outcomes[0].succeeded:
@@ -128,7 +152,11 @@ async def discard_row(
 ) -> Redirect:
     who = request.scope["state"].get(EMAIL_STATE_KEY) or "an admin"
     try:
-        row = await retry_ops.discard(services.pool, row_id, reason=f"via the admin UI by {who}")
+        row = (
+            await retry_ops.discard(services.pool, row_id, reason=f"via the admin UI by {who}")
+            if _fits(row_id)
+            else None
+        )
     except retry_ops.DiscardRefused as exc:
         flash(request, "error", str(exc))
     else:

@@ -20,7 +20,7 @@ from litestar.middleware.session.server_side import (
     ServerSideSessionConfig,
 )
 from litestar.stores.base import Store
-from litestar.types import Empty, Message, ScopeSession
+from litestar.types import Empty, Message, Scope, ScopeSession
 
 from activitylog.storage import admin_sessions
 from activitylog_api.state import services_from
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 USER_KEY = "user_id"
 _LOADED = "_admin_session_loaded"
+_LOADED_ID = "_admin_session_id"
 
 
 def _seconds(value: int | timedelta | None) -> int | None:
@@ -93,8 +94,11 @@ class AdminSessionBackend(ServerSideSessionBackend):
 
     async def load_from_connection(self, connection: ASGIConnection) -> dict[str, Any]:
         data = await super().load_from_connection(connection)
+        state = connection.scope.setdefault("state", {})
         # A deep snapshot: handlers change nested values (flash lists) in place.
-        connection.scope.setdefault("state", {})[_LOADED] = copy.deepcopy(data)
+        state[_LOADED] = copy.deepcopy(data)
+        if data:
+            state[_LOADED_ID] = connection.cookies.get(self.config.key)
         return data
 
     async def store_in_message(
@@ -136,6 +140,13 @@ class AdminSessionBackend(ServerSideSessionBackend):
                 key=self.config.key, value=session_id, max_age=self.config.max_age, **cookie_params
             ).to_header(header=""),
         )
+
+
+def signed_in_session_id(scope: Scope) -> str | None:
+    """The id of the session the request came with, if that session is signed in."""
+    state = scope.get("state", {})
+    loaded: dict[str, Any] = state.get(_LOADED) or {}
+    return state.get(_LOADED_ID) if isinstance(loaded.get(USER_KEY), int) else None
 
 
 @dataclass
