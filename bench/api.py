@@ -35,18 +35,15 @@ from urllib.parse import urlencode
 import asyncpg
 import orjson
 import redis.asyncio as aioredis
+from bench_support import free_port, secondary_indexes_dropped, with_database
+
+from activitylog.access.keys import generate_key, hash_key, key_prefix
+from activitylog.contract.taxonomy import CATEGORY_OF, EventType
+from activitylog.runtime import db
+from activitylog.runtime.migrate import migrate
+from activitylog.storage.activity_log import writes as activity_writes
 
 REPO = Path(__file__).resolve().parent.parent
-for package in ("shared", "services/api", "services/cli", "services/ingest", "services/retry"):
-    sys.path.insert(0, str(REPO / package))
-
-from bench_support import free_port, secondary_indexes_dropped, with_database  # noqa: E402
-
-from activitylog import db  # noqa: E402
-from activitylog.migrate import migrate  # noqa: E402
-from activitylog.storage import activity_log  # noqa: E402
-from activitylog.taxonomy import CATEGORY_OF, EventType  # noqa: E402
-from activitylog_api.auth import generate_key, hash_key, key_prefix  # noqa: E402
 
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -144,7 +141,7 @@ async def load(url: str, events: int, leads: int, clients: int) -> list[tuple[uu
                 await conn.copy_records_to_table(
                     "lead_activity_log",
                     records=rows,
-                    columns=[c for c in activity_log.COLUMNS if c != "created_by"],
+                    columns=[c for c in activity_writes.COLUMNS if c != "created_by"],
                 )
                 print(f"  loaded {min(start + chunk, events):,} events", flush=True)
         await conn.execute("VACUUM ANALYZE lead_activity_log")
@@ -414,7 +411,6 @@ async def run(args: argparse.Namespace) -> None:
             "API_PORT": str(port),
             "API_WORKERS": str(args.workers),
             "LOG_LEVEL": "WARNING",
-            "PYTHONPATH": os.pathsep.join(sys.path),
         }
         procs.append(start_process(["api"], env, log))
         await wait_listening(port)

@@ -24,18 +24,18 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 import redis.asyncio as aioredis
+from bench_support import with_database
+
+from activitylog.contract.events import parse_event_json
+from activitylog.contract.identity import AcceptedEvent
+from activitylog.runtime import db
+from activitylog.runtime.migrate import migrate
+from activitylog.storage.activity_log import stats as activity_stats
+from activitylog.storage.activity_log import writes as activity_writes
+from activitylog.storage.unit_of_work import store_batch
+from activitylog.stream.conventions import entry_time, publish, stream_stats
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "shared"))
-
-from bench_support import with_database  # noqa: E402
-
-from activitylog import db  # noqa: E402
-from activitylog.events import AcceptedEvent, parse_event_json  # noqa: E402
-from activitylog.migrate import migrate  # noqa: E402
-from activitylog.storage import activity_log  # noqa: E402
-from activitylog.storage.unit_of_work import store_batch  # noqa: E402
-from activitylog.stream import entry_time, publish, stream_stats  # noqa: E402
 
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -79,7 +79,7 @@ def make_events(n: int, leads: int) -> list[bytes]:
 
 
 async def count(conn: asyncpg.Connection) -> int:
-    return await activity_log.count_all(conn)
+    return await activity_stats.count_all(conn)
 
 
 async def copy_ceiling(url: str, payloads: list[bytes]) -> float:
@@ -102,7 +102,7 @@ async def copy_ceiling(url: str, payloads: list[bytes]) -> float:
         records = [tuple(r) for r in rows]
         await conn.execute("TRUNCATE lead_activity_log")
         await conn.execute("VACUUM ANALYZE lead_activity_log")
-        columns = list(activity_log.COLUMNS)
+        columns = list(activity_writes.COLUMNS)
         started = time.perf_counter()
         for i in range(0, len(records), 10_000):
             await conn.copy_records_to_table(

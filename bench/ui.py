@@ -16,28 +16,21 @@ import os
 import random
 import re
 import statistics
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import httpx
+from bench_support import free_port, secondary_indexes_dropped, with_database
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "shared"))
-sys.path.insert(0, str(REPO / "services" / "api"))
-
-from bench_support import free_port, secondary_indexes_dropped, with_database  # noqa: E402
-
-from activitylog.db import connect  # noqa: E402
-from activitylog.migrate import migrate  # noqa: E402
-from activitylog.settings import Settings  # noqa: E402
-from activitylog.storage import admin_users  # noqa: E402
-from activitylog.taxonomy import CATEGORY_OF, EventType  # noqa: E402
-from activitylog_api.service import run_api  # noqa: E402
-from activitylog_api.ui.accounts import hash_password  # noqa: E402
+from activitylog.access.accounts import hash_password
+from activitylog.contract.taxonomy import CATEGORY_OF, EventType
+from activitylog.runtime.db import connect
+from activitylog.runtime.migrate import migrate
+from activitylog.runtime.settings import Settings
+from activitylog.storage import admin_users
+from activitylog_api.service import run_api
 
 PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379/0"

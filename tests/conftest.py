@@ -24,10 +24,10 @@ import pytest_asyncio
 import redis as redis_sync
 import redis.asyncio as aioredis
 
-from activitylog.db import create_pool
-from activitylog.migrate import migrate
-from activitylog.settings import Settings
-from activitylog.stream import redis_client
+from activitylog.runtime.db import create_pool
+from activitylog.runtime.migrate import migrate
+from activitylog.runtime.settings import Settings
+from activitylog.stream.conventions import redis_client
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -84,7 +84,7 @@ def _servers() -> Iterator[tuple[str, str]]:
                 pg_url = pg.get_connection_url()
                 redis_url = f"redis://{rd.get_container_host_ip()}:{rd.get_exposed_port(6379)}/0"
             else:
-                from activitylog.embedded import EmbeddedPostgres, EmbeddedRedis
+                from activitylog.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 
                 base = Path(tempfile.mkdtemp(prefix="activitylog-test-"))
                 stack.callback(shutil.rmtree, base, True)

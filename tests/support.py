@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 

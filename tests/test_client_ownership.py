@@ -12,10 +12,13 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 
-from activitylog.events import AcceptedEvent, parse_event
-from activitylog.migrate import available, migrate
-from activitylog.retry_ops import RetryPolicy, redrive_due
-from activitylog.storage import activity_log, leads, retry_queue
+from activitylog.contract.events import parse_event
+from activitylog.contract.identity import AcceptedEvent
+from activitylog.retry.outcomes import RetryPolicy
+from activitylog.retry.redrive import redrive_due
+from activitylog.runtime.migrate import available, migrate
+from activitylog.storage import leads, retry_queue
+from activitylog.storage.activity_log import writes as activity_writes
 from activitylog.storage.retry_queue import DeadLetter, RetryStatus
 from activitylog.storage.unit_of_work import StoreResult, store_batch
 from support import event, wait_for
@@ -57,7 +60,7 @@ async def clients_of(pool: asyncpg.Pool, lead_id: uuid.UUID) -> list[uuid.UUID |
 async def move_lead(conn: asyncpg.Connection, airtable_id: str, client: uuid.UUID) -> None:
     """What PUT /api/internal/leads/{airtableId} does in its transaction."""
     row, _ = await leads.upsert_details(conn, airtable_id, {"client_id": client})
-    await activity_log.reassign_client(conn, {row["id"]: row["client_id"]})
+    await activity_writes.reassign_client(conn, {row["id"]: row["client_id"]})
 
 
 def waiting_on_a_lock(

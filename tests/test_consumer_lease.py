@@ -15,8 +15,8 @@ import orjson
 import redis as redis_sync
 import redis.asyncio as aioredis
 
-from activitylog.consumer_lease import ConsumerLease, holder_value
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
+from activitylog.stream.lease import ConsumerLease, holder_value
 from support import dumps, event, spawn, stop_process, wait_for
 
 # Far longer than any test waits: only a takeover, never an expiry, frees these leases.

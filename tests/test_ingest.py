@@ -1,4 +1,4 @@
-"""The ingest service against real PostgreSQL and Redis: nothing lost, nothing doubled (§5)."""
+"""The ingest service against real PostgreSQL and Redis: nothing lost, nothing doubled."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import orjson
 import redis as redis_sync
 import redis.asyncio as aioredis
 
-from activitylog.settings import Settings
-from activitylog.stream import ensure_group
+from activitylog.runtime.settings import Settings
+from activitylog.stream.conventions import ensure_group
 from activitylog_ingest.service import run_ingest
 from support import dumps, event, running, spawn, stop_process, wait_for
 from tcp_proxy import proxy_for_database

@@ -9,10 +9,10 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from activitylog import stream_processor
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from activitylog.storage import retry_queue
-from activitylog.stream import ensure_group
+from activitylog.stream import decoding, processor
+from activitylog.stream.conventions import ensure_group
 from activitylog_ingest.service import run_ingest
 from support import dumps, event, running, wait_for
 
@@ -22,14 +22,14 @@ MARKER = "store-this-and-fail"
 @pytest.fixture
 def failing_store(monkeypatch: pytest.MonkeyPatch) -> None:
     """store_batch fails, as an overflow once did, on any batch holding the marked event."""
-    real = stream_processor.store_batch
+    real = processor.store_batch
 
     async def store_batch(conn, events, dead_letters=None, **kw):  # type: ignore[no-untyped-def]
         if any(MARKER in (e.event.description or "") for e in events):
             raise OverflowError("date value out of range")
         return await real(conn, events, dead_letters, **kw)
 
-    monkeypatch.setattr(stream_processor, "store_batch", store_batch)
+    monkeypatch.setattr(processor, "store_batch", store_batch)
 
 
 async def _drained(redis: aioredis.Redis, settings: Settings) -> bool:
@@ -74,9 +74,9 @@ async def test_a_letter_that_cannot_be_stored_is_kept_as_base64(
     monkeypatch.setattr(retry_queue, "add", add)
     payload = b'{"description": "\xed\xa0\x80 lone surrogate"}'  # UTF-8 of U+D800: not UTF-8
     monkeypatch.setattr(
-        stream_processor,
+        processor,
         "decode_entry",
-        lambda entry_id, fields: stream_processor._dead(
+        lambda entry_id, fields: decoding.dead_letter(
             entry_id, fields[b"payload"].decode("utf-8", "surrogatepass"), "odd"
         ),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from activitylog_ingest.service import run_ingest
 from support import dumps, event, running, wait_for
 

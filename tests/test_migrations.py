@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from activitylog.migrate import MigrationChanged, available, migrate, pending
+from activitylog.runtime.migrate import MigrationChanged, available, migrate, pending
 from support import run_cli
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from support import REPO
 
 README = (REPO / "README.md").read_text()

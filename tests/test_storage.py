@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from activitylog.events import AcceptedEvent, parse_event
+from activitylog.contract.events import parse_event
+from activitylog.contract.identity import AcceptedEvent
 from activitylog.storage.unit_of_work import store_batch
 from support import event
 

@@ -11,12 +11,13 @@ from typing import Any
 import asyncpg
 import httpx
 
-from activitylog.storage import activity_log, admin_users
-from activitylog_api.ui.accounts import hash_password
+from activitylog.access.accounts import hash_password
+from activitylog.storage import admin_users
+from activitylog.storage.activity_log import writes as activity_writes
 from support import free_port as free_port  # re-exported for the tests here
 
 # The stored columns less created_by, which the tests never set.
-_COPY_COLUMNS = tuple(c for c in activity_log.COLUMNS if c != "created_by")
+_COPY_COLUMNS = tuple(c for c in activity_writes.COLUMNS if c != "created_by")
 
 
 async def add_lead(

@@ -14,9 +14,9 @@ import pytest
 import pytest_asyncio
 from api_support import free_port
 
-from activitylog.settings import Settings
+from activitylog.access.keys import Role, generate_key, hash_key, key_prefix
+from activitylog.runtime.settings import Settings
 from activitylog.storage import api_keys
-from activitylog_api.auth import Role, generate_key, hash_key, key_prefix
 from activitylog_api.service import run_api
 from support import running, wait_for
 

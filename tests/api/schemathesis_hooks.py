@@ -12,7 +12,8 @@ from typing import Any
 
 import schemathesis
 
-from activitylog.events import AcceptedEvent, InvalidEvent, parse_event
+from activitylog.contract.events import InvalidEvent, parse_event
+from activitylog.contract.identity import AcceptedEvent
 from activitylog_api import params
 from activitylog_api.errors import ApiError
 from activitylog_api.routes.admin_logs import MAX_OFFSET

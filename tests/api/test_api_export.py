@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from api_support import add_lead, event_row, free_port, insert_rows
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from support import spawn, stop_process, wait_for
 
 PATH = "/api/admin/activity-logs/export.csv"

@@ -1,4 +1,4 @@
-"""Health, readiness and metrics: the §7 health body, its statuses, Prometheus figures."""
+"""Health, readiness and metrics: the health body, its statuses, Prometheus figures."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from api_support import add_lead, event_row, free_port, insert_rows
 
-from activitylog.health import health_report
+from activitylog.monitoring.health import health_report
 from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import DeadLetter, RetryStatus
-from activitylog.stream import redis_client
+from activitylog.stream.conventions import redis_client
 from activitylog_ingest.service import run_ingest
 from support import event, running, wait_for
 

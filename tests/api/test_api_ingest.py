@@ -8,7 +8,7 @@ import uuid
 import orjson
 from api_support import free_port
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from activitylog_ingest.service import run_ingest
 from support import event, running, wait_for
 from tcp_proxy import TcpProxy

@@ -6,7 +6,7 @@ import hashlib
 import subprocess
 import uuid
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from support import run_cli, wait_for
 
 

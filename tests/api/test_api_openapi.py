@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from activitylog.events import EARLIEST_TIME, LATEST_TIME, ActivityEvent
-from activitylog.settings import Settings
+from activitylog.contract.events import ActivityEvent
+from activitylog.contract.times import EARLIEST_TIME, LATEST_TIME
+from activitylog.runtime.settings import Settings
 from activitylog_api.app import create_app
 from activitylog_api.auth import KEY_HEADER, is_public
 from activitylog_api.openapi import YEAR_PREFIX

@@ -12,8 +12,8 @@ import httpx
 import pytest_asyncio
 from api_support import add_lead, event_row, insert_rows, sign_in_ui
 
-from activitylog.db import create_pool
-from activitylog.storage.activity_log import ActivityFilter, Ordering
+from activitylog.runtime.db import create_pool
+from activitylog.storage.activity_log.queries import ActivityFilter, Ordering
 from activitylog_api.csv_export import INTERRUPTED_MARK, export_rows
 from support import wait_for
 from tcp_proxy import TcpProxy, proxy_for_database

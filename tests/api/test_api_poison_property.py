@@ -8,7 +8,7 @@ import uuid
 from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 
-from activitylog.stream import stream_stats
+from activitylog.stream.conventions import stream_stats
 from activitylog_ingest.service import run_ingest
 from poison_strategies import bodies
 from support import running, wait_for

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from api_support import free_port
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from support import event, spawn, stop_process, wait_for
 
 

@@ -6,7 +6,7 @@ import re
 
 from litestar.routes import HTTPRoute
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from activitylog_api.app import create_app
 from activitylog_api.auth import ApiKeyGuard, is_public, unguarded_routes
 

@@ -8,7 +8,7 @@ import uuid
 
 from api_support import add_lead, event_row, insert_rows, times
 
-from activitylog.storage.activity_log import (
+from activitylog.storage.activity_log.queries import (
     ActivityFilter,
     Ordering,
     SortKey,

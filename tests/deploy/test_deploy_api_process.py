@@ -14,7 +14,7 @@ import orjson
 import redis.asyncio as aioredis
 from deploy_support import REPO, free_port, json_log_lines, try_scrape, wait_exit
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from support import dumps, event, settings_env, spawn, stop_process, wait_for
 
 INGEST = "/api/internal/log-activity"

@@ -20,7 +20,7 @@ from deploy_support import (
     with_defaults,
 )
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 
 COMPOSE_DATA = load_compose()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE_DATA["services"]

@@ -11,8 +11,8 @@ import asyncpg
 import redis.asyncio as aioredis
 from deploy_support import REPO, free_port, json_log_lines, try_scrape, wait_exit
 
-from activitylog.settings import Settings
-from activitylog.stream import publish
+from activitylog.runtime.settings import Settings
+from activitylog.stream.conventions import publish
 from activitylog_ingest.service import run_ingest
 from support import dumps, event, running, spawn, stop_process, wait_for
 

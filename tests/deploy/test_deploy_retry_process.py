@@ -10,10 +10,10 @@ import asyncpg
 import redis.asyncio as aioredis
 from deploy_support import free_port, json_log_lines, try_scrape, wait_exit
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import DeadLetter, RetryStatus
-from activitylog.stream import ensure_group
+from activitylog.stream.conventions import ensure_group
 from activitylog_retry.service import run_retry
 from support import dumps, event, running, spawn, stop_process, wait_for
 

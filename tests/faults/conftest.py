@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 
 
 @pytest.fixture

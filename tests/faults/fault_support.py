@@ -8,8 +8,8 @@ import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from activitylog.settings import Settings
-from activitylog.stream import stream_stats
+from activitylog.runtime.settings import Settings
+from activitylog.stream.conventions import stream_stats
 from support import spawn, stop_process, wait_for
 
 MAX_RESTARTS = 60  # a worker that cannot start at all must fail the test, not spin forever

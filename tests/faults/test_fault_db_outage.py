@@ -1,4 +1,4 @@
-"""Database outage (§5): PostgreSQL refuses connections for 30 s while events keep arriving."""
+"""Database outage: PostgreSQL refuses connections for 30 s while events keep arriving."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import time
 import pytest
 from fault_support import count_events, stream_drained, supervised
 
-from activitylog.db import create_pool
-from activitylog.health import health_report
-from activitylog.stream import ensure_group, publish, stream_stats
+from activitylog.monitoring.health import health_report
+from activitylog.runtime.db import create_pool
+from activitylog.stream.conventions import ensure_group, publish, stream_stats
 from support import dumps, event, wait_for
 from tcp_proxy import proxy_for_database
 

@@ -1,4 +1,4 @@
-"""Kill test (§5): workers SIGKILLed at random moments lose nothing and store nothing twice."""
+"""Kill test: workers SIGKILLed at random moments lose nothing and store nothing twice."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 import pytest
 from fault_support import count_events, stream_drained, supervised
 
-from activitylog.stream import ensure_group, publish
+from activitylog.stream.conventions import ensure_group, publish
 from support import dumps, event, wait_for
 
 pytestmark = pytest.mark.faults

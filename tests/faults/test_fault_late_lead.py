@@ -1,4 +1,4 @@
-"""Late lead (§6): an event waits in retry_queue for its lead; a row that dies raises an alert."""
+"""Late lead: an event waits in retry_queue for its lead; a row that dies raises an alert."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 import pytest
 from fault_support import supervised
 
-from activitylog.stream import ensure_group
+from activitylog.stream.conventions import ensure_group
 from faults.webhook_sink import WebhookSink
 from support import dumps, event, wait_for
 

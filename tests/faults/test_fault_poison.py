@@ -1,4 +1,4 @@
-"""Poison (§5): invalid entries and one that crashes its worker never block the good ones."""
+"""Poison: invalid entries and one that crashes its worker never block the good ones."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import orjson
 import pytest
 from fault_support import count_events, stream_drained, supervised
 
-from activitylog.stream import ensure_group
+from activitylog.stream.conventions import ensure_group
 from support import dumps, event, wait_for
 
 pytestmark = pytest.mark.faults
@@ -34,7 +34,7 @@ def _deep(n: int, depth: int) -> bytes:
     return _with(n, metadata="@").replace(b'"@"', b'{"a":' * depth + b"1" + b"}" * depth)
 
 
-# Every way an entry can break the contract (§3, §3.2), with what its reason must say.
+# Every way an entry can break the contract, with what its reason must say.
 POISON: list[tuple[dict[bytes, bytes], str]] = [
     ({b"payload": b'{"eventType": "MESSAGE_SENT",'}, "payload is not valid JSON"),
     ({b"payload": b"[1, 2, 3]"}, "an event must be a JSON object, not list"),

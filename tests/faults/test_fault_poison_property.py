@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from activitylog.events import AcceptedEvent
-from activitylog.stream import ensure_group
-from activitylog.stream_processor import decode_entry
+from activitylog.contract.identity import AcceptedEvent
+from activitylog.stream.conventions import ensure_group
+from activitylog.stream.decoding import decode_entry
 from poison_strategies import entry_fields
 from support import spawn, stop_process, wait_for
 

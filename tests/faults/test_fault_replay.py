@@ -1,4 +1,4 @@
-"""Replay (§6) with the real command: a fixed dead letter is stored once, however often replayed."""
+"""Replay with the real command: a fixed dead letter is stored once, however often replayed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import uuid
 import pytest
 from fault_support import count_events, stream_drained, supervised
 
-from activitylog.stream import ensure_group
+from activitylog.stream.conventions import ensure_group
 from support import dumps, event, run_cli, wait_for
 
 pytestmark = pytest.mark.faults

@@ -11,8 +11,8 @@ import asyncpg
 import orjson
 import pytest
 
-from activitylog.retry_ops import RetryPolicy
-from activitylog.settings import Settings
+from activitylog.retry.outcomes import RetryPolicy
+from activitylog.runtime.settings import Settings
 from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import DeadLetter, RetryRow, RetryStatus
 

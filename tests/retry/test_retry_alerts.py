@@ -1,4 +1,4 @@
-"""Alerts (§6): a dead row is announced once, pending backlog over the threshold, rate limits."""
+"""Alerts: a dead row is announced once, pending backlog over the threshold, rate limits."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import functools
 
 import pytest
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from activitylog.storage.retry_queue import RetryStatus
 from activitylog_retry.alerts import Alerter, Webhook, slack_escape
 from activitylog_retry.service import run_retry

@@ -1,4 +1,4 @@
-"""The retry-queue endpoints (§7): list, show, replay, discard — admin key only."""
+"""The retry-queue endpoints: list, show, replay, discard — admin key only."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 import pytest_asyncio
 from litestar.testing import AsyncTestClient
 
+from activitylog.access.keys import Role, generate_key, hash_key, key_prefix
 from activitylog.storage import api_keys
 from activitylog.storage.retry_queue import RetryStatus
 from activitylog_api.app import create_app
-from activitylog_api.auth import Role, generate_key, hash_key, key_prefix
 from support import event
 
 BASE = "/api/admin/retry-queue"

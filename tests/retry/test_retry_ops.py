@@ -1,4 +1,4 @@
-"""Operators' replay, discard and the import of the old Airtable Retry_Queue (§6)."""
+"""Operators' replay, discard and the import of the old Airtable Retry_Queue."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from activitylog import retry_ops
-from activitylog.retry_ops import DiscardRefused, ImportFormatError, parse_time
+from activitylog.retry import airtable_import, redrive
+from activitylog.retry.airtable_import import ImportFormatError, parse_time
+from activitylog.retry.outcomes import DiscardRefused
 from activitylog.storage.retry_queue import RetryStatus
 from support import event
 
@@ -22,11 +23,11 @@ async def count_events(pool) -> int:
 
 async def test_replaying_a_resolved_row_twice_adds_nothing(pool, add_row, policy) -> None:
     row = await add_row(event(1))
-    (first,) = await retry_ops.replay(pool, [row.id], policy)
+    (first,) = await redrive.replay(pool, [row.id], policy)
     assert first.status is RetryStatus.RESOLVED
     assert first.inserted
     for _ in range(2):
-        (again,) = await retry_ops.replay(pool, [row.id], policy)
+        (again,) = await redrive.replay(pool, [row.id], policy)
         assert again.status is RetryStatus.RESOLVED
         assert again.previous is RetryStatus.RESOLVED
         assert not again.inserted
@@ -41,7 +42,7 @@ async def test_a_dead_row_replays_once_its_cause_is_fixed(pool, add_row, policy,
         reason="gave up",
         lead_id=str(lead),
     )
-    (failed,) = await retry_ops.replay(pool, [row.id], policy)
+    (failed,) = await redrive.replay(pool, [row.id], policy)
     # Still dead (an operator's replay does not re-arm automatic retries), error recorded.
     assert failed.status is RetryStatus.DEAD
     assert not failed.went_dead
@@ -50,10 +51,10 @@ async def test_a_dead_row_replays_once_its_cause_is_fixed(pool, add_row, policy,
     assert f"lead {lead} does not exist" in after.last_error
 
     await pool.execute("INSERT INTO leads (id, airtable_record_id) VALUES ($1, 'recFixed2')", lead)
-    (fixed,) = await retry_ops.replay(pool, [row.id], policy)
+    (fixed,) = await redrive.replay(pool, [row.id], policy)
     assert fixed.status is RetryStatus.RESOLVED
     assert fixed.inserted
-    (again,) = await retry_ops.replay(pool, [row.id], policy)
+    (again,) = await redrive.replay(pool, [row.id], policy)
     assert not again.inserted
     assert await count_events(pool) == 1
 
@@ -64,7 +65,7 @@ async def test_replay_of_an_event_stored_meanwhile_resolves_without_a_copy(
     body = event(3)
     first = await add_row(body, queue_id="1767225600000-1")
     second = await add_row(body, queue_id="1767225600999-0", status=RetryStatus.DEAD)
-    outcomes = await retry_ops.replay(pool, [first.id, second.id], policy)
+    outcomes = await redrive.replay(pool, [first.id, second.id], policy)
     assert [o.status for o in outcomes] == [RetryStatus.RESOLVED, RetryStatus.RESOLVED]
     # Same content (timestamp and executionId given): same id, stored once.
     assert outcomes[0].event_id == outcomes[1].event_id
@@ -73,25 +74,25 @@ async def test_replay_of_an_event_stored_meanwhile_resolves_without_a_copy(
 
 async def test_discard(pool, add_row, policy, fetch_row) -> None:
     pending = await add_row(event(4))
-    row = await retry_ops.discard(pool, pending.id, "test data")
+    row = await redrive.discard(pool, pending.id, "test data")
     assert row is not None
     assert row.status is RetryStatus.DISCARDED
     assert row.last_error == "discarded by an operator: test data"
-    assert await retry_ops.redrive_due(pool, policy, 10) == []
-    assert (await retry_ops.discard(pool, pending.id)).status is RetryStatus.DISCARDED
-    assert await retry_ops.discard(pool, 987654) is None
+    assert await redrive.redrive_due(pool, policy, 10) == []
+    assert (await redrive.discard(pool, pending.id)).status is RetryStatus.DISCARDED
+    assert await redrive.discard(pool, 987654) is None
 
     # A discarded row can still be replayed on purpose; then it cannot be discarded.
-    (outcome,) = await retry_ops.replay(pool, [pending.id], policy)
+    (outcome,) = await redrive.replay(pool, [pending.id], policy)
     assert outcome.status is RetryStatus.RESOLVED
     with pytest.raises(DiscardRefused):
-        await retry_ops.discard(pool, pending.id)
+        await redrive.discard(pool, pending.id)
     assert (await fetch_row(pending.id)).status is RetryStatus.RESOLVED
 
 
 def airtable_csv(rows: list[dict[str, str]]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(retry_ops.IMPORT_FIELDS))
+    writer = csv.DictWriter(out, fieldnames=list(airtable_import.IMPORT_FIELDS))
     writer.writeheader()
     writer.writerows(rows)
     return "\ufeff" + out.getvalue()  # Airtable's exports start with a BOM
@@ -134,7 +135,7 @@ async def test_import_of_the_airtable_retry_queue(pool, policy) -> None:
             old_row("48218-0", event(17), created_at="yesterday-ish"),
         ]
     )
-    summary = await retry_ops.import_csv(pool, text, policy)
+    summary = await airtable_import.import_csv(pool, text, policy)
     report = summary.as_json()
     assert report["read"] == 9
     assert report["inserted"] == 5
@@ -159,7 +160,7 @@ async def test_import_of_the_airtable_retry_queue(pool, policy) -> None:
     )
     assert ts == datetime(2025, 3, 5, 10, 15, tzinfo=UTC)
 
-    again = await retry_ops.import_csv(pool, text, policy)
+    again = await airtable_import.import_csv(pool, text, policy)
     assert again.inserted == 0
     assert again.already_present == 5
     # Only the still-pending row is tried again; nothing new is stored.
@@ -169,7 +170,7 @@ async def test_import_of_the_airtable_retry_queue(pool, policy) -> None:
 
 async def test_import_rejects_a_file_that_is_not_a_retry_queue_export(pool, policy) -> None:
     with pytest.raises(ImportFormatError, match="missing column"):
-        await retry_ops.import_csv(pool, "Event,Phone\nsent,+1555\n", policy)
+        await airtable_import.import_csv(pool, "Event,Phone\nsent,+1555\n", policy)
 
 
 @pytest.mark.parametrize(

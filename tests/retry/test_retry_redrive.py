@@ -1,4 +1,4 @@
-"""Re-drive of pending retry_queue rows (§6); stale stream entries the service claims (§5)."""
+"""Re-drive of pending retry_queue rows; stale stream entries the service claims."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from redis.exceptions import ResponseError
 
-from activitylog.retry_ops import RetryPolicy, accept_row, is_stream_id, redrive_due
-from activitylog.settings import Settings
+from activitylog.retry.outcomes import RetryPolicy, accept_row, is_stream_id
+from activitylog.retry.redrive import redrive_due
+from activitylog.runtime.settings import Settings
 from activitylog.storage.retry_queue import RetryStatus
-from activitylog.stream import ensure_group
-from activitylog.stream_processor import ProcessorConfig, StreamProcessor, decode_entry
+from activitylog.stream.conventions import ensure_group
+from activitylog.stream.decoding import decode_entry
+from activitylog.stream.processor import ProcessorConfig, StreamProcessor
 from activitylog_retry.service import run_retry
 from support import dumps, event, running, wait_for
 

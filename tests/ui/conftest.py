@@ -20,7 +20,7 @@ from ui_support import (
     log_in,
 )
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from activitylog.storage import admin_users
 from activitylog_api.service import run_api
 from support import running, wait_for

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from ui_support import ADMIN_EMAIL, ADMIN_PASSWORD, admin_password_hash, free_port
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from activitylog.storage import admin_users
 from activitylog_api.service import run_api
 from support import running, wait_for

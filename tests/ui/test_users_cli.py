@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from activitylog.settings import Settings
-from activitylog_api.ui.accounts import LoginLimits, sign_in
+from activitylog.access.accounts import LoginLimits, sign_in
+from activitylog.runtime.settings import Settings
 from support import run_cli
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from activitylog.events import AcceptedEvent, parse_event
+from activitylog.contract.events import parse_event
+from activitylog.contract.identity import AcceptedEvent
 from activitylog.storage.unit_of_work import store_batch
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from playwright.async_api import Page
 
-from activitylog_api.ui.accounts import hash_password
+from activitylog.access.accounts import hash_password
 from support import free_port as free_port  # re-exported for the tests here
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

@@ -1,4 +1,4 @@
-"""The Litestar application (§7): routes, guards, errors, metrics, OpenAPI and the lifespan."""
+"""The Litestar application: routes, guards, errors, metrics, OpenAPI and the lifespan."""
 
 from __future__ import annotations
 
@@ -12,15 +12,10 @@ from litestar.di import Provide
 from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ControllerRouterHandler
 
-from activitylog.db import close_pool, create_pool
-from activitylog.settings import Settings, get_settings
-from activitylog.stream import redis_client
-from activitylog_api.auth import (
-    PUBLIC_PATHS,
-    PUBLIC_PREFIXES,
-    KeyVerifier,
-    principal_of,
-)
+from activitylog.runtime.db import close_pool, create_pool
+from activitylog.runtime.settings import Settings, get_settings
+from activitylog.stream.conventions import redis_client
+from activitylog_api.auth import PUBLIC_PATHS, PUBLIC_PREFIXES, KeyVerifier, principal_of
 from activitylog_api.errors import EXCEPTION_HANDLERS, bad_request
 from activitylog_api.metrics import request_metrics
 from activitylog_api.openapi import complete_document, error_responses, openapi_config
@@ -31,11 +26,7 @@ from activitylog_api.routes.leads import put_lead
 from activitylog_api.routes.retry_queue import RetryQueueController
 from activitylog_api.routes.timeline import lead_activity
 from activitylog_api.state import ApiServices, provide_services
-from activitylog_api.ui import (
-    UI_PUBLIC_PATHS,
-    UI_PUBLIC_PREFIXES,
-    ui_route_handlers,
-)
+from activitylog_api.ui import UI_PUBLIC_PATHS, UI_PUBLIC_PREFIXES, ui_route_handlers
 from activitylog_api.ui import template_config as ui_template_config
 
 

@@ -1,15 +1,12 @@
-"""API keys (§7): generating and hashing them, verifying with a short cache, the route guard."""
+"""API keys: generating and hashing them, verifying with a short cache, the route guard."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
-import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import asyncpg
@@ -18,13 +15,13 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from activitylog.db import is_transient
-from activitylog.logs import get_logger
+from activitylog.access.keys import Role, hash_key
+from activitylog.runtime.db import is_transient
+from activitylog.runtime.logs import get_logger
 from activitylog.storage import api_keys
 from activitylog_api.errors import BackendUnavailable
 
 KEY_HEADER = "x-api-key"
-KEY_PREFIX = "alk_"
 PRINCIPAL_STATE_KEY = "api_principal"
 # An attribute a session guard (the admin UI's) sets to True to count as authentication.
 SESSION_GUARD_MARK = "activitylog_session_guard"
@@ -45,12 +42,6 @@ log = get_logger("activitylog.api.auth")
 _MAX_CACHED = 10_000
 
 
-class Role(StrEnum):
-    INGEST = "ingest"  # may only write events (and the lead sync's lead details)
-    PORTAL = "portal"  # reads, scoped to one client
-    ADMIN = "admin"  # everything
-
-
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling: the key's id, name, role and (portal keys) client."""
@@ -59,21 +50,6 @@ class Principal:
     name: str
     role: Role
     client_id: uuid.UUID | None
-
-
-def generate_key() -> str:
-    """A new random key (256 bits); shown once, stored only as a hash."""
-    return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_key(key: str) -> bytes:
-    """SHA-256: the key is a high-entropy secret, so a slow password hash buys nothing."""
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
-
-
-def key_prefix(key: str) -> str:
-    """The first characters of a key, shown in `keys list` to tell keys apart."""
-    return key[: len(KEY_PREFIX) + 8]
 
 
 class KeyStoreUnavailable(RuntimeError):

@@ -1,4 +1,4 @@
-"""CSV export of the admin browser (§7): streamed by keyset in chunks, formula cells neutralised."""
+"""CSV export of the admin browser: streamed by keyset in chunks, formula cells neutralised."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import asyncpg
 
-from activitylog.health import iso
-from activitylog.logs import get_logger
-from activitylog.storage.activity_log import ActivityFilter, Ordering, browse
+from activitylog.contract.times import iso
+from activitylog.runtime.logs import get_logger
+from activitylog.storage.activity_log.queries import ActivityFilter, Ordering, browse
 from activitylog_api.errors import outage_message
 
 log = get_logger("activitylog.api")

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from activitylog.events import utc_in_window
+from activitylog.contract.times import utc_in_window
 from activitylog_api.errors import bad_request
 
 MAX_CURSOR_CHARS = 1_000

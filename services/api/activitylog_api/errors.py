@@ -10,8 +10,8 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVI
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from activitylog.db import is_transient
-from activitylog.logs import get_logger
+from activitylog.runtime.db import is_transient
+from activitylog.runtime.logs import get_logger
 
 log = get_logger("activitylog.api")
 

@@ -28,9 +28,9 @@ from litestar.openapi.spec import (
 from litestar.routes import HTTPRoute
 from pydantic import BaseModel
 
-from activitylog.events import _SOURCE_PATTERN as SOURCE_PATTERN
-from activitylog.events import LATEST_TIME, TIME_WINDOW_TEXT
-from activitylog.taxonomy import TYPES_OF
+from activitylog.contract.events import _SOURCE_PATTERN as SOURCE_PATTERN
+from activitylog.contract.taxonomy import TYPES_OF
+from activitylog.contract.times import LATEST_TIME, TIME_WINDOW_TEXT
 from activitylog_api.auth import KEY_HEADER, ApiKeyGuard
 from activitylog_api.views import ErrorBody
 

@@ -6,8 +6,8 @@ import re
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
-from activitylog.events import utc_in_window
-from activitylog.taxonomy import Category, EventType
+from activitylog.contract.taxonomy import Category, EventType
+from activitylog.contract.times import utc_in_window
 from activitylog_api.errors import bad_request
 
 MAX_TEXT_CHARS = 200

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from activitylog.logs import get_logger
-from activitylog.settings import Settings
+from activitylog.runtime.logs import get_logger
+from activitylog.runtime.settings import Settings
 from activitylog_api.app import create_app
 
 log = get_logger("activitylog.api")

@@ -9,7 +9,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from litestar.datastructures import State
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from activitylog_api.auth import KeyVerifier
 
 

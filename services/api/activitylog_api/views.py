@@ -1,4 +1,4 @@
-"""Stored rows → the JSON shapes of §7 (field names exactly as the portal expects them).
+"""Stored rows → the JSON shapes of docs/CONTRACT.md §5, named as the portal expects them.
 
 The TypedDicts are those shapes as the OpenAPI document describes them.
 """
@@ -8,7 +8,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 import asyncpg
 
-from activitylog.health import iso
+from activitylog.contract.times import iso
 
 RetryStatusName = Literal["pending", "resolved", "dead", "discarded"]
 

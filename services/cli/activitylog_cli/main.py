@@ -7,18 +7,18 @@ import functools
 
 import click
 
-from activitylog.cli_support import require
-from activitylog.logs import configure_logging, get_logger
-from activitylog.migrate import MigrationChanged
-from activitylog.migrate import migrate as apply_migrations
-from activitylog.settings import get_settings
-from activitylog_api.keys_cli import keys
+from activitylog.runtime.logs import configure_logging, get_logger
+from activitylog.runtime.migrate import MigrationChanged
+from activitylog.runtime.migrate import migrate as apply_migrations
+from activitylog.runtime.settings import get_settings
 from activitylog_api.service import run_api, serve_workers
+from activitylog_cli.keys import keys
+from activitylog_cli.retry_queue import retry_queue_group
 from activitylog_cli.runner import serve
+from activitylog_cli.support import require
 from activitylog_cli.up import up
 from activitylog_cli.users import users
 from activitylog_ingest.service import run_ingest
-from activitylog_retry.queue_commands import retry_queue_group
 from activitylog_retry.service import run_retry
 
 log = get_logger("activitylog.cli")
@@ -48,7 +48,7 @@ def ingest() -> None:
     """Run one ingest worker (stream → PostgreSQL) until SIGTERM."""
     settings = get_settings()
     require(settings, "database_url", "redis_url")
-    from activitylog.metrics import serve_metrics
+    from activitylog.runtime.metrics import serve_metrics
 
     serve_metrics(settings.metrics_port)
     serve({"ingest": functools.partial(run_ingest, settings)})
@@ -59,7 +59,7 @@ def retry() -> None:
     """Run the retry service (retry_queue re-drive, stale entries, alerts) until SIGTERM."""
     settings = get_settings()
     require(settings, "database_url", "redis_url")
-    from activitylog.metrics import serve_metrics
+    from activitylog.runtime.metrics import serve_metrics
 
     serve_metrics(settings.metrics_port)
     serve({"retry": functools.partial(run_retry, settings)})

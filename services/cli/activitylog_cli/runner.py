@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import uvloop
 
-from activitylog.logs import get_logger
+from activitylog.runtime.logs import get_logger
 
 log = get_logger("activitylog.cli")
 

@@ -10,11 +10,11 @@ from contextlib import ExitStack
 
 import click
 
-from activitylog.embedded import EmbeddedPostgres, EmbeddedRedis
-from activitylog.logs import get_logger
-from activitylog.metrics import serve_metrics
-from activitylog.migrate import MigrationChanged, migrate
-from activitylog.settings import Settings, get_settings
+from activitylog.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
+from activitylog.runtime.logs import get_logger
+from activitylog.runtime.metrics import serve_metrics
+from activitylog.runtime.migrate import MigrationChanged, migrate
+from activitylog.runtime.settings import Settings, get_settings
 from activitylog_api.service import run_api
 from activitylog_cli.runner import Service, serve
 from activitylog_ingest.service import run_ingest

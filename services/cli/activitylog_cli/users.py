@@ -7,10 +7,10 @@ import sys
 
 import click
 
-from activitylog.cli_support import database_url
-from activitylog.db import connect
+from activitylog.access.accounts import WeakPassword, create_or_reset
+from activitylog.runtime.db import connect
 from activitylog.storage import admin_users
-from activitylog_api.ui.accounts import WeakPassword, create_or_reset
+from activitylog_cli.support import database_url
 
 
 @click.group()

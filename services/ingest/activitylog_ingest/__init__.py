@@ -1,1 +1,1 @@
-"""The ingest service: Redis stream → PostgreSQL (§5)."""
+"""The ingest service: Redis stream → PostgreSQL."""

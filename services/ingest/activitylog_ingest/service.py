@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from activitylog.consumer_lease import ConsumerLease
-from activitylog.db import close_pool, create_pool
-from activitylog.settings import Settings
-from activitylog.stream import redis_client
-from activitylog.stream_processor import ProcessorConfig, StreamProcessor
+from activitylog.runtime.db import close_pool, create_pool
+from activitylog.runtime.settings import Settings
+from activitylog.stream.conventions import redis_client
+from activitylog.stream.lease import ConsumerLease
+from activitylog.stream.processor import ProcessorConfig, StreamProcessor
 from activitylog_ingest.worker import IngestWorker, crash_on_marker
 
 

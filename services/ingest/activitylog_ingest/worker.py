@@ -7,10 +7,10 @@ import os
 import time
 from collections.abc import Callable, Sequence
 
-from activitylog import metrics
-from activitylog.logs import get_logger
-from activitylog.stream import Entry, stream_stats, trim_acknowledged
-from activitylog.stream_processor import StreamProcessor
+from activitylog.runtime import metrics
+from activitylog.runtime.logs import get_logger
+from activitylog.stream.conventions import Entry, stream_stats, trim_acknowledged
+from activitylog.stream.processor import StreamProcessor
 
 log = get_logger("activitylog.ingest")
 

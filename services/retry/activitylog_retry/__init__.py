@@ -1,1 +1,1 @@
-"""The retry service (§6): re-drives retry_queue, claims stale stream entries, alerts."""
+"""The retry service: re-drives retry_queue, claims stale stream entries, alerts."""

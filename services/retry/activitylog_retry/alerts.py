@@ -1,4 +1,4 @@
-"""Slack-compatible alerts (§6): rows gone dead and a growing pending backlog, rate-limited."""
+"""Slack-compatible alerts: rows gone dead and a growing pending backlog, rate-limited."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import asyncpg
 import httpx
 import orjson
 
-from activitylog import metrics
-from activitylog.db import is_transient
-from activitylog.logs import get_logger
+from activitylog.runtime import metrics
+from activitylog.runtime.db import is_transient
+from activitylog.runtime.logs import get_logger
 from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import RetryRow
 

@@ -1,4 +1,4 @@
-"""The re-drive loop: due pending retry_queue rows, a batch at a time, until stopped (§6)."""
+"""The re-drive loop: due pending retry_queue rows, a batch at a time, until stopped."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import contextlib
 
 import asyncpg
 
-from activitylog import metrics
-from activitylog.backoff import Backoff
-from activitylog.db import is_transient
-from activitylog.logs import get_logger
-from activitylog.retry_ops import Outcome, RetryPolicy, redrive_due
+from activitylog.retry.outcomes import Outcome, RetryPolicy
+from activitylog.retry.redrive import redrive_due
+from activitylog.runtime import metrics
+from activitylog.runtime.backoff import Backoff
+from activitylog.runtime.db import is_transient
+from activitylog.runtime.logs import get_logger
 
 log = get_logger("activitylog.retry")
 

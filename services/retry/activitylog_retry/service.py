@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from activitylog.backoff import Backoff
-from activitylog.consumer_lease import ConsumerLease
-from activitylog.db import close_pool, create_pool
-from activitylog.logs import get_logger
-from activitylog.retry_ops import RetryPolicy
-from activitylog.settings import Settings
-from activitylog.stream import redis_client
-from activitylog.stream_processor import ProcessorConfig, StreamProcessor
+from activitylog.retry.outcomes import RetryPolicy
+from activitylog.runtime.backoff import Backoff
+from activitylog.runtime.db import close_pool, create_pool
+from activitylog.runtime.logs import get_logger
+from activitylog.runtime.settings import Settings
+from activitylog.stream.conventions import redis_client
+from activitylog.stream.lease import ConsumerLease
+from activitylog.stream.processor import ProcessorConfig, StreamProcessor
 from activitylog_retry.alerts import Alerter, Webhook
 from activitylog_retry.redriver import Redriver
 from activitylog_retry.stale_entries import StaleEntrySweeper

@@ -1,11 +1,11 @@
-"""Stale stream entries (§5): claimed from consumers that stopped, even with no ingest running."""
+"""Stale stream entries: claimed from consumers that stopped, even with no ingest running."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
-from activitylog.stream_processor import StreamProcessor
+from activitylog.stream.processor import StreamProcessor
 
 
 class StaleEntrySweeper:

@@ -1,4 +1,4 @@
-"""SQL for the `api_keys` table (§7): hashed keys with a role and, for portal keys, a client."""
+"""SQL for the `api_keys` table: hashed keys with a role and, for portal keys, a client."""
 
 from __future__ import annotations
 

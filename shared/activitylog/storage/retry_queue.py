@@ -68,7 +68,7 @@ async def count_by_status(conn: asyncpg.Connection) -> dict[str, int]:
     return counts
 
 
-# -- re-drive, operators and import (§6) ------------------------------------------------
+# -- re-drive, operators and import ------------------------------------------------
 
 _COLUMNS = """id, queue_id, operation_type, lead_id, payload, retry_count, next_retry_at,
     last_error, status, created_at, updated_at, alerted_at"""

@@ -1,4 +1,4 @@
-"""Stores a batch of accepted events and dead letters in one transaction (§5).
+"""Stores a batch of accepted events and dead letters in one transaction.
 
 Every path (stream, HTTP fallback, retry, backfill) comes through here, so the rules
 (stub leads, idempotent insert, last_activity_at only forward, an event belongs to its
@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from activitylog.events import AcceptedEvent
-from activitylog.storage import activity_log, leads, retry_queue
-from activitylog.storage.activity_log import ActivityRow
+from activitylog.contract.identity import AcceptedEvent
+from activitylog.storage import leads, retry_queue
+from activitylog.storage.activity_log import writes as activity_writes
+from activitylog.storage.activity_log.writes import ActivityRow
 from activitylog.storage.leads import LeadRef
 from activitylog.storage.retry_queue import DeadLetter, RetryStatus
 
@@ -117,7 +118,7 @@ async def store_batch(
 
         contradicting = [a.id for a, ref in resolved if _contradicts(a, owners[ref.id])]
         # One stored before its lead moved to another client is a redelivery, not an error.
-        already = await activity_log.stored_ids(conn, contradicting)
+        already = await activity_writes.stored_ids(conn, contradicting)
 
         rows: list[ActivityRow] = []
         latest: dict[uuid.UUID, datetime] = {}
@@ -160,7 +161,7 @@ async def store_batch(
                     timestamp=accepted.timestamp,
                 )
             )
-        result.inserted = await activity_log.insert_rows(conn, rows)
+        result.inserted = await activity_writes.insert_rows(conn, rows)
         for row in rows:
             if row.id in result.inserted:
                 if row.timestamp > latest.get(row.lead_id, row.timestamp - timedelta(1)):
@@ -169,6 +170,6 @@ async def store_batch(
                 result.duplicates.add(row.id)
         await leads.advance_last_activity(conn, latest, adopting)
         # Events stored while an adopting lead had no client are its client's now too.
-        await activity_log.reassign_client(conn, adopting)
+        await activity_writes.reassign_client(conn, adopting)
         result.dead_letters = await retry_queue.add(conn, letters + result.waiting)
     return result

@@ -1,1 +1,1 @@
-"""The API's route handlers, one module per area of §7."""
+"""The API's route handlers, one module per area of the API."""

@@ -1,4 +1,4 @@
-"""The admin browser's queries (§7): list with counts, counts per category, CSV export.
+"""The admin browser's queries: list with counts, counts per category, CSV export.
 
 Portal keys read the same routes, always restricted to their own client.
 """
@@ -18,7 +18,9 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
-from activitylog.storage.activity_log import (
+from activitylog.access.keys import Role
+from activitylog.contract.taxonomy import Category
+from activitylog.storage.activity_log.queries import (
     ActivityFilter,
     Ordering,
     SortKey,
@@ -26,9 +28,8 @@ from activitylog.storage.activity_log import (
     count_by_category,
     count_capped,
 )
-from activitylog.taxonomy import Category
 from activitylog_api import params
-from activitylog_api.auth import READ_ACTIVITY, Principal, Role
+from activitylog_api.auth import READ_ACTIVITY, Principal
 from activitylog_api.csv_export import export_rows
 from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
 from activitylog_api.errors import bad_request

@@ -1,4 +1,4 @@
-"""Health (§7): the activity-health figures, liveness, readiness. None of them needs a key."""
+"""Health: the activity-health figures, liveness, readiness. None of them needs a key."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
-from activitylog.health import UNHEALTHY, health_report
+from activitylog.monitoring.health import UNHEALTHY, health_report
 from activitylog_api.openapi import error_responses
 from activitylog_api.state import ApiServices
 from activitylog_api.views import HealthReport, Liveness, Readiness

@@ -1,9 +1,9 @@
-"""POST /api/internal/log-activity (§7): validate now, publish to the stream, answer 202."""
+"""POST /api/internal/log-activity: validate now, publish to the stream, answer 202."""
 
 # Redis down → the same storage code the ingest uses writes to PostgreSQL (201); both down →
-# 503 with Retry-After so n8n's retry takes over. Ids follow the §3 rule, and the published
-# payload carries the resolved `eventId` and `timestamp`, so the stream path, the fallback
-# and any retry all land on the same row.
+# 503 with Retry-After so n8n's retry takes over. Ids follow the identity rule
+# (docs/CONTRACT.md §3), and the published the resolved `eventId` and `timestamp`, so the stream
+# path, the fallback and any retry all land on the same row.
 
 from __future__ import annotations
 
@@ -19,18 +19,13 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter
 from redis.exceptions import RedisError
 
-from activitylog import metrics as shared_metrics
-from activitylog.events import (
-    AcceptedEvent,
-    ActivityEvent,
-    InvalidEvent,
-    may_hold_nul,
-    parse_event,
-)
-from activitylog.health import iso
-from activitylog.logs import get_logger
+from activitylog.contract.events import ActivityEvent, InvalidEvent, may_hold_nul, parse_event
+from activitylog.contract.identity import AcceptedEvent
+from activitylog.contract.times import iso
+from activitylog.runtime import metrics as shared_metrics
+from activitylog.runtime.logs import get_logger
 from activitylog.storage.unit_of_work import store_batch
-from activitylog.stream import publish
+from activitylog.stream.conventions import publish
 from activitylog_api import metrics
 from activitylog_api.auth import WRITE_EVENTS
 from activitylog_api.errors import ApiError, BackendUnavailable, outage_message

@@ -1,4 +1,4 @@
-"""PUT /api/internal/leads/{airtableId} (§7): the lead sync upserts a lead's details."""
+"""PUT /api/internal/leads/{airtableId}: the lead sync upserts a lead's details."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from litestar.params import PathParameter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from activitylog.storage import activity_log, leads
+from activitylog.storage import leads
+from activitylog.storage.activity_log import writes as activity_writes
 from activitylog_api.auth import WRITE_LEADS
 from activitylog_api.errors import ApiError, bad_request
 from activitylog_api.openapi import KEY_ERRORS, error_responses, request_body
@@ -120,7 +121,7 @@ async def put_lead(
             # A lead's events are its client's: moving the lead moves its whole history
             # (the lead stays locked until the commit), and events stored while it was a
             # stub without a client get the one it has now.
-            await activity_log.reassign_client(conn, {row["id"]: row["client_id"]})
+            await activity_writes.reassign_client(conn, {row["id"]: row["client_id"]})
     return Response(
         {"success": True, "created": created, "lead": lead_item(row)},
         status_code=201 if created else 200,

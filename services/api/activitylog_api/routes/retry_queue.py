@@ -1,4 +1,4 @@
-"""The retry queue for operators (§6, §7): list rows, replay or discard one (admin key)."""
+"""The retry queue for operators: list rows, replay or discard one (admin key)."""
 
 from __future__ import annotations
 
@@ -11,21 +11,16 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 
-from activitylog import retry_ops
-from activitylog.retry_ops import RetryPolicy
+from activitylog.retry import outcomes, redrive
+from activitylog.retry import views as retry_views
+from activitylog.retry.outcomes import RetryPolicy
 from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import RetryStatus
 from activitylog_api import params
 from activitylog_api.auth import ADMIN_ONLY
 from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
 from activitylog_api.errors import ApiError, bad_request
-from activitylog_api.openapi import (
-    KEY_ERRORS,
-    NO_NUL,
-    error_responses,
-    param_schema,
-    request_body,
-)
+from activitylog_api.openapi import KEY_ERRORS, NO_NUL, error_responses, param_schema, request_body
 from activitylog_api.state import ApiServices
 from activitylog_api.views import Discarded, Replayed, RetryQueuePage, RetryRowBody
 
@@ -125,7 +120,7 @@ class RetryQueueController(Controller):
         has_more = len(rows) > limit
         rows = rows[:limit]
         return {
-            "rows": [retry_ops.row_json(r) for r in rows],
+            "rows": [retry_views.row_json(r) for r in rows],
             "counts": counts,
             "pagination": {
                 "limit": limit,
@@ -143,7 +138,7 @@ class RetryQueueController(Controller):
         row = await self._row(services, _row_id(row_id))
         if row is None:
             raise _not_found(row_id)
-        return retry_ops.row_json(row)
+        return retry_views.row_json(row)
 
     @post(
         "/{row_id:str}/replay",
@@ -156,7 +151,7 @@ class RetryQueueController(Controller):
     async def replay(self, services: NamedDependency[ApiServices], row_id: RowId) -> dict[str, Any]:
         rid = _row_id(row_id)
         policy = RetryPolicy.from_settings(services.settings)
-        outcomes = await retry_ops.replay(services.pool, [rid], policy)
+        outcomes = await redrive.replay(services.pool, [rid], policy)
         if not outcomes:
             raise _not_found(row_id)
         (outcome,) = outcomes
@@ -164,7 +159,7 @@ class RetryQueueController(Controller):
         return {
             "success": outcome.succeeded,
             "outcome": outcome.as_json(),
-            "row": retry_ops.row_json(row) if row else None,
+            "row": retry_views.row_json(row) if row else None,
         }
 
     @post(
@@ -189,12 +184,12 @@ class RetryQueueController(Controller):
         rid = _row_id(row_id)
         reason = _reason(await request.body())
         try:
-            row = await retry_ops.discard(services.pool, rid, reason)
-        except retry_ops.DiscardRefused as exc:
+            row = await redrive.discard(services.pool, rid, reason)
+        except outcomes.DiscardRefused as exc:
             raise ApiError(409, str(exc)) from None
         if row is None:
             raise _not_found(row_id)
-        return {"success": True, "row": retry_ops.row_json(row)}
+        return {"success": True, "row": retry_views.row_json(row)}
 
     @staticmethod
     async def _row(services: ApiServices, row_id: int) -> retry_queue.RetryRow | None:

@@ -1,4 +1,4 @@
-"""GET /api/leads/{id}/activity (§7): one lead's timeline, newest first, keyset-paginated."""
+"""GET /api/leads/{id}/activity: one lead's timeline, newest first, keyset-paginated."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from litestar import get
 from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 
+from activitylog.access.keys import Role
 from activitylog.storage import leads
-from activitylog.storage.activity_log import ActivityFilter, Ordering, browse
+from activitylog.storage.activity_log.queries import ActivityFilter, Ordering, browse
 from activitylog_api import params
-from activitylog_api.auth import READ_ACTIVITY, Principal, Role
+from activitylog_api.auth import READ_ACTIVITY, Principal
 from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
 from activitylog_api.errors import ApiError
 from activitylog_api.openapi import (

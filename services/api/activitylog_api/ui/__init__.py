@@ -1,4 +1,4 @@
-"""The admin UI (§8), served by the api: server-rendered pages, a session login, CSRF forms.
+"""The admin UI, served by the api: server-rendered pages, a session login, CSRF forms.
 
 `create_app` adds `ui_route_handlers(settings)` to its routes and `template_config()` as its
 templates; the UI's own middleware (sessions, CSRF) and error pages apply to its routes only.
@@ -11,7 +11,7 @@ from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from activitylog_api.ui.activity import activity_logs
 from activitylog_api.ui.csrf import csrf_middleware
 from activitylog_api.ui.dashboard import dashboard
@@ -19,12 +19,7 @@ from activitylog_api.ui.errors import EXCEPTION_HANDLERS
 from activitylog_api.ui.export import export_csv
 from activitylog_api.ui.lead_page import lead_page
 from activitylog_api.ui.login import login_page, login_submit, logout
-from activitylog_api.ui.retry_page import (
-    discard_row,
-    raw_payload,
-    replay_row,
-    retry_queue_page,
-)
+from activitylog_api.ui.retry_page import discard_row, raw_payload, replay_row, retry_queue_page
 from activitylog_api.ui.sessions import AdminSessionConfig
 from activitylog_api.ui.templating import STATIC_DIR, STATIC_PATH, template_config
 

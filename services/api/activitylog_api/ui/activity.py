@@ -11,14 +11,14 @@ from litestar import Request, get
 from litestar.di import NamedDependency
 from litestar.response import Template
 
-from activitylog.storage.activity_log import (
+from activitylog.contract.taxonomy import CATEGORY_STYLE, Category, CategoryStyle
+from activitylog.storage.activity_log.queries import (
     ActivityFilter,
     Count,
     Ordering,
     browse,
     count_capped,
 )
-from activitylog.taxonomy import CATEGORY_STYLE, Category, CategoryStyle
 from activitylog_api.cursor import decode_cursor, encode_cursor
 from activitylog_api.errors import ApiError
 from activitylog_api.state import ApiServices

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from activitylog.storage.activity_log import ActivityFilter
-from activitylog.taxonomy import CATEGORY_STYLE, LABEL_OF, TYPES_OF, Category
+from activitylog.contract.taxonomy import CATEGORY_STYLE, LABEL_OF, TYPES_OF, Category
+from activitylog.storage.activity_log.queries import ActivityFilter
 from activitylog_api import params
 from activitylog_api.errors import ApiError, bad_request
 

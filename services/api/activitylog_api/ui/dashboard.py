@@ -11,8 +11,8 @@ from litestar import Request, get
 from litestar.di import NamedDependency
 from litestar.response import Template
 
-from activitylog.storage.activity_log import counts_per_bucket
-from activitylog.taxonomy import CATEGORY_STYLE, Category, CategoryStyle
+from activitylog.contract.taxonomy import CATEGORY_STYLE, Category, CategoryStyle
+from activitylog.storage.activity_log.stats import counts_per_bucket
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.charts import Bar, Series, stacked_bars
 from activitylog_api.ui.dashboard_cache import DAYS, TTL_S, closed_days_of

@@ -17,8 +17,8 @@ from typing import Any
 import asyncpg
 from litestar import Litestar
 
-from activitylog.logs import get_logger
-from activitylog.storage.activity_log import counts_per_bucket
+from activitylog.runtime.logs import get_logger
+from activitylog.storage.activity_log.stats import counts_per_bucket
 
 TTL_S = 300.0
 DAYS = 30

@@ -10,7 +10,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from redis.exceptions import RedisError
 
-from activitylog.logs import get_logger
+from activitylog.runtime.logs import get_logger
 from activitylog_api.errors import ApiError, outage_message, retry_after
 from activitylog_api.ui.guard import EMAIL_STATE_KEY, LoginRequired, login_url
 

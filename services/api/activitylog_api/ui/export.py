@@ -9,7 +9,7 @@ from litestar import Request, get
 from litestar.di import NamedDependency
 from litestar.response import Stream
 
-from activitylog.storage.activity_log import Ordering
+from activitylog.storage.activity_log.queries import Ordering
 from activitylog_api.csv_export import export_rows
 from activitylog_api.errors import ApiError
 from activitylog_api.state import ApiServices

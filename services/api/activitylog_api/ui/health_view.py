@@ -1,11 +1,11 @@
-"""The health figures (§7) as the dashboard and the retry-queue page show them."""
+"""The health figures as the dashboard and the retry-queue page show them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from activitylog.health import health_report
+from activitylog.monitoring.health import health_report
 from activitylog_api.state import ApiServices
 
 

@@ -14,15 +14,15 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Template
 
-from activitylog.db import aware_timestamp
+from activitylog.contract.taxonomy import CATEGORY_STYLE, Category
+from activitylog.contract.times import aware_timestamp
 from activitylog.storage import leads
-from activitylog.storage.activity_log import (
+from activitylog.storage.activity_log.queries import (
     ActivityFilter,
     Ordering,
     browse,
     count_by_category,
 )
-from activitylog.taxonomy import CATEGORY_STYLE, Category
 from activitylog_api import params
 from activitylog_api.cursor import decode_cursor, encode_cursor
 from activitylog_api.errors import ApiError

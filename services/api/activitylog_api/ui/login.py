@@ -13,10 +13,10 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
+from activitylog.access.accounts import LoginLimits, sign_in
 from activitylog.storage import admin_sessions, admin_users
 from activitylog_api.state import ApiServices
 from activitylog_api.ui import dashboard_cache
-from activitylog_api.ui.accounts import LoginLimits, sign_in
 from activitylog_api.ui.guard import LOGIN_PATH, SESSION, login_url, safe_next
 from activitylog_api.ui.sessions import USER_KEY
 

@@ -10,8 +10,14 @@ from typing import Any
 import asyncpg
 import orjson
 
-from activitylog.db import aware_timestamp
-from activitylog.taxonomy import CATEGORY_STYLE, LABEL_OF, Category, CategoryStyle, EventType
+from activitylog.contract.taxonomy import (
+    CATEGORY_STYLE,
+    LABEL_OF,
+    Category,
+    CategoryStyle,
+    EventType,
+)
+from activitylog.contract.times import aware_timestamp, iso
 
 SNIPPET_CHARS = 160
 _UNKNOWN_STYLE = CategoryStyle("Other", "grey", "#6b7280", "gear")
@@ -150,9 +156,7 @@ def exact_time(value: datetime | None) -> str:
 
 
 def iso_time(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return iso(value) or ""
 
 
 def number(value: int | float | None) -> str:

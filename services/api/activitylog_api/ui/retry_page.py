@@ -14,7 +14,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from activitylog import retry_ops
+from activitylog.retry import outcomes, redrive
 from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import RetryStatus
 from activitylog_api import params
@@ -131,15 +131,15 @@ async def replay_row(
     row_id: FromPath[int],
     data: Annotated[ActionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
-    policy = retry_ops.RetryPolicy.from_settings(services.settings)
-    outcomes = await retry_ops.replay(services.pool, [row_id], policy) if _fits(row_id) else []
-    if not outcomes:
+    policy = outcomes.RetryPolicy.from_settings(services.settings)
+    done = await redrive.replay(services.pool, [row_id], policy) if _fits(row_id) else []
+    if not done:
         flash(request, "error", f"Row #{row_id} does not exist.")
-    elif outcomes[0].succeeded:
-        stored = "stored" if outcomes[0].inserted else "was already stored"
+    elif done[0].succeeded:
+        stored = "stored" if done[0].inserted else "was already stored"
         flash(request, "success", f"Row #{row_id} replayed: its event {stored}; row resolved.")
     else:
-        flash(request, "error", f"Row #{row_id} failed again: {outcomes[0].error}")
+        flash(request, "error", f"Row #{row_id} failed again: {done[0].error}")
     return Redirect(path=_back(data.back), status_code=HTTP_303_SEE_OTHER)
 
 
@@ -153,11 +153,11 @@ async def discard_row(
     who = request.scope["state"].get(EMAIL_STATE_KEY) or "an admin"
     try:
         row = (
-            await retry_ops.discard(services.pool, row_id, reason=f"via the admin UI by {who}")
+            await redrive.discard(services.pool, row_id, reason=f"via the admin UI by {who}")
             if _fits(row_id)
             else None
         )
-    except retry_ops.DiscardRefused as exc:
+    except outcomes.DiscardRefused as exc:
         flash(request, "error", str(exc))
     else:
         if row is None:

@@ -1,4 +1,4 @@
--- Dead-letter alerts (§6): a row is announced once, by whichever retry replica locks it first.
+-- Dead-letter alerts: a row is announced once, by whichever retry replica locks it first.
 
 ALTER TABLE retry_queue ADD COLUMN alerted_at timestamptz;
 CREATE INDEX retry_queue_unalerted_idx ON retry_queue (id)

@@ -1,4 +1,4 @@
-"""`activitylog keys create|list|revoke`: API keys for n8n, the portal and operators (§7)."""
+"""`activitylog keys create|list|revoke`: API keys for n8n, the portal and operators."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import uuid
 
 import click
 
-from activitylog.cli_support import database_url
-from activitylog.db import connect
+from activitylog.access.keys import Role, generate_key, hash_key, key_prefix
+from activitylog.runtime.db import connect
 from activitylog.storage import api_keys
-from activitylog_api.auth import Role, generate_key, hash_key, key_prefix
+from activitylog_cli.support import database_url
 
 
 @click.group()

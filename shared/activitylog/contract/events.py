@@ -1,4 +1,4 @@
-"""The event contract of §3: one validated event, its errors, and the event-id rule."""
+"""The event contract (docs/CONTRACT.md §1): one validated event and its errors."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from activitylog.taxonomy import CATEGORY_OF, Category, EventType
+from activitylog.contract.taxonomy import CATEGORY_OF, Category, EventType
+from activitylog.contract.times import LATEST_TIME, TIME_WINDOW_TEXT, utc_in_window
 
 MAX_EVENT_BYTES = 256 * 1024
 MAX_METADATA_BYTES = 64 * 1024
@@ -28,31 +29,6 @@ MAX_DESCRIPTION_CHARS = 2_000
 MAX_MESSAGE_CHARS = 20_000
 MAX_METADATA_DEPTH = 32
 
-# Every instant the contract accepts, as an event time or a query bound. PostgreSQL could
-# hold more, but a year-1 or year-9999 instant shifted by a zone overflows Python's
-# datetime, and `infinity` has no page to show it on; real activity lies well inside.
-EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
-TIME_WINDOW_TEXT = "from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z"
-
-
-def utc_in_window(value: datetime) -> datetime:
-    """The instant as aware UTC (naive means UTC); ValueError outside the contract's window.
-
-    Every entrance (events, query bounds, cursors) goes through here, so nothing accepted
-    can overflow on the way to PostgreSQL or back.
-    """
-    try:
-        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except OverflowError:
-        utc = None
-    if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
-        raise ValueError(f"{value.isoformat()} is outside the accepted window, {TIME_WINDOW_TEXT}")
-    return utc
-
-
-# Fixed namespace for every UUIDv5 the product derives; changing it would change every id.
-EVENT_ID_NAMESPACE = uuid.UUID("81f0aa53-999f-4930-8946-01472274092f")
 
 _SOURCE_PATTERN = r"^(n8n|ui|system):\S.{0,198}$"
 _AIRTABLE_ID_PATTERN = r"^rec[A-Za-z0-9]{3,61}$"
@@ -277,66 +253,3 @@ def parse_event_json(raw: bytes | str) -> ActivityEvent:
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent.single("", f"payload is not valid JSON: {exc}") from None
     return parse_event(data, size=len(encoded), nul_possible=may_hold_nul(encoded))
-
-
-def _canonical_content(event: ActivityEvent) -> bytes:
-    content = {
-        "eventType": event.event_type.value,
-        "leadId": str(event.lead_id) if event.lead_id else None,
-        "leadAirtableId": event.lead_airtable_id,
-        "source": event.source,
-        "executionId": event.execution_id,
-        "timestamp": event.timestamp.isoformat() if event.timestamp else None,
-        "messageContent": event.message_content,
-        "metadata": event.metadata,
-    }
-    return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
-
-
-def derive_event_id(
-    event: ActivityEvent,
-    *,
-    idempotency_key: str | None = None,
-    fallback_key: str | None = None,
-) -> uuid.UUID:
-    """Apply the §3 identity rule: eventId, Idempotency-Key, canonical content, fallback, random.
-
-    `fallback_key` names the delivery (a stream entry id) so a redelivered entry without
-    timestamp or executionId keeps its id instead of getting a fresh random one.
-    """
-    if event.event_id is not None:
-        return event.event_id
-    if idempotency_key:
-        return uuid.uuid5(EVENT_ID_NAMESPACE, "idempotency-key:" + idempotency_key)
-    if event.timestamp is not None or event.execution_id is not None:
-        return uuid.uuid5(EVENT_ID_NAMESPACE, "content:" + _canonical_content(event).decode())
-    if fallback_key:
-        return uuid.uuid5(EVENT_ID_NAMESPACE, "delivery:" + fallback_key)
-    return uuid.uuid4()
-
-
-@dataclass(frozen=True, slots=True)
-class AcceptedEvent:
-    """A valid event with its identity and effective time settled; what storage receives."""
-
-    id: uuid.UUID
-    event: ActivityEvent
-    timestamp: datetime
-    origin: str  # where it came from (stream entry id, "http", retry row), for dead letters
-    raw: str  # the payload as received, kept for the retry queue
-
-    @classmethod
-    def accept(
-        cls,
-        event: ActivityEvent,
-        *,
-        received_at: datetime,
-        origin: str,
-        raw: str,
-        idempotency_key: str | None = None,
-        fallback_key: str | None = None,
-    ) -> AcceptedEvent:
-        event_id = derive_event_id(
-            event, idempotency_key=idempotency_key, fallback_key=fallback_key
-        )
-        return cls(event_id, event, event.timestamp or received_at, origin, raw)

@@ -1,4 +1,4 @@
-"""The system's health figures of §7 (`GET /api/internal/activity-health`), without lead data."""
+"""The system's health figures (`GET /api/internal/activity-health`), without lead data."""
 
 from __future__ import annotations
 
@@ -11,26 +11,20 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from activitylog.db import aware_timestamp
-from activitylog.settings import Settings
-from activitylog.storage import activity_log, retry_queue
-from activitylog.stream import StreamStats, entry_id_text, stream_stats
+from activitylog.contract.times import iso
+from activitylog.runtime.settings import Settings
+from activitylog.storage import retry_queue
+from activitylog.storage.activity_log import stats as activity_stats
+from activitylog.stream.conventions import StreamStats, entry_id_text, stream_stats
 
 HEALTHY = "healthy"
 DEGRADED = "degraded"
 UNHEALTHY = "unhealthy"
 
 
-def iso(value: datetime | None) -> str | None:
-    """ISO-8601 in UTC with a `Z`, the form every API response uses."""
-    if value is None:
-        return None
-    return aware_timestamp(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 async def _database_figures(pool: asyncpg.Pool) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        arrivals = await activity_log.arrival_counts(conn)
+        arrivals = await activity_stats.arrival_counts(conn)
         by_status = await retry_queue.count_by_status(conn)
     return {
         "events_last_hour": arrivals.last_hour,
@@ -71,7 +65,7 @@ async def _stream_figures(client: aioredis.Redis, settings: Settings) -> tuple[S
 async def health_report(
     pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings
 ) -> dict[str, Any]:
-    """The §7 health body; `status` is unhealthy without PostgreSQL, degraded on lag or backlog.
+    """The health body; `status` is unhealthy without PostgreSQL, degraded on lag or backlog.
 
     `reasons` lists why the status is not healthy (empty when it is).
     """

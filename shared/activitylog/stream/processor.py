@@ -1,4 +1,4 @@
-"""Turns stream entries into stored events and acknowledges them only after commit (§5).
+"""Turns stream entries into stored events and acknowledges them only after commit.
 
 The ingest service feeds it new entries; the same object re-reads its consumer's own
 pending entries, claims stale ones from dead consumers, and moves entries delivered too
@@ -8,7 +8,6 @@ often to the retry queue, so one poison entry never blocks the rest.
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,27 +15,33 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from activitylog import metrics
-from activitylog.backoff import Backoff
-from activitylog.db import is_transient
-from activitylog.events import AcceptedEvent, InvalidEvent, parse_event_json
-from activitylog.logs import get_logger
-from activitylog.settings import Settings
+from activitylog.contract.identity import AcceptedEvent
+from activitylog.runtime import metrics
+from activitylog.runtime.backoff import Backoff
+from activitylog.runtime.db import is_transient
+from activitylog.runtime.logs import get_logger
+from activitylog.runtime.settings import Settings
 from activitylog.storage.retry_queue import DeadLetter, RetryStatus
 from activitylog.storage.unit_of_work import lead_reference, store_batch
-from activitylog.stream import (
+from activitylog.stream.conventions import (
     PAYLOAD_FIELD,
     Entry,
     ensure_group,
     entry_id_text,
-    entry_time,
     normalise_entries,
+)
+from activitylog.stream.decoding import (
+    LAST_RESORT_PREFIX,
+    dead_letter,
+    decode_entry,
+    fields_text,
+    guess_lead,
+    last_resort,
 )
 
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
@@ -74,76 +79,6 @@ class ProcessorConfig:
             pending_delay=timedelta(seconds=settings.pending_retry_delay_s),
             path=path,
         )
-
-
-def decode_entry(entry_id: str, fields: dict[bytes, bytes] | None) -> AcceptedEvent | DeadLetter:
-    """One stream entry → an accepted event, or a `dead` letter naming what is wrong."""
-    raw = (fields or {}).get(PAYLOAD_FIELD)
-    if raw is None:
-        names = ", ".join(sorted(k.decode("utf-8", "replace") for k in (fields or {})))
-        return _dead(
-            entry_id,
-            _fields_text(fields),
-            f"entry has no 'payload' field (fields: {names or 'none'})",
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return _dead(
-            entry_id, raw.decode("utf-8", "backslashreplace"), "payload is not valid UTF-8"
-        )
-    try:
-        event = parse_event_json(raw)
-    except InvalidEvent as exc:
-        return _dead(entry_id, text, str(exc))
-    return AcceptedEvent.accept(
-        event, received_at=entry_time(entry_id), origin=entry_id, raw=text, fallback_key=entry_id
-    )
-
-
-_LAST_RESORT = "kept as base64 "
-
-
-def last_resort(letter: DeadLetter, exc: BaseException) -> DeadLetter:
-    """The letter with only ASCII in it, for when the letter itself could not be stored."""
-    encoded = base64.b64encode(letter.payload.encode("utf-8", "surrogatepass")).decode()
-    return DeadLetter(
-        letter.queue_id,
-        None,
-        encoded,
-        f"{_LAST_RESORT}(the payload could not be stored as text: {exc!r}); "
-        f"original reason: {letter.reason}"[:2000],
-        RetryStatus.DEAD,
-    )
-
-
-def _fields_text(fields: dict[bytes, bytes] | None) -> str:
-    """An entry's fields as JSON text, whatever bytes they hold."""
-    return orjson.dumps(
-        {
-            k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
-            for k, v in (fields or {}).items()
-        }
-    ).decode()
-
-
-def _dead(entry_id: str, payload: str, reason: str) -> DeadLetter:
-    return DeadLetter(entry_id, guess_lead(payload), payload, reason, RetryStatus.DEAD)
-
-
-def guess_lead(payload: str) -> str | None:
-    """Best-effort lead reference of a payload that may not be valid, for operators."""
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    for key in ("leadAirtableId", "lead_airtable_id", "leadId", "lead_id"):
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            return value[:200]
-    return None
 
 
 class StreamProcessor:
@@ -228,7 +163,9 @@ class StreamProcessor:
             try:
                 item = decode_entry(entry_id, fields)
             except Exception as exc:  # no entry may stop the worker, whatever it holds
-                item = _dead(entry_id, _fields_text(fields), f"entry cannot be decoded: {exc!r}")
+                item = dead_letter(
+                    entry_id, fields_text(fields), f"entry cannot be decoded: {exc!r}"
+                )
             if isinstance(item, AcceptedEvent):
                 accepted.append(item)
             else:
@@ -326,7 +263,7 @@ class StreamProcessor:
                     RetryStatus.DEAD,
                 )
                 return await self._store([], [letter], ids)
-            if letters and not letters[0].reason.startswith(_LAST_RESORT):
+            if letters and not letters[0].reason.startswith(LAST_RESORT_PREFIX):
                 return await self._store([], [last_resort(letters[0], exc)], ids)
             raise RuntimeError(f"retry_queue rejected a dead letter: {exc!r}") from exc
         log.warning(
@@ -444,7 +381,7 @@ class StreamProcessor:
                 continue
             raw = fields.get(PAYLOAD_FIELD)
             payload = (
-                raw.decode("utf-8", "backslashreplace") if raw is not None else _fields_text(fields)
+                raw.decode("utf-8", "backslashreplace") if raw is not None else fields_text(fields)
             )
             letters.append(
                 DeadLetter(

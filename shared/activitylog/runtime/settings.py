@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     embedded_redis_port: int = 6380
 
-    # Stream and ingest (§5).
+    # Stream and ingest.
     activity_stream: str = "activity:events"
     ingest_group: str = "ingest"
     ingest_consumer: str = Field(default_factory=socket.gethostname)
@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     # Fault injection for the fault tests: an entry containing this text kills the worker.
     ingest_fault_crash_marker: str | None = None
 
-    # Retry service (§6).
+    # Retry service.
     retry_max_attempts: int = Field(default=10, ge=1)
     retry_poll_interval_s: float = Field(default=5.0, gt=0)
     retry_batch_size: int = Field(default=100, ge=1)
@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     alert_pending_threshold: int = Field(default=20, ge=0)
     alert_min_interval_s: float = Field(default=300.0, ge=0)
 
-    # API (§7).
+    # API.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     session_secure_cookie: bool = False
@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     api_count_budget_ms: int = Field(default=30, ge=1)
     # A search page slower than this (ms) is planned again to read through the text index.
     api_search_budget_ms: int = Field(default=150, ge=1)
-    # Health (§7): degraded above these.
+    # Health: degraded above these.
     health_max_retry_queue: int = Field(default=20, ge=0)
     health_max_stream_lag: int = Field(default=1_000, ge=0)
     health_max_stream_age_s: float = Field(default=60.0, gt=0)

@@ -1,4 +1,4 @@
-"""Event types, their categories, human labels and the UI's colour and icon per category (§3.1)."""
+"""Event types, their categories, human labels and the UI's colour and icon per category."""
 
 from __future__ import annotations
 

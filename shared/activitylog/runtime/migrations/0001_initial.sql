@@ -1,4 +1,4 @@
--- Leads, the immutable activity log and the dead-letter store (§4).
+-- Leads, the immutable activity log and the dead-letter store.
 
 CREATE TABLE leads (
     id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),

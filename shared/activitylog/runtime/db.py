@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Any
 
 import asyncpg
 import orjson
@@ -33,16 +32,6 @@ def is_transient(exc: BaseException) -> bool:
     sqlstate = getattr(exc, "sqlstate", None) or ""
     # 08: connection exception, 53: insufficient resources, 57P: operator intervention.
     return sqlstate.startswith(("08", "53", "57P", "40"))
-
-
-@overload
-def aware_timestamp(value: datetime) -> datetime: ...
-@overload
-def aware_timestamp(value: None) -> None: ...
-def aware_timestamp(value: datetime | None) -> datetime | None:
-    """A timestamptz as read, always aware: asyncpg reads PostgreSQL's ±infinity (possible in
-    old rows) as naive datetime.max/min, which neither compare nor convert like the others."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _encode_jsonb(value: Any) -> bytes:

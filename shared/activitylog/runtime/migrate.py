@@ -43,7 +43,7 @@ class MigrationChanged(RuntimeError):
 def available() -> list[Migration]:
     """The migration files shipped with the package, in version order."""
     found: list[Migration] = []
-    for entry in resources.files("activitylog.migrations").iterdir():
+    for entry in resources.files("activitylog.runtime.migrations").iterdir():
         match = _FILE_RE.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text("utf-8")))

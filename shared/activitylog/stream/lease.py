@@ -23,7 +23,7 @@ from pathlib import Path
 import orjson
 import redis.asyncio as aioredis
 
-from activitylog.logs import get_logger
+from activitylog.runtime.logs import get_logger
 
 log = get_logger("activitylog.lease")
 

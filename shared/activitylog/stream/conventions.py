@@ -1,9 +1,9 @@
-"""Redis stream conventions shared by producers, the ingest and the health figures (§3.2).
+"""Redis stream conventions shared by producers, the ingest and the health figures.
 
-redis-py is used directly: the guarantees of §5 need delivery counts (XPENDING), batched
-claims (XAUTOCLAIM JUSTID + XCLAIM) and re-reads of pending entries, which FastStream's
-stream subscriber does not offer (it reads only new entries, and its nack leaves entries
-pending without telling anyone).
+redis-py is used directly: the ingest's guarantees (README, "How ingest keeps its
+promise") need delivery counts (XPENDING), batched claims (XAUTOCLAIM JUSTID + XCLAIM)
+and re-reads of pending entries, which FastStream's stream subscriber does not offer (it
+reads only new entries, and its nack leaves entries pending without telling anyone).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`activitylog retry-queue …`: operators list, show, replay, discard and import rows (§6)."""
+"""`activitylog retry-queue …`: operators list, show, replay, discard and import rows."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from typing import Any, TypeVar
 import asyncpg
 import click
 
-from activitylog import retry_ops
-from activitylog.cli_support import database_url
-from activitylog.db import create_pool
-from activitylog.retry_ops import Outcome, RetryPolicy
-from activitylog.settings import get_settings
+from activitylog.retry import airtable_import, outcomes, redrive
+from activitylog.retry import views as retry_views
+from activitylog.retry.outcomes import Outcome, RetryPolicy
+from activitylog.runtime.db import create_pool
+from activitylog.runtime.settings import get_settings
 from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import RetryRow, RetryStatus
+from activitylog_cli.support import database_url
 
 T = TypeVar("T")
 STATUSES = [s.value for s in RetryStatus]
@@ -109,7 +110,7 @@ def list_rows(
     rows, counts = _with_pool(work)
     if as_json:
         for row in rows:
-            click.echo(json.dumps(retry_ops.row_json(row)))
+            click.echo(json.dumps(retry_views.row_json(row)))
         return
     click.echo("  ".join(f"{name}: {n}" for name, n in counts.items()))
     click.echo(
@@ -139,7 +140,7 @@ def show(ref: str, as_json: bool) -> None:
     row = _with_pool(work)
     if row is None:
         raise click.ClickException(f"no retry_queue row {ref}")
-    data: dict[str, Any] = retry_ops.row_json(row)
+    data: dict[str, Any] = retry_views.row_json(row)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -167,7 +168,7 @@ def replay(refs: tuple[str, ...], all_dead: bool) -> None:
                 ids += await _dead_ids(conn)
         outcomes: list[Outcome] = []
         for start in range(0, len(ids), 500):
-            outcomes += await retry_ops.replay(pool, ids[start : start + 500], policy)
+            outcomes += await redrive.replay(pool, ids[start : start + 500], policy)
         return ids, outcomes
 
     ids, outcomes = _with_pool(work)
@@ -206,8 +207,8 @@ def discard(refs: tuple[str, ...], reason: str | None) -> None:
         problems = 0
         for row_id in await _resolve_ids(pool, refs):
             try:
-                row = await retry_ops.discard(pool, row_id, reason)
-            except retry_ops.DiscardRefused as exc:
+                row = await redrive.discard(pool, row_id, reason)
+            except outcomes.DiscardRefused as exc:
                 click.echo(str(exc), err=True)
                 problems += 1
                 continue
@@ -229,8 +230,8 @@ def import_file(file: Path) -> None:
     policy = RetryPolicy.from_settings(get_settings())
     text = file.read_text("utf-8-sig")
     try:
-        summary = _with_pool(lambda pool: retry_ops.import_csv(pool, text, policy))
-    except retry_ops.ImportFormatError as exc:
+        summary = _with_pool(lambda pool: airtable_import.import_csv(pool, text, policy))
+    except airtable_import.ImportFormatError as exc:
         raise click.ClickException(str(exc)) from None
     report = summary.as_json()
     click.echo(

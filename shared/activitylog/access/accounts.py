@@ -11,7 +11,7 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from activitylog.settings import Settings
+from activitylog.runtime.settings import Settings
 from activitylog.storage import admin_users, login_throttle
 
 _hasher = PasswordHasher()

@@ -1,4 +1,4 @@
--- The API's own table (api_keys) and the indexes its lead search needs (§7).
+-- The API's own table (api_keys) and the indexes its lead search needs.
 
 -- API keys: only a SHA-256 hash of each key is stored; a role and, for portal keys, the one
 -- client whose leads the key may read.

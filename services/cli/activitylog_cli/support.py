@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from activitylog.settings import Settings, get_settings
+from activitylog.runtime.settings import Settings, get_settings
 
 
 def require(settings: Settings, *names: str) -> None:

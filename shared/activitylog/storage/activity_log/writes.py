@@ -1,0 +1,131 @@
+"""Writes to the `lead_activity_log` table: the idempotent batch insert and client moves."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from operator import itemgetter
+from typing import Any
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRow:
+    """One row as stored; the lead is already resolved."""
+
+    id: uuid.UUID
+    event_type: str
+    event_category: str
+    lead_id: uuid.UUID
+    lead_airtable_id: str | None
+    client_id: uuid.UUID | None
+    description: str
+    message_content: str | None
+    metadata: dict[str, Any] | None
+    source: str
+    execution_id: str | None
+    created_by: uuid.UUID | None
+    timestamp: datetime
+
+
+COLUMNS = (
+    "id",
+    "event_type",
+    "event_category",
+    "lead_id",
+    "lead_airtable_id",
+    "client_id",
+    "description",
+    "message_content",
+    "metadata",
+    "source",
+    "execution_id",
+    "created_by",
+    "timestamp",
+)
+
+
+# The fallback when COPY meets an id already stored: skips what is there, says what was new.
+_INSERT = """
+INSERT INTO lead_activity_log (
+    id, event_type, event_category, lead_id, lead_airtable_id, client_id, description,
+    message_content, metadata, source, execution_id, created_by, "timestamp"
+)
+SELECT * FROM unnest(
+    $1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::uuid[], $7::text[],
+    $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::uuid[], $13::timestamptz[]
+)
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
+
+
+async def insert_rows(conn: asyncpg.Connection, rows: list[ActivityRow]) -> set[uuid.UUID]:
+    """Insert idempotently; return the ids that were new.
+
+    COPY first, the fastest path by far; a batch holding an id already stored (a
+    redelivery) fails as a whole and goes through INSERT … ON CONFLICT DO NOTHING instead.
+    """
+    if not rows:
+        return set()
+    # In id order, so concurrent batches take index locks in one order: no deadlocks.
+    records = sorted((_as_tuple(r) for r in rows), key=itemgetter(0))
+    try:
+        async with conn.transaction():  # a savepoint: a duplicate undoes only the COPY
+            await conn.copy_records_to_table("lead_activity_log", records=records, columns=COLUMNS)
+        return {r.id for r in rows}
+    except asyncpg.UniqueViolationError:
+        pass
+    inserted = await conn.fetch(_INSERT, *zip(*records, strict=True))
+    return {r["id"] for r in inserted}
+
+
+def _as_tuple(row: ActivityRow) -> tuple[Any, ...]:
+    return (
+        row.id,
+        row.event_type,
+        row.event_category,
+        row.lead_id,
+        row.lead_airtable_id,
+        row.client_id,
+        row.description,
+        row.message_content,
+        row.metadata,
+        row.source,
+        row.execution_id,
+        row.created_by,
+        row.timestamp,
+    )
+
+
+async def stored_ids(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """The ids among `ids` already stored."""
+    if not ids:
+        return set()
+    rows = await conn.fetch("SELECT id FROM lead_activity_log WHERE id = ANY($1::uuid[])", ids)
+    return {r["id"] for r in rows}
+
+
+async def reassign_client(
+    conn: asyncpg.Connection, owners: dict[uuid.UUID, uuid.UUID | None]
+) -> int:
+    """Give every event of each lead that lead's client (`owners`: lead id → client).
+
+    A lead's events follow it: moved to another client, or filled in when a stub lead gets
+    its client. Returns how many rows changed.
+    """
+    if not owners:
+        return 0
+    ids = sorted(owners)
+    result = await conn.execute(
+        """
+        UPDATE lead_activity_log AS a SET client_id = v.client_id
+        FROM unnest($1::uuid[], $2::uuid[]) AS v(lead_id, client_id)
+        WHERE a.lead_id = v.lead_id AND a.client_id IS DISTINCT FROM v.client_id
+        """,
+        ids,
+        [owners[i] for i in ids],
+    )
+    return int(result.rsplit(" ", 1)[-1])
