@@ -35,21 +35,18 @@ from urllib.parse import urlencode
 import asyncpg
 import orjson
 import redis.asyncio as aioredis
-from bench_support import free_port, secondary_indexes_dropped, with_database
+from bench_support import FIRST, LAST, load_log
 
 from activitylog.access.keys import generate_key, hash_key, key_prefix
-from activitylog.contract.taxonomy import CATEGORY_OF, EventType
-from activitylog.runtime import db
-from activitylog.runtime.migrate import migrate
-from activitylog.storage.activity_log import writes as activity_writes
+from activitylog.contract.taxonomy import EventType
+from activitylog_testing.databases import with_database
+from activitylog_testing.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
-FIRST = ["Ana", "Ben", "Carla", "Dev", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kai", "Lea"]
-LAST = ["Lopez", "Stone", "Nguyen", "Smith", "Okafor", "Rossi", "Kim", "Novak", "Silva", "Berg"]
 # Word frequencies fall off like natural text: the first words are in most messages.
 COMMON = ["appointment", "tomorrow", "reply", "confirm", "thanks", "quick", "reminder", "call"]
 RARE = [
@@ -74,82 +71,12 @@ def summary(values_ms: list[float]) -> str:
 # -- loading -------------------------------------------------------------------------------
 
 
-async def load(url: str, events: int, leads: int, clients: int) -> list[tuple[uuid.UUID, str]]:
-    """Leads and events by COPY (secondary indexes rebuilt after); returns (id, airtable id)."""
-    rng = random.Random(7)
-    now = datetime.now(UTC)
-    conn = await db.connect(url)  # binary jsonb codec: COPY writes metadata as dicts
-    try:
-        started = time.perf_counter()
-        client_ids = [uuid.UUID(int=c + 1) for c in range(clients)]
-        lead_rows = []
-        for n in range(leads):
-            first, last = rng.choice(FIRST), rng.choice(LAST)
-            lead_rows.append(
-                (
-                    uuid.uuid4(),
-                    f"recBench{n:08d}",
-                    client_ids[n % clients],
-                    first,
-                    last,
-                    f"{first.lower()}.{last.lower()}{n}@example.com",
-                    f"+1555{n:07d}",
-                )
-            )
-        await conn.copy_records_to_table(
-            "leads",
-            records=lead_rows,
-            columns=[
-                "id",
-                "airtable_record_id",
-                "client_id",
-                "first_name",
-                "last_name",
-                "email",
-                "phone",
-            ],
-        )
-        async with secondary_indexes_dropped(conn, "lead_activity_log"):
-            span = 90 * 86_400
-            chunk = 100_000
-            for start in range(0, events, chunk):
-                rows = []
-                for i in range(start, min(start + chunk, events)):
-                    lead = lead_rows[rng.randrange(leads)]
-                    event_type = rng.choice(TYPES)
-                    ts = now - timedelta(seconds=rng.random() * span)
-                    words = [
-                        rng.choice(COMMON) if rng.random() < 0.5 else rng.choice(RARE)
-                        for _ in range(rng.randint(6, 14))
-                    ]
-                    rows.append(
-                        (
-                            uuid.uuid4(),
-                            event_type.value,
-                            CATEGORY_OF[event_type].value,
-                            lead[0],
-                            lead[1],
-                            lead[2],
-                            f"{event_type.value.replace('_', ' ').lower()} for lead",
-                            " ".join(words),
-                            {"campaign_id": f"camp{i % 40}", "phone": lead[6]},
-                            f"n8n:wf-{i % 12}",
-                            f"exec-{i}",
-                            ts,
-                        )
-                    )
-                await conn.copy_records_to_table(
-                    "lead_activity_log",
-                    records=rows,
-                    columns=[c for c in activity_writes.COLUMNS if c != "created_by"],
-                )
-                print(f"  loaded {min(start + chunk, events):,} events", flush=True)
-        await conn.execute("VACUUM ANALYZE lead_activity_log")
-        await conn.execute("VACUUM ANALYZE leads")
-        print(f"  load took {time.perf_counter() - started:.0f} s", flush=True)
-    finally:
-        await conn.close()
-    return [(r[0], r[1]) for r in lead_rows]
+def message(rng: random.Random) -> str:
+    words = [
+        rng.choice(COMMON) if rng.random() < 0.5 else rng.choice(RARE)
+        for _ in range(rng.randint(6, 14))
+    ]
+    return " ".join(words)
 
 
 async def make_key(url: str, role: str, client_id: uuid.UUID | None = None) -> str:
@@ -373,29 +300,32 @@ async def wait_listening(port: int, timeout: float = 60) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    admin = await asyncpg.connect(PG)
     name = args.database or f"bench_api_{uuid.uuid4().hex[:8]}"
-    created = False
-    try:
-        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-        if not exists:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            created = True
-    finally:
-        await admin.close()
-    url = with_database(PG, name)
+    async with with_database(PG, name, keep=args.keep) as url:
+        await measure(args, name, url)
+    if args.keep:
+        print(f"kept database {name} (reuse with --database {name})")
+
+
+async def measure(args: argparse.Namespace, name: str, url: str) -> None:
     stream = f"bench-api-{uuid.uuid4().hex[:8]}:events"
     log = Path(tempfile.gettempdir()) / f"{stream.replace(':', '_')}.log"
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        await migrate(url)
         conn = await asyncpg.connect(url)
         have = await conn.fetchval("SELECT count(*) FROM lead_activity_log")
         await conn.close()
         print(f"database {name}: {have:,} events before loading; {cpu_load()}")
         if have < args.events:
             print(f"loading {args.events:,} events over {args.leads:,} leads (COPY) ...")
-            await load(url, args.events, args.leads, args.clients)
+            await load_log(
+                url,
+                events=args.events,
+                leads=args.leads,
+                clients=args.clients,
+                message=message,
+                seed=7,
+            )
         conn = await asyncpg.connect(url)
         leads = await conn.fetch("SELECT id, airtable_record_id, client_id FROM leads")
         events = await conn.fetchval("SELECT count(*) FROM lead_activity_log")
@@ -575,14 +505,6 @@ async def run(args: argparse.Namespace) -> None:
         redis = aioredis.Redis.from_url(REDIS)
         await redis.delete(stream)
         await redis.aclose()
-        if created and not args.keep:
-            admin = await asyncpg.connect(PG)
-            try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
-        elif created:
-            print(f"kept database {name} (reuse with --database {name})")
 
 
 def main() -> None:

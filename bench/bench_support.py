@@ -1,24 +1,77 @@
-"""What the benchmark scripts share: scratch databases, free ports, fast bulk loads."""
+"""What the benchmark scripts share: a synthetic activity log loaded by COPY, its words."""
 
 from __future__ import annotations
 
 import contextlib
-import socket
-from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
+import random
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import httpx
 
+from activitylog.contract.taxonomy import CATEGORY_OF, EventType
+from activitylog.counters.rollups import compaction_cutoffs
+from activitylog.runtime.db import connect
+from activitylog.storage import event_counts
+from activitylog.storage.activity_log import writes as activity_writes
 
-def with_database(url: str, name: str) -> str:
-    """`url` pointing at database `name` instead."""
-    return urlsplit(url)._replace(path=f"/{name}").geturl()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+FIRST = ["Jane", "Bob", "Ana", "Luis", "Mei", "Omar", "Sara", "Tom", "Ivy", "Raj", "Eva", "Kim"]
+LAST = ["Doe", "Stone", "Lopez", "Chen", "Khan", "Novak", "Smith", "Ito", "Berg", "Rossi"]
+WORDS = [
+    "hello",
+    "quick",
+    "reminder",
+    "about",
+    "your",
+    "appointment",
+    "tomorrow",
+    "reply",
+    "yes",
+    "to",
+    "confirm",
+    "stop",
+    "roof",
+    "inspection",
+    "estimate",
+    "quote",
+    "window",
+    "solar",
+    "panel",
+    "install",
+    "schedule",
+    "visit",
+    "thanks",
+    "call",
+    "back",
+    "price",
+    "discount",
+    "offer",
+    "spring",
+    "winter",
+    "campaign",
+    "booking",
+    "cancel",
+    "reschedule",
+    "monday",
+    "friday",
+]
+_LEAD_COLUMNS = [
+    "id",
+    "airtable_record_id",
+    "client_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+]
+# The stored columns less created_by, and created_at set to just after each event's time.
+_EVENT_COLUMNS = [*(c for c in activity_writes.COLUMNS if c != "created_by"), "created_at"]
+_TYPES = list(EventType)
+_CHUNK = 100_000
 
 
 @contextlib.asynccontextmanager
@@ -35,3 +88,118 @@ async def secondary_indexes_dropped(conn: asyncpg.Connection, table: str) -> Asy
     print("  rebuilding indexes ...", flush=True)
     for index in indexes:
         await conn.execute(index["indexdef"])
+
+
+async def load_log(
+    url: str,
+    *,
+    events: int,
+    leads: int,
+    message: Callable[[random.Random], str],
+    clients: int = 0,
+    days: int = 90,
+    seed: int = 42,
+    arrived_now: bool = False,
+) -> None:
+    """`leads` leads (one in ten a stub, without details) spread over `clients` clients, and
+    `events` events of the last `days` days with messages from `message`, loaded by COPY.
+
+    Each event arrives a second after it happened, or, with `arrived_now`, all of them now
+    (as after a large backfill, or an hour at full ingest speed). The counters are then
+    recounted from the log, as `activitylog counters rebuild` does."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    client_ids = [uuid.UUID(int=c + 1) for c in range(clients)]
+    conn = await connect(url)  # binary jsonb codec: COPY writes metadata as dicts
+    try:
+        started = time.perf_counter()
+        lead_rows = []
+        for n in range(leads):
+            stub = n % 10 == 9
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            lead_rows.append(
+                (
+                    uuid.uuid4(),
+                    f"recBench{n:08d}",
+                    client_ids[n % clients] if clients else None,
+                    "" if stub else first,
+                    "" if stub else last,
+                    None if stub else f"{first.lower()}.{last.lower()}{n}@example.com",
+                    None if stub else f"+1555{n:07d}",
+                )
+            )
+        await conn.copy_records_to_table("leads", records=lead_rows, columns=_LEAD_COLUMNS)
+        async with secondary_indexes_dropped(conn, "lead_activity_log"):
+            span = days * 86_400
+            # Oldest first, as events arrive: the table's physical order follows created_at
+            # (what the BRIN index of the health counts relies on), as it does in production.
+            offsets = sorted((rng.random() * span for _ in range(events)), reverse=True)
+            for start in range(0, events, _CHUNK):
+                rows = []
+                for i in range(start, min(start + _CHUNK, events)):
+                    lead_n = rng.randrange(leads)
+                    lead = lead_rows[lead_n]
+                    event_type = rng.choice(_TYPES)
+                    ts = now - timedelta(seconds=offsets[i])
+                    rows.append(
+                        (
+                            uuid.uuid4(),
+                            event_type.value,
+                            CATEGORY_OF[event_type].value,
+                            lead[0],
+                            lead[1],
+                            lead[2],
+                            f"{event_type.value.replace('_', ' ').title()} #{i}",
+                            message(rng),
+                            {"campaign_id": f"camp{i % 40}", "phone": f"+1555{lead_n:07d}"},
+                            f"n8n:wf-{i % 12}",
+                            f"exec-{i}",
+                            ts,
+                            now if arrived_now else ts + timedelta(seconds=1),
+                        )
+                    )
+                await conn.copy_records_to_table(
+                    "lead_activity_log", records=rows, columns=_EVENT_COLUMNS
+                )
+                print(f"  loaded {min(start + _CHUNK, events):,} events", flush=True)
+        await conn.execute("VACUUM ANALYZE leads")
+        await conn.execute("VACUUM ANALYZE lead_activity_log")
+        print(f"  load took {time.perf_counter() - started:.0f} s", flush=True)
+        started = time.perf_counter()
+        await event_counts.rebuild(conn, compaction_cutoffs(datetime.now(UTC)))
+        await conn.execute("VACUUM ANALYZE event_counts")
+        print(f"  counters rebuilt in {time.perf_counter() - started:.1f} s", flush=True)
+    finally:
+        await conn.close()
+
+
+# -- timing pages as a signed-in admin --------------------------------------------------------
+
+EMAIL = "bench@example.com"
+PASSWORD = "bench-password-123"
+
+
+async def sign_in(http: httpx.AsyncClient) -> None:
+    page = await http.get("/admin/login")
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+    assert token, "no CSRF token on the login page"
+    response = await http.post(
+        "/admin/login",
+        data={"email": EMAIL, "password": PASSWORD, "_csrf_token": token[1], "next": ""},
+    )
+    assert response.status_code == 303, response.text
+
+
+async def measure(http: httpx.AsyncClient, path: str, runs: int) -> tuple[float, list[float]]:
+    """The first request's time (cold caches) and `runs` more after one more warm-up."""
+    started = time.perf_counter()
+    (await http.get(path)).raise_for_status()
+    first = (time.perf_counter() - started) * 1000
+    (await http.get(path)).raise_for_status()
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = await http.get(path)
+        timings.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+    return first, timings

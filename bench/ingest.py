@@ -24,35 +24,21 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 import redis.asyncio as aioredis
-from bench_support import with_database
+from bench_support import WORDS
 
 from activitylog.contract.events import parse_event_json
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.runtime import db
-from activitylog.runtime.migrate import migrate
 from activitylog.storage.activity_log import stats as activity_stats
 from activitylog.storage.activity_log import writes as activity_writes
 from activitylog.storage.unit_of_work import store_batch
 from activitylog.stream.conventions import entry_time, publish, stream_stats
+from activitylog_testing.databases import with_database
 
 REPO = Path(__file__).resolve().parent.parent
 
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-WORDS = (
-    "hello",
-    "quick",
-    "reminder",
-    "about",
-    "your",
-    "appointment",
-    "tomorrow",
-    "reply",
-    "yes",
-    "to",
-    "confirm",
-    "stop",
-)
 
 
 def make_events(n: int, leads: int) -> list[bytes]:
@@ -276,12 +262,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    name = f"activitylog_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(PG)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(PG, name)
-    try:
-        await migrate(url)
+    async with with_database(PG, f"activitylog_bench_{uuid.uuid4().hex[:8]}") as url:
         payloads = make_events(args.events, args.leads)
         print(f"{args.events:,} events over {args.leads:,} leads; {os.cpu_count()} CPUs")
         # This machine's speed drifts between runs, so the three are measured in turn,
@@ -307,9 +288,6 @@ async def main() -> None:
         print(f"end-to-end / COPY ceiling          = {e2e / ceiling:.2f}  (target >= 0.5)")
         print(f"end-to-end / naive INSERT floor    = {e2e / floor:.1f}  (target >= 10)")
         print(f"end-to-end / naive same-work floor = {e2e / same_floor:.1f}")
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":

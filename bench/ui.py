@@ -16,160 +16,32 @@ import os
 import random
 import re
 import statistics
-import time
 import uuid
-from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import httpx
-from bench_support import free_port, secondary_indexes_dropped, with_database
+from bench_support import EMAIL, PASSWORD, WORDS, load_log, measure, sign_in
 
 from activitylog.access.accounts import hash_password
-from activitylog.contract.taxonomy import CATEGORY_OF, EventType
 from activitylog.runtime.db import connect
-from activitylog.runtime.migrate import migrate
 from activitylog.runtime.settings import Settings
 from activitylog.storage import admin_users
-from activitylog_api.service import run_api
+from activitylog_testing.databases import with_database
+from activitylog_testing.ports import free_port
+from activitylog_testing.serving import serving_api
 
 PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379/0"
-EMAIL = "bench@example.com"
-PASSWORD = "bench-password-123"
-FIRST = ["Jane", "Bob", "Ana", "Luis", "Mei", "Omar", "Sara", "Tom", "Ivy", "Raj", "Eva", "Kim"]
-LAST = ["Doe", "Stone", "Lopez", "Chen", "Khan", "Novak", "Smith", "Ito", "Berg", "Rossi"]
-WORDS = [
-    "hello",
-    "quick",
-    "reminder",
-    "about",
-    "your",
-    "appointment",
-    "tomorrow",
-    "reply",
-    "yes",
-    "to",
-    "confirm",
-    "stop",
-    "roof",
-    "inspection",
-    "estimate",
-    "quote",
-    "window",
-    "solar",
-    "panel",
-    "install",
-    "schedule",
-    "visit",
-    "thanks",
-    "call",
-    "back",
-    "price",
-    "discount",
-    "offer",
-    "spring",
-    "winter",
-    "campaign",
-    "booking",
-    "cancel",
-    "reschedule",
-    "monday",
-    "friday",
-]
-TYPES = list(EventType)
-COLUMNS = (
-    "id",
-    "event_type",
-    "event_category",
-    "lead_id",
-    "lead_airtable_id",
-    "description",
-    "message_content",
-    "metadata",
-    "source",
-    "execution_id",
-    "timestamp",
-    "created_at",
-)
 
 
-async def create_database(admin_url: str, name: str) -> bool:
-    """Create `name` unless it exists; True when it was created (and so needs data)."""
-    conn = await asyncpg.connect(admin_url)
-    try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-        if not exists:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        return not exists
-    finally:
-        await conn.close()
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+def message(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(10))
 
 
 async def load(url: str, events: int, leads: int, days: int) -> None:
-    """Leads and events by COPY; secondary indexes dropped during the load, then rebuilt."""
-    rng = random.Random(42)
-    now = datetime.now(UTC)
-    conn = await connect(url)  # binary jsonb codec: COPY writes metadata as dicts
+    """The log, then retry_queue rows in every status for the retry page."""
+    await load_log(url, events=events, leads=leads, days=days, message=message)
+    conn = await connect(url)
     try:
-        started = time.perf_counter()
-        lead_rows = []
-        for n in range(leads):
-            stub = n % 10 == 9  # one lead in ten is a stub (no details yet)
-            first, last = rng.choice(FIRST), rng.choice(LAST)
-            lead_rows.append(
-                (
-                    uuid.uuid4(),
-                    f"recBench{n:08d}",
-                    "" if stub else first,
-                    "" if stub else last,
-                    None if stub else f"{first.lower()}.{last.lower()}{n}@example.com",
-                    None if stub else f"+1555{n:07d}",
-                )
-            )
-        await conn.copy_records_to_table(
-            "leads",
-            records=lead_rows,
-            columns=["id", "airtable_record_id", "first_name", "last_name", "email", "phone"],
-        )
-        async with secondary_indexes_dropped(conn, "lead_activity_log"):
-            span = days * 86_400
-            # Oldest first, as events arrive: the table's physical order follows created_at
-            # (what the BRIN index of the health counts relies on), as it does in production.
-            offsets = sorted((rng.random() * span for _ in range(events)), reverse=True)
-            chunk = 100_000
-            for start in range(0, events, chunk):
-                rows = []
-                for i in range(start, min(start + chunk, events)):
-                    lead = lead_rows[rng.randrange(leads)]
-                    event_type = rng.choice(TYPES)
-                    ts = now - timedelta(seconds=offsets[i])
-                    words = " ".join(rng.choice(WORDS) for _ in range(10))
-                    rows.append(
-                        (
-                            uuid.uuid4(),
-                            event_type.value,
-                            CATEGORY_OF[event_type].value,
-                            lead[0],
-                            lead[1],
-                            f"{event_type.value.replace('_', ' ').title()} #{i}",
-                            words,
-                            {"campaign_id": f"camp{i % 40}", "phone": f"+1555{i % leads:07d}"},
-                            f"n8n:wf-{i % 12}",
-                            f"exec-{i}",
-                            ts,
-                            ts + timedelta(seconds=1),
-                        )
-                    )
-                await conn.copy_records_to_table("lead_activity_log", records=rows, columns=COLUMNS)
-                print(f"  loaded {min(start + chunk, events):,} events", flush=True)
         await conn.execute(
             """
             INSERT INTO retry_queue (queue_id, lead_id, payload, status, last_error, retry_count)
@@ -179,36 +51,9 @@ async def load(url: str, events: int, leads: int, days: int) -> None:
             FROM generate_series(1, 2000) AS g
             """
         )
-        await conn.execute("VACUUM ANALYZE")
-        print(f"loaded in {time.perf_counter() - started:.0f} s", flush=True)
+        await conn.execute("VACUUM ANALYZE retry_queue")
     finally:
         await conn.close()
-
-
-async def sign_in(http: httpx.AsyncClient) -> None:
-    page = await http.get("/admin/login")
-    token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
-    assert token, "no CSRF token on the login page"
-    response = await http.post(
-        "/admin/login",
-        data={"email": EMAIL, "password": PASSWORD, "_csrf_token": token[1], "next": ""},
-    )
-    assert response.status_code == 303, response.text
-
-
-async def measure(http: httpx.AsyncClient, path: str, runs: int) -> tuple[float, list[float]]:
-    """The first request's time (cold caches) and `runs` more after one more warm-up."""
-    started = time.perf_counter()
-    (await http.get(path)).raise_for_status()
-    first = (time.perf_counter() - started) * 1000
-    (await http.get(path)).raise_for_status()
-    timings = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        response = await http.get(path)
-        timings.append((time.perf_counter() - started) * 1000)
-        response.raise_for_status()
-    return first, timings
 
 
 async def pages(url: str) -> list[tuple[str, str]]:
@@ -263,15 +108,12 @@ async def main() -> None:
     admin_url = os.environ.get("BENCH_DATABASE_URL", PG)
     redis_url = os.environ.get("BENCH_REDIS_URL", REDIS)
     name = args.database or f"activitylog_bench_ui_{uuid.uuid4().hex[:8]}"
-    url = with_database(admin_url, name)
-    created = await create_database(admin_url, name)
-    try:
-        await migrate(url)
-        if created:
-            print(f"loading {args.events:,} events for {args.leads:,} leads over {args.days} days")
-            await load(url, args.events, args.leads, args.days)
+    async with with_database(admin_url, name, keep=args.keep or bool(args.database)) as url:
         conn = await connect(url)
         try:
+            if not await conn.fetchval("SELECT count(*) FROM lead_activity_log"):
+                print(f"loading {args.events:,} events, {args.leads:,} leads, {args.days} days")
+                await load(url, args.events, args.leads, args.days)
             total = await conn.fetchval("SELECT count(*) FROM lead_activity_log")
             await admin_users.upsert(conn, EMAIL, hash_password(PASSWORD))
         finally:
@@ -283,46 +125,29 @@ async def main() -> None:
             api_port=free_port(),
             log_level="WARNING",
         )
-        stop = asyncio.Event()
-        server = asyncio.create_task(run_api(settings, stop))
-        base = f"http://127.0.0.1:{settings.api_port}"
-        try:
-            async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-                for _ in range(200):
-                    try:
-                        if (await http.get("/health/live")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.1)
-                await sign_in(http)
-                print(f"\n{total:,} events stored; {args.runs} timed requests per page\n")
+        async with serving_api(settings) as served:
+            http = served.http
+            await sign_in(http)
+            print(f"\n{total:,} events stored; {args.runs} timed requests per page\n")
+            print(f"{'page':40} {'first':>7} {'min':>7} {'median':>7} {'p95':>7} {'max':>7}  (ms)")
+            for label, path in await pages(url):
+                headers = {}
+                if path == "OLDER2":
+                    path = await third_page(http)
+                if path.endswith("?__partial"):
+                    path = path.removesuffix("?__partial")
+                    headers = {"x-partial": "1"}
+                http.headers.update(headers)
+                first, timings = await measure(http, path, args.runs)
+                t = sorted(timings)
+                for key in headers:
+                    del http.headers[key]
+                p95 = t[min(len(t) - 1, round(0.95 * (len(t) - 1)))]
                 print(
-                    f"{'page':40} {'first':>7} {'min':>7} {'median':>7} {'p95':>7} {'max':>7}  (ms)"
+                    f"{label:40} {first:7.1f} {t[0]:7.1f} {statistics.median(t):7.1f} "
+                    f"{p95:7.1f} {t[-1]:7.1f}",
+                    flush=True,
                 )
-                for label, path in await pages(url):
-                    headers = {}
-                    if path == "OLDER2":
-                        path = await third_page(http)
-                    if path.endswith("?__partial"):
-                        path = path.removesuffix("?__partial")
-                        headers = {"x-partial": "1"}
-                    http.headers.update(headers)
-                    first, timings = await measure(http, path, args.runs)
-                    t = sorted(timings)
-                    for key in headers:
-                        del http.headers[key]
-                    p95 = t[min(len(t) - 1, round(0.95 * (len(t) - 1)))]
-                    print(
-                        f"{label:40} {first:7.1f} {t[0]:7.1f} {statistics.median(t):7.1f} "
-                        f"{p95:7.1f} {t[-1]:7.1f}",
-                        flush=True,
-                    )
-        finally:
-            stop.set()
-            await server
-    finally:
-        if not args.keep and not args.database:
-            await drop_database(admin_url, name)
 
 
 if __name__ == "__main__":

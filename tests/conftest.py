@@ -16,7 +16,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -25,9 +24,9 @@ import redis as redis_sync
 import redis.asyncio as aioredis
 
 from activitylog.runtime.db import create_pool
-from activitylog.runtime.migrate import migrate
 from activitylog.runtime.settings import Settings
 from activitylog.stream.conventions import redis_client
+from activitylog_testing.databases import create_database, database_url, drop_database
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -97,37 +96,17 @@ def _servers() -> Iterator[tuple[str, str]]:
         yield pg_url, redis_url
 
 
-def _with_database(url: str, name: str) -> str:
-    return urlsplit(url)._replace(path=f"/{name}").geturl()
-
-
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
     run = uuid.uuid4().hex[:10]
     with _servers() as (admin_url, redis_url):
         name = f"activitylog_test_{run}"
-
-        async def create() -> None:
-            conn = await asyncpg.connect(admin_url)
-            try:
-                await conn.execute(f'CREATE DATABASE "{name}"')
-            finally:
-                await conn.close()
-            await migrate(_with_database(admin_url, name))
-
-        async def drop() -> None:
-            conn = await asyncpg.connect(admin_url)
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await conn.close()
-
-        asyncio.run(create())
+        asyncio.run(create_database(admin_url, name))
         prefix = f"test-{run}:"
         try:
-            yield Infra(admin_url, _with_database(admin_url, name), redis_url, prefix)
+            yield Infra(admin_url, database_url(admin_url, name), redis_url, prefix)
         finally:
-            asyncio.run(drop())
+            asyncio.run(drop_database(admin_url, name))
             client = redis_sync.Redis.from_url(redis_url)
             keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
             if keys:

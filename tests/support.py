@@ -1,16 +1,12 @@
-"""Helpers for tests: polling with a deadline, running workers in-process or as processes."""
+"""Helpers for tests: worker processes with a test's settings, event bodies.
+What benchmarks share too (polling, services in-process, ports) is in activitylog_testing."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,31 +15,6 @@ import orjson
 from activitylog.runtime.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[Any]],
-    *,
-    timeout: float = 30.0,
-    interval: float = 0.05,
-    message: str = "condition",
-) -> Any:
-    """Poll `check` until it returns a truthy value; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}; last value {last!r}")
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -98,22 +69,6 @@ def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 15.0) -> int
             proc.kill()
             proc.wait()
     return proc.returncode
-
-
-@contextlib.asynccontextmanager
-async def running(
-    service: Callable[[asyncio.Event], Awaitable[None]],
-) -> AsyncIterator[asyncio.Event]:
-    """Run an async service in this process for the duration of the block."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(service(stop))
-    try:
-        yield stop
-        if task.done():
-            task.result()
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=30)
 
 
 def event(n: int = 0, **overrides: Any) -> dict[str, Any]:

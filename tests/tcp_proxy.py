@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from support import free_port
+from activitylog_testing.ports import free_port
 
 
 class TcpProxy:

@@ -21,7 +21,8 @@ from activitylog.storage import leads, retry_queue
 from activitylog.storage.activity_log import writes as activity_writes
 from activitylog.storage.retry_queue import DeadLetter, RetryStatus
 from activitylog.storage.unit_of_work import StoreResult, store_batch
-from support import event, wait_for
+from activitylog_testing.polling import wait_for
+from support import event
 
 if TYPE_CHECKING:
     from conftest import Infra
@@ -94,7 +95,7 @@ async def test_a_contradicting_client_id_is_a_dead_letter_and_the_rest_is_stored
     result = await store(pool, batch)
 
     assert result.inserted == {a.id for a in batch[1:]}
-    (letter,) = result.waiting
+    (letter,) = result.refused
     assert letter.status is RetryStatus.DEAD
     # Without clientId (3 and 4) the event takes its lead's client.
     assert await clients_of(pool, lead) == [CLIENT_B, CLIENT_B, CLIENT_B]
@@ -129,7 +130,7 @@ async def test_a_lead_without_a_client_adopts_the_first_one_its_events_name(
     assert await pool.fetchval("SELECT client_id FROM leads WHERE id = $1", lead) == CLIENT_A
     # The earlier event (1) and the one without clientId (2) follow the lead.
     assert await clients_of(pool, lead) == [CLIENT_A, CLIENT_A, CLIENT_A]
-    assert [(w.queue_id, w.status) for w in result.waiting] == [("t-4", RetryStatus.DEAD)]
+    assert [(w.queue_id, w.status) for w in result.refused] == [("t-4", RetryStatus.DEAD)]
 
 
 async def test_a_batch_stored_during_a_move_ends_under_the_new_client(
@@ -178,7 +179,7 @@ async def test_a_batch_stored_after_a_move_began_reads_the_new_client(
     assert await clients_of(pool, lead) == [CLIENT_B, CLIENT_B]
     # Stored before its lead moved: a duplicate, not a contradiction.
     assert result.duplicates == {first.id}
-    assert result.waiting == []
+    assert result.refused == []
     assert await pool.fetchval("SELECT count(*) FROM retry_queue") == 0
 
 

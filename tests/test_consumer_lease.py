@@ -17,7 +17,8 @@ import redis.asyncio as aioredis
 
 from activitylog.runtime.settings import Settings
 from activitylog.stream.lease import ConsumerLease, holder_value
-from support import dumps, event, spawn, stop_process, wait_for
+from activitylog_testing.polling import wait_for
+from support import dumps, event, spawn, stop_process
 
 # Far longer than any test waits: only a takeover, never an expiry, frees these leases.
 LONG_MS = 600_000

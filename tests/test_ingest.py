@@ -15,7 +15,9 @@ import redis.asyncio as aioredis
 from activitylog.runtime.settings import Settings
 from activitylog.stream.conventions import ensure_group
 from activitylog_ingest.service import run_ingest
-from support import dumps, event, running, spawn, stop_process, wait_for
+from activitylog_testing.polling import wait_for
+from activitylog_testing.serving import running
+from support import dumps, event, spawn, stop_process
 from tcp_proxy import proxy_for_database
 
 
@@ -291,7 +293,9 @@ async def test_crashing_entry_goes_to_retry_queue_after_max_deliveries(
             ["ingest"],
             settings,
             log_path=artifacts / "worker.log",
-            INGEST_FAULT_CRASH_MARKER=marker,
+            # The test-only hook that makes a worker crash on the marker.
+            FAULT_CRASH_MARKER=marker,
+            PYTHONPATH=str(Path(__file__).parent / "crash_hook"),
         )
         exited = await wait_for(
             lambda w=worker: _exited_or_done(w, pool), timeout=60, message="crash or done"

@@ -14,7 +14,9 @@ from activitylog.storage import retry_queue
 from activitylog.stream import decoding, processor
 from activitylog.stream.conventions import ensure_group
 from activitylog_ingest.service import run_ingest
-from support import dumps, event, running, wait_for
+from activitylog_testing.polling import wait_for
+from activitylog_testing.serving import running
+from support import dumps, event
 
 MARKER = "store-this-and-fail"
 

@@ -6,7 +6,9 @@ import functools
 
 from activitylog.runtime.settings import Settings
 from activitylog_ingest.service import run_ingest
-from support import dumps, event, running, wait_for
+from activitylog_testing.polling import wait_for
+from activitylog_testing.serving import running
+from support import dumps, event
 
 
 async def test_one_event_is_stored(settings: Settings, pool, redis) -> None:

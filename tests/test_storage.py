@@ -65,4 +65,4 @@ async def test_concurrent_overlapping_batches_store_each_event_once(pool: asyncp
     assert sum(len(r.inserted) for r in results) == 500
     assert await pool.fetchval("SELECT count(*) FROM lead_activity_log") == 500
     for result, batch in zip(results, batches, strict=True):
-        assert result.stored == len(batch)
+        assert len(result.inserted) + len(result.duplicates) == len(batch)

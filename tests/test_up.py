@@ -15,7 +15,9 @@ import httpx
 import orjson
 import redis as redis_sync
 
-from support import REPO, event, free_port, wait_for
+from activitylog_testing.polling import wait_for
+from activitylog_testing.ports import free_port
+from support import REPO, event
 
 
 async def test_up_with_embedded_servers_stores_an_xadd(tmp_path: Path, artifacts: Path) -> None:

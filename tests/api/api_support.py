@@ -1,4 +1,4 @@
-"""Helpers of the API tests: leads and events put straight into PostgreSQL (COPY)."""
+"""Helpers of the API tests: events put straight into PostgreSQL (COPY), UI sign-in."""
 
 from __future__ import annotations
 
@@ -12,37 +12,12 @@ import asyncpg
 import httpx
 
 from activitylog.access.accounts import hash_password
-from activitylog.storage import admin_users
+from activitylog.counters.rollups import compaction_cutoffs
+from activitylog.storage import admin_users, event_counts
 from activitylog.storage.activity_log import writes as activity_writes
-from support import free_port as free_port  # re-exported for the tests here
 
 # The stored columns less created_by, which the tests never set.
 _COPY_COLUMNS = tuple(c for c in activity_writes.COLUMNS if c != "created_by")
-
-
-async def add_lead(
-    pool: asyncpg.Pool,
-    airtable_id: str,
-    *,
-    client_id: uuid.UUID | None = None,
-    first_name: str = "",
-    last_name: str = "",
-    email: str | None = None,
-    phone: str | None = None,
-) -> uuid.UUID:
-    """Insert a lead and return its id."""
-    return await pool.fetchval(
-        """
-        INSERT INTO leads (airtable_record_id, client_id, first_name, last_name, email, phone)
-        VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
-        """,
-        airtable_id,
-        client_id,
-        first_name,
-        last_name,
-        email,
-        phone,
-    )
 
 
 def event_row(
@@ -78,11 +53,13 @@ def event_row(
 
 
 async def insert_rows(pool: asyncpg.Pool, rows: Sequence[tuple[Any, ...]]) -> None:
-    """COPY rows into lead_activity_log (fast; no validation: tests build valid rows)."""
+    """COPY rows into lead_activity_log (fast; no validation: tests build valid rows), then
+    recount the counters, which only the product's write path keeps by itself."""
     async with pool.acquire() as conn:
         await conn.copy_records_to_table(
             "lead_activity_log", records=rows, columns=list(_COPY_COLUMNS)
         )
+        await event_counts.rebuild(conn, compaction_cutoffs(datetime.now(UTC)))
 
 
 def times(n: int, *, start: datetime | None = None, step_s: float = 1.0) -> list[datetime]:

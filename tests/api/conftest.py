@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 
 import asyncpg
-import httpx
 import pytest
 import pytest_asyncio
-from api_support import free_port
 
 from activitylog.access.keys import Role, generate_key, hash_key, key_prefix
 from activitylog.runtime.settings import Settings
 from activitylog.storage import api_keys
-from activitylog_api.service import run_api
-from support import running, wait_for
-
-
-@dataclass
-class Api:
-    """A running API: its settings, base URL and an HTTP client on it."""
-
-    settings: Settings
-    url: str
-    http: httpx.AsyncClient
-
-    def client(self, key: str | None) -> httpx.AsyncClient:
-        """A client sending `key` as x-api-key (or no key)."""
-        headers = {"x-api-key": key} if key else {}
-        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=60)
+from activitylog_testing.ports import free_port
+from activitylog_testing.serving import ServedApi, serving_api
 
 
 @pytest.fixture
@@ -49,34 +31,17 @@ def api_settings(settings: Settings) -> Settings:
     )
 
 
-async def _serve(settings: Settings) -> AsyncIterator[Api]:
-    url = f"http://127.0.0.1:{settings.api_port}"
-    async with (
-        running(functools.partial(run_api, settings)),
-        httpx.AsyncClient(base_url=url, timeout=60) as http,
-    ):
-
-        async def up() -> bool:
-            try:
-                return (await http.get("/health/live")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await wait_for(up, timeout=20, message="the API to listen")
-        yield Api(settings, url, http)
-
-
 @pytest_asyncio.fixture
-async def api(api_settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Api]:
+async def api(api_settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[ServedApi]:
     """The API for this test's settings, served over real HTTP."""
-    async for handle in _serve(api_settings):
-        yield handle
+    async with serving_api(api_settings) as served:
+        yield served
 
 
 @pytest.fixture
-def serve() -> Callable[[Settings], contextlib.AbstractAsyncContextManager[Api]]:
+def serve() -> Callable[[Settings], contextlib.AbstractAsyncContextManager[ServedApi]]:
     """Serve the API with other settings (Redis or PostgreSQL elsewhere) in a test."""
-    return contextlib.asynccontextmanager(_serve)
+    return serving_api
 
 
 MakeKey = Callable[..., Awaitable[str]]

@@ -6,7 +6,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from api_support import add_lead, event_row, insert_rows, times
+from api_support import event_row, insert_rows, times
+
+from activitylog_testing.leads import add_lead
 
 PATH = "/api/admin/activity-logs"
 ACTIVITY_FIELDS = {
@@ -289,15 +291,19 @@ async def test_counts(api, admin_key, sample) -> None:
     assert filtered["BOOKING"] == 1
 
 
-async def test_counts_are_capped_and_flagged(api_settings, serve, pool, admin_key) -> None:
+async def test_filtered_counts_are_capped_and_flagged(api_settings, serve, pool, admin_key) -> None:
     lead = await add_lead(pool, "recCapped001")
     await insert_rows(pool, [event_row(lead, timestamp=t) for t in times(250)])
     await pool.execute("ANALYZE lead_activity_log")
     capped = api_settings.model_copy(update={"api_count_cap": 100})
+    # A source filter is not one the counters keep: counted from the log, up to the cap.
+    by_source = {"source": "n8n:wf-sms"}
     async with serve(capped) as api:
-        body = (await _get(api, admin_key, limit=10)).json()
-        counts = (await _get(api, admin_key, f"{PATH}/counts")).json()
+        body = (await _get(api, admin_key, limit=10, **by_source)).json()
+        counts = (await _get(api, admin_key, f"{PATH}/counts", **by_source)).json()
         exact = (await _get(api, admin_key, eventType="NOTE_ADDED")).json()
+        unfiltered = (await _get(api, admin_key, limit=10)).json()
+        all_counts = (await _get(api, admin_key, f"{PATH}/counts")).json()
     assert body["pagination"]["estimated"] is True
     assert body["pagination"]["totalCount"] >= 100
     assert len(body["activities"]) == 10
@@ -305,6 +311,12 @@ async def test_counts_are_capped_and_flagged(api_settings, serve, pool, admin_ke
     assert counts["estimated"] is True
     assert counts["all"] >= 100
     assert counts["BOOKING"] == 0
+    # Unfiltered (or by client, category, type) the counters answer: exact, whatever the cap.
+    assert unfiltered["pagination"]["totalCount"] == 250
+    assert unfiltered["pagination"]["estimated"] is False
+    assert all_counts == {"all": 250, "SMS": 250} | {
+        c: 0 for c in ("CAMPAIGN", "BOOKING", "MANUAL", "CONVERSATION", "SYSTEM")
+    } | {"estimated": False}
     assert exact["pagination"] | {} == {
         "page": 1,
         "limit": 50,

@@ -9,10 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from api_support import add_lead, event_row, free_port, insert_rows
+from api_support import event_row, insert_rows
 
 from activitylog.runtime.settings import Settings
-from support import spawn, stop_process, wait_for
+from activitylog_testing.leads import add_lead
+from activitylog_testing.polling import wait_for
+from activitylog_testing.ports import free_port
+from support import spawn, stop_process
 
 PATH = "/api/admin/activity-logs/export.csv"
 HEADER = [

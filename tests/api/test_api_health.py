@@ -6,14 +6,18 @@ import functools
 import uuid
 from datetime import UTC, datetime
 
-from api_support import add_lead, event_row, free_port, insert_rows
+from api_support import event_row, insert_rows
 
 from activitylog.monitoring.health import health_report
 from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import DeadLetter, RetryStatus
 from activitylog.stream.conventions import redis_client
 from activitylog_ingest.service import run_ingest
-from support import event, running, wait_for
+from activitylog_testing.leads import add_lead
+from activitylog_testing.polling import wait_for
+from activitylog_testing.ports import free_port
+from activitylog_testing.serving import running
+from support import event
 
 HEALTH = "/api/internal/activity-health"
 HEALTH_FIELDS = {

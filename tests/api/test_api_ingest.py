@@ -6,11 +6,13 @@ import functools
 import uuid
 
 import orjson
-from api_support import free_port
 
 from activitylog.runtime.settings import Settings
 from activitylog_ingest.service import run_ingest
-from support import event, running, wait_for
+from activitylog_testing.polling import wait_for
+from activitylog_testing.ports import free_port
+from activitylog_testing.serving import running
+from support import event
 from tcp_proxy import TcpProxy
 
 PATH = "/api/internal/log-activity"

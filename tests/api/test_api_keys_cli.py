@@ -7,7 +7,8 @@ import subprocess
 import uuid
 
 from activitylog.runtime.settings import Settings
-from support import run_cli, wait_for
+from activitylog_testing.polling import wait_for
+from support import run_cli
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

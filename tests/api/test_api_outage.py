@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 import httpx
 import pytest_asyncio
-from api_support import add_lead, event_row, insert_rows, sign_in_ui
+from api_support import event_row, insert_rows, sign_in_ui
 
 from activitylog.runtime.db import create_pool
 from activitylog.storage.activity_log.queries import ActivityFilter, Ordering
 from activitylog_api.csv_export import INTERRUPTED_MARK, export_rows
-from support import wait_for
+from activitylog_testing.leads import add_lead
+from activitylog_testing.polling import wait_for
 from tcp_proxy import TcpProxy, proxy_for_database
 
 LEAD = "recOutage0001"

@@ -10,8 +10,9 @@ from hypothesis import settings as examples
 
 from activitylog.stream.conventions import stream_stats
 from activitylog_ingest.service import run_ingest
+from activitylog_testing.polling import wait_for
+from activitylog_testing.serving import running
 from poison_strategies import bodies
-from support import running, wait_for
 
 PATH = "/api/internal/log-activity"
 

@@ -6,10 +6,11 @@ import time
 
 import httpx
 import pytest
-from api_support import free_port
 
 from activitylog.runtime.settings import Settings
-from support import event, spawn, stop_process, wait_for
+from activitylog_testing.polling import wait_for
+from activitylog_testing.ports import free_port
+from support import event, spawn, stop_process
 
 
 @pytest.mark.parametrize("workers", [1, 2])

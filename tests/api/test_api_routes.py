@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 from litestar.routes import HTTPRoute
 
@@ -38,6 +40,17 @@ def test_no_route_lacks_a_guard(settings: Settings) -> None:
         or p.startswith("/static")
         for p in public
     ), public
+
+
+def test_public_paths_are_declared_once_whatever_was_imported() -> None:
+    # A fresh interpreter that imports only `auth`: the admin UI's login form and assets
+    # must be public without the app (or anything else) adding them at import time.
+    code = (
+        "from activitylog_api.auth import is_public; "
+        "print(is_public('/admin/login'), is_public('/admin/static/app.css'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "True"], done.stderr
 
 
 def _concrete(path: str) -> str:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from api_support import add_lead, event_row, insert_rows, times
+from api_support import event_row, insert_rows, times
 
 from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import DeadLetter, RetryStatus
+from activitylog_testing.leads import add_lead
 from support import event
 
 HERE = Path(__file__).parent

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import uuid
 
-from api_support import add_lead, event_row, insert_rows, times
+from api_support import event_row, insert_rows, times
 
 from activitylog.storage.activity_log.queries import (
     ActivityFilter,
@@ -16,6 +16,7 @@ from activitylog.storage.activity_log.queries import (
     count_by_category,
     count_capped,
 )
+from activitylog_testing.leads import add_lead
 
 WORDS = ["appointment", "tomorrow", "reply", "confirm", "solar", "roof", "quote", "stop"]
 KINDS = [("MESSAGE_SENT", "SMS"), ("NOTE_ADDED", "MANUAL"), ("BOOKING_CONFIRMED", "BOOKING")]

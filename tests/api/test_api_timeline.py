@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from api_support import add_lead, event_row, insert_rows, times
+from api_support import event_row, insert_rows, times
+
+from activitylog_testing.leads import add_lead
 
 ITEM_FIELDS = {
     "id",

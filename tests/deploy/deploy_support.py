@@ -17,7 +17,6 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from activitylog.runtime.settings import Settings
-from support import free_port as free_port  # re-exported for the tests here
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose.yaml"

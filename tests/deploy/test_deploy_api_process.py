@@ -12,10 +12,12 @@ import asyncpg
 import httpx
 import orjson
 import redis.asyncio as aioredis
-from deploy_support import REPO, free_port, json_log_lines, try_scrape, wait_exit
+from deploy_support import REPO, json_log_lines, try_scrape, wait_exit
 
 from activitylog.runtime.settings import Settings
-from support import dumps, event, settings_env, spawn, stop_process, wait_for
+from activitylog_testing.polling import wait_for
+from activitylog_testing.ports import free_port
+from support import dumps, event, settings_env, spawn, stop_process
 
 INGEST = "/api/internal/log-activity"
 

@@ -17,9 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-from deploy_support import COMPOSE, REPO, free_port
+from deploy_support import COMPOSE, REPO
 
-from support import wait_for
+from activitylog_testing.polling import wait_for
+from activitylog_testing.ports import free_port
 
 
 def docker_unavailable() -> str | None:

@@ -19,7 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploy_support import DOCKERFILE, REPO, free_port
+from deploy_support import DOCKERFILE, REPO
+
+from activitylog_testing.ports import free_port
 
 HEALTHCHECK = REPO / "deploy" / "healthcheck.py"
 PACKAGES = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"][
@@ -193,7 +195,11 @@ def test_the_wheel_holds_every_package_file(wheel: zipfile.ZipFile) -> None:
                 expected.append(f"{root.name}/{path.relative_to(root).as_posix()}")
     missing = sorted(set(expected) - names)
     assert not missing, f"files the image would lack: {missing}"
-    assert any(n.startswith("activitylog/migrations/") and n.endswith(".sql") for n in names)
+    assert any(
+        n.startswith("activitylog/runtime/migrations/") and n.endswith(".sql") for n in names
+    )
+    # The helpers the tests and benchmarks share are for development only.
+    assert not any(n.startswith("activitylog_testing/") for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "activitylog = activitylog_cli.main:cli" in wheel.read(entry_points).decode()
 

@@ -9,12 +9,15 @@ import sys
 
 import asyncpg
 import redis.asyncio as aioredis
-from deploy_support import REPO, free_port, json_log_lines, try_scrape, wait_exit
+from deploy_support import REPO, json_log_lines, try_scrape, wait_exit
 
 from activitylog.runtime.settings import Settings
 from activitylog.stream.conventions import publish
 from activitylog_ingest.service import run_ingest
-from support import dumps, event, running, spawn, stop_process, wait_for
+from activitylog_testing.polling import wait_for
+from activitylog_testing.ports import free_port
+from activitylog_testing.serving import running
+from support import dumps, event, spawn, stop_process
 
 
 async def count_rows(pool: asyncpg.Pool) -> int:
@@ -69,7 +72,14 @@ async def test_metrics_parse_and_count_events_and_logs_are_json_lines(
     url = f"http://127.0.0.1:{port}/metrics"
     log_path = artifacts / "ingest.log"
     log_path.unlink(missing_ok=True)  # spawn appends; keep only this run
-    proc = spawn(["ingest"], settings, log_path=log_path, METRICS_PORT=str(port), LOG_FORMAT="json")
+    proc = spawn(
+        ["ingest"],
+        settings,
+        log_path=log_path,
+        METRICS_PORT=str(port),
+        LOG_FORMAT="json",
+        LOG_LEVEL="DEBUG",  # the ids of each batch are on a debug line
+    )
     try:
         before = await wait_for(lambda: try_scrape(url), timeout=30, message="/metrics")
         assert before.has("python_gc_objects_collected_total")  # the default collectors too
@@ -129,6 +139,12 @@ async def test_metrics_parse_and_count_events_and_logs_are_json_lines(
     for line in lines:
         assert {"event", "level", "timestamp", "logger"} <= set(line), line
     batches = [ln for ln in lines if ln["event"] == "batch stored"]
+    # The info line is counts and the id range, never the ids themselves (log volume).
+    assert all("stream_ids" not in ln and ln["level"] == "info" for ln in batches)
+    assert sum(ln["entries"] for ln in batches) == len(good_ids) + len(bad_ids)
+    assert all({"first_id", "last_id", "commit_ms", "inserted"} <= set(ln) for ln in batches)
+    batches = [ln for ln in lines if ln["event"] == "batch ids"]
+    assert all(ln["level"] == "debug" for ln in batches)
     stream_ids = {sid for ln in batches for sid in ln["stream_ids"]}
     assert set(good_ids) | set(bad_ids) <= stream_ids
     event_ids = {eid for ln in batches for eid in ln["event_ids"]}

@@ -17,7 +17,7 @@ RUNBOOK = (REPO / "docs" / "RUNBOOK.md").read_text()
 COMPOSE = load_compose()
 
 # Modules that define the Prometheus metrics of the three services.
-METRIC_MODULES = ("activitylog.metrics", "activitylog_api.metrics")
+METRIC_MODULES = ("activitylog.runtime.metrics", "activitylog_api.metrics")
 
 
 def jobs() -> dict[str, dict[str, Any]]:

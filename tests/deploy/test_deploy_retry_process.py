@@ -8,14 +8,17 @@ from datetime import UTC, datetime
 
 import asyncpg
 import redis.asyncio as aioredis
-from deploy_support import free_port, json_log_lines, try_scrape, wait_exit
+from deploy_support import json_log_lines, try_scrape, wait_exit
 
 from activitylog.runtime.settings import Settings
 from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import DeadLetter, RetryStatus
 from activitylog.stream.conventions import ensure_group
 from activitylog_retry.service import run_retry
-from support import dumps, event, running, spawn, stop_process, wait_for
+from activitylog_testing.polling import wait_for
+from activitylog_testing.ports import free_port
+from activitylog_testing.serving import running
+from support import dumps, event, spawn, stop_process
 
 
 async def add_pending(pool: asyncpg.Pool, payloads: dict[str, bytes]) -> None:
@@ -142,7 +145,9 @@ async def test_retry_metrics_parse_and_count_what_it_does(
     assert [ln["queue_id"] for ln in dead] == ["exec-bad-0"]
     assert "NOT_A_TYPE" in dead[0]["reason"] or "eventType" in dead[0]["reason"]
     batches = [ln for ln in lines if ln["event"] == "batch stored"]
-    assert [ln["stream_ids"] for ln in batches] == [[stale_id]]
+    assert [(ln["entries"], ln["first_id"], ln["last_id"]) for ln in batches] == [
+        (1, stale_id, stale_id)
+    ]
 
 
 async def _all_resolved(pool: asyncpg.Pool, total: int) -> bool:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from activitylog.runtime.settings import Settings
 from activitylog.stream.conventions import stream_stats
-from support import spawn, stop_process, wait_for
+from activitylog_testing.polling import wait_for
+from support import spawn, stop_process
 
 MAX_RESTARTS = 60  # a worker that cannot start at all must fail the test, not spin forever
 # The log line each service writes once its signal handlers are in place.

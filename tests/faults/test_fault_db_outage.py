@@ -11,7 +11,8 @@ from fault_support import count_events, stream_drained, supervised
 from activitylog.monitoring.health import health_report
 from activitylog.runtime.db import create_pool
 from activitylog.stream.conventions import ensure_group, publish, stream_stats
-from support import dumps, event, wait_for
+from activitylog_testing.polling import wait_for
+from support import dumps, event
 from tcp_proxy import proxy_for_database
 
 pytestmark = pytest.mark.faults

@@ -9,7 +9,8 @@ import pytest
 from fault_support import count_events, stream_drained, supervised
 
 from activitylog.stream.conventions import ensure_group, publish
-from support import dumps, event, wait_for
+from activitylog_testing.polling import wait_for
+from support import dumps, event
 
 pytestmark = pytest.mark.faults
 

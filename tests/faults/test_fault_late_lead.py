@@ -8,8 +8,9 @@ import pytest
 from fault_support import supervised
 
 from activitylog.stream.conventions import ensure_group
+from activitylog_testing.polling import wait_for
 from faults.webhook_sink import WebhookSink
-from support import dumps, event, wait_for
+from support import dumps, event
 
 pytestmark = pytest.mark.faults
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -10,10 +11,12 @@ import pytest
 from fault_support import count_events, stream_drained, supervised
 
 from activitylog.stream.conventions import ensure_group
-from support import dumps, event, wait_for
+from activitylog_testing.polling import wait_for
+from support import dumps, event
 
 pytestmark = pytest.mark.faults
 
+CRASH_HOOK = Path(__file__).parent.parent / "crash_hook"
 TOTAL = 10_000
 BAD_EVERY = 100  # 1 %
 
@@ -81,10 +84,13 @@ POISON: list[tuple[dict[bytes, bytes], str]] = [
 
 
 async def test_poison_entries_never_block_the_good_ones(
-    pool, redis, fault_settings, artifacts
+    pool, redis, fault_settings, artifacts, monkeypatch
 ) -> None:
     marker = f"CRASH-{uuid.uuid4().hex}"
-    settings = fault_settings.model_copy(update={"ingest_fault_crash_marker": marker})
+    # The workers this test starts inherit the hook that crashes on the marker (test-only).
+    monkeypatch.setenv("FAULT_CRASH_MARKER", marker)
+    monkeypatch.setenv("PYTHONPATH", str(CRASH_HOOK))
+    settings = fault_settings
     stream, group = settings.activity_stream, settings.ingest_group
     await ensure_group(redis, stream, group)
 

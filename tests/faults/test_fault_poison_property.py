@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.stream.conventions import ensure_group
 from activitylog.stream.decoding import decode_entry
+from activitylog_testing.polling import wait_for
 from poison_strategies import entry_fields
-from support import spawn, stop_process, wait_for
+from support import spawn, stop_process
 
 
 @pytest_asyncio.fixture

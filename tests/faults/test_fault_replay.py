@@ -10,7 +10,8 @@ import pytest
 from fault_support import count_events, stream_drained, supervised
 
 from activitylog.stream.conventions import ensure_group
-from support import dumps, event, run_cli, wait_for
+from activitylog_testing.polling import wait_for
+from support import dumps, event, run_cli
 
 pytestmark = pytest.mark.faults
 

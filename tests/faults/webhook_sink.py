@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from support import free_port
+from activitylog_testing.ports import free_port
 
 
 class WebhookSink:

@@ -10,8 +10,10 @@ from activitylog.runtime.settings import Settings
 from activitylog.storage.retry_queue import RetryStatus
 from activitylog_retry.alerts import Alerter, Webhook, slack_escape
 from activitylog_retry.service import run_retry
+from activitylog_testing.polling import wait_for
+from activitylog_testing.serving import running
 from faults.webhook_sink import WebhookSink
-from support import event, running, wait_for
+from support import event
 
 
 class FakeClock:

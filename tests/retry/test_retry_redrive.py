@@ -19,7 +19,9 @@ from activitylog.stream.conventions import ensure_group
 from activitylog.stream.decoding import decode_entry
 from activitylog.stream.processor import ProcessorConfig, StreamProcessor
 from activitylog_retry.service import run_retry
-from support import dumps, event, running, wait_for
+from activitylog_testing.polling import wait_for
+from activitylog_testing.serving import running
+from support import dumps, event
 
 
 def late_event(n: int, lead: uuid.UUID, **extra) -> dict:

@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import asyncpg
-import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
-from ui_support import (
-    ADMIN_EMAIL,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    admin_password_hash,
-    free_port,
-    log_in,
-)
+from ui_support import ADMIN_EMAIL, CHROMIUM, CHROMIUM_ARGS, admin_password_hash, log_in
 
 from activitylog.runtime.settings import Settings
 from activitylog.storage import admin_users
-from activitylog_api.service import run_api
-from support import running, wait_for
-
-
-@dataclass
-class Ui:
-    """A running api with the admin UI: its settings, base URL and a plain HTTP client."""
-
-    settings: Settings
-    url: str
-    http: httpx.AsyncClient
+from activitylog_testing.ports import free_port
+from activitylog_testing.serving import ServedApi, serving_api
 
 
 @pytest.fixture
@@ -41,24 +22,12 @@ def ui_settings(settings: Settings) -> Settings:
 
 
 @pytest_asyncio.fixture
-async def ui(ui_settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Ui]:
+async def ui(ui_settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[ServedApi]:
     """The api (and so the UI) for this test, served over real HTTP; an admin exists."""
     async with pool.acquire() as conn:
         await admin_users.upsert(conn, ADMIN_EMAIL, admin_password_hash())
-    url = f"http://127.0.0.1:{ui_settings.api_port}"
-    async with (
-        running(functools.partial(run_api, ui_settings)),
-        httpx.AsyncClient(base_url=url, timeout=30) as http,
-    ):
-
-        async def up() -> bool:
-            try:
-                return (await http.get("/health/live")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await wait_for(up, timeout=20, message="the api to listen")
-        yield Ui(ui_settings, url, http)
+    async with serving_api(ui_settings) as served:
+        yield served
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -73,7 +42,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest_asyncio.fixture
-async def context(browser: Browser, ui: Ui) -> AsyncIterator[BrowserContext]:
+async def context(browser: Browser, ui: ServedApi) -> AsyncIterator[BrowserContext]:
     context = await browser.new_context(
         base_url=ui.url, viewport={"width": 1280, "height": 900}, accept_downloads=True
     )

@@ -10,11 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.async_api import Page, expect
-from ui_data import add_lead, body, seed, store_events
+from ui_data import body, seed, store_events
 from ui_support import screenshot
 
 from activitylog_ingest.service import run_ingest
-from support import dumps, running, wait_for
+from activitylog_testing.leads import add_lead
+from activitylog_testing.polling import wait_for
+from activitylog_testing.serving import running
+from support import dumps
 
 pytestmark = pytest.mark.browser
 

@@ -8,11 +8,13 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 from ui_data import seed
-from ui_support import ADMIN_EMAIL, admin_password_hash, free_port, log_in, screenshot
+from ui_support import ADMIN_EMAIL, admin_password_hash, log_in, screenshot
 
 from activitylog.storage import admin_users
 from activitylog_api.service import run_api
-from support import running, wait_for
+from activitylog_testing.polling import wait_for
+from activitylog_testing.ports import free_port
+from activitylog_testing.serving import running
 from tcp_proxy import proxy_for_database
 
 pytestmark = pytest.mark.browser

@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.async_api import Page, expect
-from ui_data import add_lead, body, seed, store_events
+from ui_data import body, seed, store_events
 from ui_support import screenshot
+
+from activitylog_testing.leads import add_lead
 
 pytestmark = pytest.mark.browser
 

@@ -12,12 +12,14 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from ui_support import ADMIN_EMAIL, ADMIN_PASSWORD, admin_password_hash, free_port
+from ui_support import ADMIN_EMAIL, ADMIN_PASSWORD, admin_password_hash
 
 from activitylog.runtime.settings import Settings
 from activitylog.storage import admin_users
 from activitylog_api.service import run_api
-from support import running, wait_for
+from activitylog_testing.polling import wait_for
+from activitylog_testing.ports import free_port
+from activitylog_testing.serving import running
 
 # Loopback addresses other than 127.0.0.1: the api sees each as its own client, and none is
 # a proxy uvicorn believes (FORWARDED_ALLOW_IPS), so X-Forwarded-For from them is ignored.

@@ -13,29 +13,7 @@ import orjson
 from activitylog.contract.events import parse_event
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.storage.unit_of_work import store_batch
-
-
-async def add_lead(
-    pool: asyncpg.Pool,
-    airtable_id: str,
-    first_name: str = "",
-    last_name: str = "",
-    email: str | None = None,
-    phone: str | None = None,
-    status: str | None = None,
-) -> uuid.UUID:
-    return await pool.fetchval(
-        """
-        INSERT INTO leads (airtable_record_id, first_name, last_name, email, phone, status)
-        VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
-        """,
-        airtable_id,
-        first_name,
-        last_name,
-        email,
-        phone,
-        status,
-    )
+from activitylog_testing.leads import add_lead
 
 
 async def store_events(pool: asyncpg.Pool, bodies: list[dict[str, Any]]) -> list[uuid.UUID]:
@@ -97,9 +75,22 @@ class Seed:
 async def seed(pool: asyncpg.Pool) -> Seed:
     now = datetime.now(UTC).replace(microsecond=0)
     jane = await add_lead(
-        pool, "recJaneDoe01", "Jane", "Doe", "jane.doe@example.com", "+15550001111", "qualified"
+        pool,
+        "recJaneDoe01",
+        first_name="Jane",
+        last_name="Doe",
+        email="jane.doe@example.com",
+        phone="+15550001111",
+        status="qualified",
     )
-    bob = await add_lead(pool, "recBobStone1", "Bob", "Stone", "bob@example.com", "+15550002222")
+    bob = await add_lead(
+        pool,
+        "recBobStone1",
+        first_name="Bob",
+        last_name="Stone",
+        email="bob@example.com",
+        phone="+15550002222",
+    )
     m = timedelta(minutes=1)
     await store_events(
         pool,

@@ -10,7 +10,6 @@ from pathlib import Path
 from playwright.async_api import Page
 
 from activitylog.access.accounts import hash_password
-from support import free_port as free_port  # re-exported for the tests here
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -15,7 +15,7 @@ from litestar.types import ControllerRouterHandler
 from activitylog.runtime.db import close_pool, create_pool
 from activitylog.runtime.settings import Settings, get_settings
 from activitylog.stream.conventions import redis_client
-from activitylog_api.auth import PUBLIC_PATHS, PUBLIC_PREFIXES, KeyVerifier, principal_of
+from activitylog_api.auth import KeyVerifier, principal_of
 from activitylog_api.errors import EXCEPTION_HANDLERS, bad_request
 from activitylog_api.metrics import request_metrics
 from activitylog_api.openapi import complete_document, error_responses, openapi_config
@@ -26,8 +26,8 @@ from activitylog_api.routes.leads import put_lead
 from activitylog_api.routes.retry_queue import RetryQueueController
 from activitylog_api.routes.timeline import lead_activity
 from activitylog_api.state import ApiServices, provide_services
-from activitylog_api.ui import UI_PUBLIC_PATHS, UI_PUBLIC_PREFIXES, ui_route_handlers
 from activitylog_api.ui import template_config as ui_template_config
+from activitylog_api.ui import ui_route_handlers
 
 
 class MetricsController(PrometheusController):
@@ -55,9 +55,6 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ready,
     MetricsController,
 ]
-# The login page and its assets use no guard; every other route declares one.
-PUBLIC_PATHS.update(UI_PUBLIC_PATHS)
-PUBLIC_PREFIXES.update(UI_PUBLIC_PREFIXES)
 
 
 @asynccontextmanager
@@ -65,17 +62,16 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     """One pool and one Redis client per process; connections open lazily (an outage at
     start is then just a failing request, and the other backend keeps working)."""
     settings: Settings = app.state.settings
-    if not settings.database_url or not settings.redis_url:
-        raise RuntimeError("DATABASE_URL and REDIS_URL must be set (or use `activitylog up`)")
+    database_url, redis_url = settings.servers()
     pool = await create_pool(
-        settings.database_url,
+        database_url,
         min_size=0,
         max_size=settings.database_pool_max,
         connect_timeout_s=settings.api_db_connect_timeout_s,
         statement_timeout_s=settings.api_db_statement_timeout_s,
         acquire_timeout_s=settings.api_db_acquire_timeout_s,
     )
-    redis = redis_client(settings.redis_url, socket_timeout=settings.api_backend_timeout_s)
+    redis = redis_client(redis_url, socket_timeout=settings.api_backend_timeout_s)
     verifier = KeyVerifier(
         pool, ttl_s=settings.api_key_cache_s, timeout_s=settings.api_backend_timeout_s
     )

@@ -26,15 +26,21 @@ PRINCIPAL_STATE_KEY = "api_principal"
 # An attribute a session guard (the admin UI's) sets to True to count as authentication.
 SESSION_GUARD_MARK = "activitylog_session_guard"
 
-# Every route declares a guard except these; the admin UI adds its login page. Its pages
-# declare a session guard marked with SESSION_GUARD_MARK, which `is_auth_guard` accepts.
-PUBLIC_PATHS: set[str] = {
-    "/health/live",
-    "/health/ready",
-    "/metrics",
-    "/api/internal/activity-health",
-}
-PUBLIC_PREFIXES: set[str] = {"/schema"}
+# The admin UI's sign-in form and its assets (its other pages declare a session guard
+# marked with SESSION_GUARD_MARK, which `is_auth_guard` accepts).
+ADMIN_LOGIN_PATH = "/admin/login"
+ADMIN_STATIC_PATH = "/admin/static"
+# Every route declares a guard except these.
+PUBLIC_PATHS = frozenset(
+    {
+        "/health/live",
+        "/health/ready",
+        "/metrics",
+        "/api/internal/activity-health",
+        ADMIN_LOGIN_PATH,
+    }
+)
+PUBLIC_PREFIXES = frozenset({"/schema", ADMIN_STATIC_PATH})
 
 log = get_logger("activitylog.api.auth")
 

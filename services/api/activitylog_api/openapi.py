@@ -28,7 +28,8 @@ from litestar.openapi.spec import (
 from litestar.routes import HTTPRoute
 from pydantic import BaseModel
 
-from activitylog.contract.events import _SOURCE_PATTERN as SOURCE_PATTERN
+from activitylog.contract.events import SOURCE_PATTERN
+from activitylog.contract.references import AIRTABLE_ID_PATTERN
 from activitylog.contract.taxonomy import TYPES_OF
 from activitylog.contract.times import LATEST_TIME, TIME_WINDOW_TEXT
 from activitylog_api.auth import KEY_HEADER, ApiKeyGuard
@@ -87,7 +88,7 @@ def list_param(values: list[str]) -> dict[str, Any]:
 
 
 UUID_PARAM = _or_blank(Schema(type=OpenAPIType.STRING, format="uuid"))
-AIRTABLE_ID_PARAM = _or_blank(Schema(type=OpenAPIType.STRING, pattern=r"^rec[A-Za-z0-9]{3,61}$"))
+AIRTABLE_ID_PARAM = _or_blank(Schema(type=OpenAPIType.STRING, pattern=AIRTABLE_ID_PATTERN))
 INSTANT_PARAM = _or_blank(
     Schema(type=OpenAPIType.STRING, format="date", pattern=YEAR_PREFIX),
     Schema(type=OpenAPIType.STRING, format="date-time", pattern=YEAR_PREFIX),

@@ -6,12 +6,12 @@ import re
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
+from activitylog.contract.references import is_airtable_id
 from activitylog.contract.taxonomy import Category, EventType
 from activitylog.contract.times import utc_in_window
 from activitylog_api.errors import bad_request
 
 MAX_TEXT_CHARS = 200
-_AIRTABLE_ID = re.compile(r"^rec[A-Za-z0-9]{3,61}$")
 # PostgreSQL bigint: a larger id cannot exist, and asyncpg refuses to send it.
 MAX_BIGINT = 2**63 - 1
 _ASCII_DIGITS = re.compile(r"[0-9]{1,19}")
@@ -72,7 +72,7 @@ def uuid_value(field: str, value: str | None) -> uuid.UUID | None:
 
 def airtable_id(field: str, value: str | None) -> str | None:
     raw = text(field, value)
-    if raw is not None and not _AIRTABLE_ID.match(raw):
+    if raw is not None and not is_airtable_id(raw):
         raise bad_request(field, f"{raw!r} is not an Airtable record id (rec…)")
     return raw
 

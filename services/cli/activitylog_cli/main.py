@@ -12,6 +12,7 @@ from activitylog.runtime.migrate import MigrationChanged
 from activitylog.runtime.migrate import migrate as apply_migrations
 from activitylog.runtime.settings import get_settings
 from activitylog_api.service import run_api, serve_workers
+from activitylog_cli.counters import counters
 from activitylog_cli.keys import keys
 from activitylog_cli.retry_queue import retry_queue_group
 from activitylog_cli.runner import serve
@@ -77,6 +78,7 @@ def api() -> None:
 
 
 cli.add_command(up)
+cli.add_command(counters)
 cli.add_command(keys)
 cli.add_command(users)
 cli.add_command(retry_queue_group)

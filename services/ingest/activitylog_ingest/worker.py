@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Callable, Sequence
 
 from activitylog.runtime import metrics
 from activitylog.runtime.logs import get_logger
-from activitylog.stream.conventions import Entry, stream_stats, trim_acknowledged
+from activitylog.stream.conventions import stream_stats, trim_acknowledged
 from activitylog.stream.processor import StreamProcessor
 
 log = get_logger("activitylog.ingest")
@@ -65,16 +63,3 @@ class IngestWorker:
         metrics.STREAM_LAG.set(stats.lag)
         if trimmed:
             log.info("stream trimmed", removed=trimmed, length=stats.length)
-
-
-def crash_on_marker(marker: str) -> Callable[[Sequence[Entry]], None]:
-    """Fault injection: exit the process at once when a batch holds `marker` (tests only)."""
-    needle = marker.encode()
-
-    def inspect(entries: Sequence[Entry]) -> None:
-        for entry_id, fields in entries:
-            if fields and any(needle in value for value in fields.values()):
-                log.error("fault injection: crashing on entry", stream_id=entry_id)
-                os._exit(70)
-
-    return inspect

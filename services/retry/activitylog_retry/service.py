@@ -13,6 +13,7 @@ from activitylog.stream.conventions import redis_client
 from activitylog.stream.lease import ConsumerLease
 from activitylog.stream.processor import ProcessorConfig, StreamProcessor
 from activitylog_retry.alerts import Alerter, Webhook
+from activitylog_retry.compactor import Compactor
 from activitylog_retry.redriver import Redriver
 from activitylog_retry.stale_entries import StaleEntrySweeper
 
@@ -21,11 +22,10 @@ log = get_logger("activitylog.retry")
 
 async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
     """Re-drive retry_queue, claim stale stream entries and alert, until `stop` is set."""
-    if not settings.database_url or not settings.redis_url:
-        raise RuntimeError("DATABASE_URL and REDIS_URL must be set (or use `activitylog up`)")
-    redis = redis_client(settings.redis_url)
+    database_url, redis_url = settings.servers()
+    redis = redis_client(redis_url)
     # Lazy connections: a database outage at start is a back-off, not a crash.
-    pool = await create_pool(settings.database_url, min_size=0, max_size=3)
+    pool = await create_pool(database_url, min_size=0, max_size=3)
     webhook = Webhook(settings.alert_webhook_url, settings.alert_timeout_s)
     # A leased name, like the ingest's: unique among live replicas, kept across restarts.
     lease = ConsumerLease(
@@ -56,12 +56,19 @@ async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
         pending_threshold=settings.alert_pending_threshold,
         min_interval_s=settings.alert_min_interval_s,
     )
+    compactor = Compactor(
+        pool,
+        interval_s=settings.counters_compact_interval_s,
+        backoff=Backoff(settings.backoff_initial_s, settings.backoff_max_s),
+        stop=stop,
+    )
     log.info("retry service started", consumer=processor.config.consumer)
     try:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(redriver.run(), name="redrive")
             tasks.create_task(StaleEntrySweeper(processor, stop).run(), name="stale-entries")
             tasks.create_task(alerter.run(stop, settings.retry_poll_interval_s), name="alerts")
+            tasks.create_task(compactor.run(), name="counter-compaction")
     finally:
         await lease.release()
         await webhook.aclose()

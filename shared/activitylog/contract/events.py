@@ -20,6 +20,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from activitylog.contract.references import AIRTABLE_ID_PATTERN
 from activitylog.contract.taxonomy import CATEGORY_OF, Category, EventType
 from activitylog.contract.times import LATEST_TIME, TIME_WINDOW_TEXT, utc_in_window
 
@@ -30,9 +31,8 @@ MAX_MESSAGE_CHARS = 20_000
 MAX_METADATA_DEPTH = 32
 
 
-_SOURCE_PATTERN = r"^(n8n|ui|system):\S.{0,198}$"
-_AIRTABLE_ID_PATTERN = r"^rec[A-Za-z0-9]{3,61}$"
-_SOURCE_RE = re.compile(_SOURCE_PATTERN)
+SOURCE_PATTERN = r"^(n8n|ui|system):\S.{0,198}$"
+_SOURCE_RE = re.compile(SOURCE_PATTERN)
 _NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 VALID_TYPES_TEXT = ", ".join(t.value for t in EventType)
 
@@ -106,7 +106,7 @@ class ActivityEvent(BaseModel):
     event_type: EventType
     event_category: Category | None = None
     lead_id: uuid.UUID | None = None
-    lead_airtable_id: str | None = Field(default=None, pattern=_AIRTABLE_ID_PATTERN)
+    lead_airtable_id: str | None = Field(default=None, pattern=AIRTABLE_ID_PATTERN)
     client_id: uuid.UUID | None = None
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION_CHARS)
     message_content: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
@@ -190,7 +190,8 @@ _MODEL_LEVEL_FIELD = {
 }
 
 
-def _field_errors(exc: ValidationError) -> list[FieldError]:
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """A pydantic error as one FieldError per fault, fields named as clients send them."""
     errors: list[FieldError] = []
     for err in exc.errors(include_url=False):
         loc = [str(part) for part in err["loc"]]
@@ -232,7 +233,7 @@ def parse_event(data: Any, *, size: int | None = None, nul_possible: bool = True
             raise InvalidEvent.single("", f"event is {size} bytes; the limit is {MAX_EVENT_BYTES}")
         return ActivityEvent.model_validate(data)
     except ValidationError as exc:
-        raise InvalidEvent(_field_errors(exc)) from None
+        raise InvalidEvent(field_errors(exc)) from None
     except InvalidEvent:
         raise
     except Exception as exc:  # a value no rule foresaw: refuse it, with what was wrong

@@ -9,6 +9,7 @@ from datetime import datetime
 import orjson
 
 from activitylog.contract.events import ActivityEvent
+from activitylog.contract.times import iso
 
 # Fixed namespace for every UUIDv5 the product derives; changing it would change every id.
 EVENT_ID_NAMESPACE = uuid.UUID("81f0aa53-999f-4930-8946-01472274092f")
@@ -75,3 +76,26 @@ class AcceptedEvent:
             event, idempotency_key=idempotency_key, fallback_key=fallback_key
         )
         return cls(event_id, event, event.timestamp or received_at, origin, raw)
+
+    @classmethod
+    def for_publishing(
+        cls, event: ActivityEvent, *, received_at: datetime, idempotency_key: str | None
+    ) -> AcceptedEvent:
+        """An event received over HTTP, its payload rewritten to carry the settled id and time.
+
+        Whichever path then stores it (the stream, the direct fallback, a replay), the
+        payload alone yields the same id, so they all land on one row.
+        """
+        provisional = cls.accept(
+            event, received_at=received_at, origin="", raw="", idempotency_key=idempotency_key
+        )
+        payload = event.model_dump(mode="json", by_alias=True, exclude_none=True)
+        payload["eventId"] = str(provisional.id)
+        payload["timestamp"] = iso(provisional.timestamp)
+        return cls(
+            provisional.id,
+            event,
+            provisional.timestamp,
+            f"http:{provisional.id}",
+            orjson.dumps(payload).decode(),
+        )

@@ -118,9 +118,25 @@ class Outcome:
         }
 
 
+def after_success(row: RetryRow, event_id: uuid.UUID, inserted: bool) -> Outcome:
+    """The row's event is stored (now, or before: `inserted` says which); it is resolved."""
+    return Outcome(
+        row.id,
+        row.queue_id,
+        row.lead_id,
+        row.status,
+        RetryStatus.RESOLVED,
+        row.retry_count,
+        event_id=event_id,
+        inserted=inserted,
+    )
+
+
 def after_failure(
     row: RetryRow, error: str, permanent: bool, policy: RetryPolicy, now: datetime
 ) -> Outcome:
+    """A failed attempt: a pending row backs off, or goes dead at the limit or when the
+    failure is `permanent`; a dead or discarded row an operator replayed keeps its status."""
     count = row.retry_count + 1
     if row.status is not RetryStatus.PENDING:
         return Outcome(
@@ -145,6 +161,7 @@ def after_failure(
 
 
 def already_resolved(row: RetryRow) -> Outcome:
+    """A replay of a resolved row changes nothing; the outcome names its event."""
     try:
         event_id: uuid.UUID | None = accept_row(row).id
     except NotReplayable:

@@ -18,6 +18,7 @@ from activitylog.retry.outcomes import (
     RetryPolicy,
     accept_row,
     after_failure,
+    after_success,
     already_resolved,
 )
 from activitylog.runtime.db import is_transient
@@ -57,16 +58,7 @@ async def attempt(
             continue
         event = accepted.get(row.id)
         if row.id not in errors and event is not None:
-            outcome = Outcome(
-                row.id,
-                row.queue_id,
-                row.lead_id,
-                row.status,
-                RetryStatus.RESOLVED,
-                row.retry_count,
-                event_id=event.id,
-                inserted=stored.get(row.id, False),
-            )
+            outcome = after_success(row, event.id, stored.get(row.id, False))
             updates.append(RowUpdate(row.id, outcome.status, row.retry_count, None, None))
         else:
             outcome = after_failure(row, errors[row.id], row.id in permanent, policy, now)
@@ -114,13 +106,13 @@ async def _store(
         for row_id, event in accepted.items():
             stored.update(await _store(conn, {row_id: event}, errors, permanent))
         return stored
-    waiting = {letter.queue_id: letter for letter in result.waiting}
+    refused = {letter.queue_id: letter for letter in result.refused}
     stored = {}
     for row_id, event in accepted.items():
-        if event.origin in waiting:
-            errors[row_id] = waiting[event.origin].reason
+        if event.origin in refused:
+            errors[row_id] = refused[event.origin].reason
             # Dead: its clientId contradicts its lead's client, which no retry changes.
-            if waiting[event.origin].status is RetryStatus.DEAD:
+            if refused[event.origin].status is RetryStatus.DEAD:
                 permanent.add(row_id)
         else:
             stored[row_id] = event.id in result.inserted

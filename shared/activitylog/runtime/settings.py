@@ -37,7 +37,6 @@ class Settings(BaseSettings):
     # Short, so that a name held by a process that died is free again within seconds.
     consumer_lease_ttl_s: float = Field(default=5.0, gt=0)
     # Fault injection for the fault tests: an entry containing this text kills the worker.
-    ingest_fault_crash_marker: str | None = None
 
     # Retry service.
     retry_max_attempts: int = Field(default=10, ge=1)
@@ -84,6 +83,8 @@ class Settings(BaseSettings):
     api_count_budget_ms: int = Field(default=30, ge=1)
     # A search page slower than this (ms) is planned again to read through the text index.
     api_search_budget_ms: int = Field(default=150, ge=1)
+    # Counters: how often the retry service compacts them (any replica; they take turns).
+    counters_compact_interval_s: float = Field(default=300.0, gt=0)
     # Health: degraded above these.
     health_max_retry_queue: int = Field(default=20, ge=0)
     health_max_stream_lag: int = Field(default=1_000, ge=0)
@@ -95,6 +96,12 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=0, ge=0, le=65535)
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "console"
+
+    def servers(self) -> tuple[str, str]:
+        """DATABASE_URL and REDIS_URL, which every service needs; a clear error if unset."""
+        if not self.database_url or not self.redis_url:
+            raise RuntimeError("DATABASE_URL and REDIS_URL must be set (or use `activitylog up`)")
+        return self.database_url, self.redis_url
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,8 @@ from typing import Any
 
 import asyncpg
 
+from activitylog.contract.references import parse_lead_reference
+
 
 @dataclass(frozen=True, slots=True)
 class LeadRef:
@@ -163,17 +165,15 @@ _LEAD_COLUMNS = """id, airtable_record_id, client_id, first_name, last_name, ema
     status, last_activity_at, created_at, updated_at"""
 
 
-async def fetch_lead(
-    conn: asyncpg.Connection,
-    *,
-    lead_id: uuid.UUID | None = None,
-    airtable_id: str | None = None,
-) -> asyncpg.Record | None:
-    """One lead by its UUID or its Airtable record id."""
-    if lead_id is not None:
-        return await conn.fetchrow(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE id = $1", lead_id)
+async def find_lead(conn: asyncpg.Connection, reference: str) -> asyncpg.Record | None:
+    """The lead `reference` names (its UUID or its Airtable record id), if it exists."""
+    ref = parse_lead_reference(reference)
+    if ref is None:
+        return None
+    if ref.lead_id is not None:
+        return await conn.fetchrow(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE id = $1", ref.lead_id)
     return await conn.fetchrow(
-        f"SELECT {_LEAD_COLUMNS} FROM leads WHERE airtable_record_id = $1", airtable_id
+        f"SELECT {_LEAD_COLUMNS} FROM leads WHERE airtable_record_id = $1", ref.airtable_id
     )
 
 

@@ -260,11 +260,6 @@ async def ids_for_queue_ids(
     return [r["id"] for r in rows]
 
 
-async def count_pending(conn: asyncpg.Connection) -> int:
-    """Pending rows (the alert threshold); served by the partial due index."""
-    return int(await conn.fetchval("SELECT count(*) FROM retry_queue WHERE status = 'pending'"))
-
-
 async def lock_unalerted_dead(conn: asyncpg.Connection, limit: int) -> list[RetryRow]:
     """Dead rows nobody has announced yet, locked so one replica announces each (in a tx)."""
     rows = await conn.fetch(
@@ -278,14 +273,6 @@ async def lock_unalerted_dead(conn: asyncpg.Connection, limit: int) -> list[Retr
         limit,
     )
     return [_row(r) for r in rows]
-
-
-async def count_unalerted_dead(conn: asyncpg.Connection) -> int:
-    return int(
-        await conn.fetchval(
-            "SELECT count(*) FROM retry_queue WHERE status = 'dead' AND alerted_at IS NULL"
-        )
-    )
 
 
 async def mark_alerted(conn: asyncpg.Connection, row_ids: list[int]) -> None:

@@ -14,7 +14,14 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from activitylog.contract.identity import AcceptedEvent
-from activitylog.storage import leads, retry_queue
+from activitylog.counters.rollups import (
+    CountedEvent,
+    CounterKey,
+    client_moves,
+    increments,
+    merge,
+)
+from activitylog.storage import event_counts, leads, retry_queue
 from activitylog.storage.activity_log import writes as activity_writes
 from activitylog.storage.activity_log.writes import ActivityRow
 from activitylog.storage.leads import LeadRef
@@ -29,12 +36,7 @@ class StoreResult:
     duplicates: set[uuid.UUID] = field(default_factory=set)
     # Letters for events this batch refused: pending (their lead is not there yet) or dead
     # (their clientId contradicts their lead's client).
-    waiting: list[DeadLetter] = field(default_factory=list)
-    dead_letters: int = 0
-
-    @property
-    def stored(self) -> int:
-        return len(self.inserted) + len(self.duplicates)
+    refused: list[DeadLetter] = field(default_factory=list)
 
 
 def lead_reference(event: AcceptedEvent) -> str | None:
@@ -59,9 +61,9 @@ async def store_batch(
     """Resolve leads, insert events idempotently, advance leads, write dead letters; one commit.
 
     An event naming a `leadId` that does not exist yet becomes a `pending` retry-queue row
-    (the lead sync may bring it), returned in `waiting`. The lead's client is the event's
+    (the lead sync may bring it), returned in `refused`. The lead's client is the event's
     client: an event without `clientId` takes it, one whose `clientId` contradicts it becomes
-    a `dead` row (in `waiting` too), and a lead without a client adopts the first `clientId`
+    a `dead` row (in `refused` too), and a lead without a client adopts the first `clientId`
     its events name (a new stub lead is created with it).
     """
     result = StoreResult()
@@ -97,7 +99,7 @@ async def store_batch(
                         status=RetryStatus.PENDING,
                         next_retry_at=now + pending_delay,
                     )
-                    result.waiting.append(letter)
+                    result.refused.append(letter)
                     continue
             else:
                 assert ev.lead_airtable_id is not None
@@ -131,7 +133,7 @@ async def store_batch(
             if _contradicts(accepted, owner):
                 # Filed under its own clientId it would show another client this lead.
                 lead = ref.airtable_record_id or str(ref.id)
-                result.waiting.append(
+                result.refused.append(
                     DeadLetter(
                         queue_id=accepted.origin,
                         lead_id=lead_reference(accepted),
@@ -161,15 +163,43 @@ async def store_batch(
                     timestamp=accepted.timestamp,
                 )
             )
-        result.inserted = await activity_writes.insert_rows(conn, rows)
+        arrived_at = datetime.now(UTC)
+        result.inserted = await activity_writes.insert_rows(conn, rows, arrived_at)
+        counted: list[CountedEvent] = []
         for row in rows:
             if row.id in result.inserted:
                 if row.timestamp > latest.get(row.lead_id, row.timestamp - timedelta(1)):
                     latest[row.lead_id] = row.timestamp
+                counted.append(
+                    CountedEvent(
+                        row.event_type,
+                        row.event_category,
+                        row.source,
+                        row.client_id,
+                        row.timestamp,
+                        arrived_at,
+                    )
+                )
             else:
                 result.duplicates.add(row.id)
         await leads.advance_last_activity(conn, latest, adopting)
         # Events stored while an adopting lead had no client are its client's now too.
-        await activity_writes.reassign_client(conn, adopting)
-        result.dead_letters = await retry_queue.add(conn, letters + result.waiting)
+        moved = await activity_writes.reassign_client(conn, adopting)
+        await retry_queue.add(conn, letters + result.refused)
+        # Last, so the counter rows other batches may share are held only until the commit.
+        await event_counts.add(conn, merge(increments(counted), _moves(moved)))
     return result
+
+
+async def move_history(conn: asyncpg.Connection, owners: dict[uuid.UUID, uuid.UUID | None]) -> int:
+    """Give each lead's events its client (`owners`: lead id → client), counters included;
+    returns how many events moved. The caller holds the transaction and the lead locks."""
+    moved = await activity_writes.reassign_client(conn, owners)
+    await event_counts.add(conn, _moves(moved))
+    return len(moved)
+
+
+def _moves(moved: list[activity_writes.MovedEvent]) -> dict[CounterKey, int]:
+    return client_moves(
+        (m.timestamp, m.event_type, m.event_category, m.old_client, m.new_client) for m in moved
+    )

@@ -12,7 +12,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -27,7 +26,8 @@ from activitylog.runtime.db import is_transient
 from activitylog.runtime.logs import get_logger
 from activitylog.runtime.settings import Settings
 from activitylog.storage.retry_queue import DeadLetter, RetryStatus
-from activitylog.storage.unit_of_work import lead_reference, store_batch
+from activitylog.storage.unit_of_work import store_batch
+from activitylog.stream.claims import claim_stale, forget_idle_consumers
 from activitylog.stream.conventions import (
     PAYLOAD_FIELD,
     Entry,
@@ -43,6 +43,7 @@ from activitylog.stream.decoding import (
     guess_lead,
     last_resort,
 )
+from activitylog.stream.reporting import record_stored
 
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
@@ -91,14 +92,11 @@ class StreamProcessor:
         redis: aioredis.Redis,
         config: ProcessorConfig,
         stop: asyncio.Event,
-        inspect: Callable[[Sequence[Entry]], None] | None = None,
     ) -> None:
         self.pool = pool
         self.redis = redis
         self.config = config
         self.stop = stop
-        # Called with each batch before it is stored; the ingest's fault injection hooks here.
-        self.inspect = inspect
 
     async def run_steps(self, step: Callable[[], Awaitable[bool]]) -> None:
         """Call `step` until it returns False or `stop` is set, with the group in place.
@@ -155,8 +153,6 @@ class StreamProcessor:
         if not entries:
             return True
         metrics.ENTRIES_CONSUMED.labels(self.config.path).inc(len(entries))
-        if self.inspect is not None:
-            self.inspect(entries)
         accepted: list[AcceptedEvent] = []
         letters: list[DeadLetter] = []
         for entry_id, fields in entries:
@@ -209,35 +205,7 @@ class StreamProcessor:
                         return False
                     continue
                 return await self._isolate(accepted, letters, ids, exc)
-            metrics.BATCH_SIZE.labels(path).observe(len(ids))
-            metrics.COMMIT_SECONDS.labels(path).observe(time.perf_counter() - started)
-            metrics.EVENTS_STORED.labels(path).inc(len(result.inserted))
-            metrics.EVENTS_DUPLICATE.labels(path).inc(len(result.duplicates))
-            for letter in [*letters, *result.waiting]:
-                metrics.DEAD_LETTERED.labels(path, letter.status.value).inc()
-                log.warning(
-                    "entry sent to retry_queue",
-                    stream_id=letter.queue_id,
-                    lead=letter.lead_id,
-                    status=letter.status.value,
-                    reason=letter.reason,
-                )
-            # Every id is on the line so an operator can trace one event from the stream
-            # entry to its row (and its lead) with a single grep.
-            log.info(
-                "batch stored",
-                entries=len(ids),
-                inserted=len(result.inserted),
-                duplicates=len(result.duplicates),
-                dead_letters=len(letters),
-                waiting=len(result.waiting),
-                first_id=ids[0],
-                last_id=ids[-1],
-                commit_ms=round((time.perf_counter() - started) * 1000, 1),
-                stream_ids=ids,
-                event_ids=[str(a.id) for a in accepted],
-                lead_ids=sorted({ref for a in accepted if (ref := lead_reference(a))}),
-            )
+            record_stored(path, ids, accepted, letters, result, time.perf_counter() - started)
             return True
 
     async def _isolate(
@@ -403,51 +371,13 @@ class StreamProcessor:
 
     async def sweep_stale(self, forget_after_ms: int = FORGET_CONSUMER_AFTER_MS) -> int:
         """Claim stale entries, handle everything pending here, forget consumers that left."""
-        await self.claim_stale()
-        handled = await self.recover_pending()
-        await self.forget_idle_consumers(forget_after_ms)
-        return handled
-
-    async def claim_stale(self) -> int:
-        """Move entries idle longer than CLAIM_IDLE_MS to this consumer (XAUTOCLAIM JUSTID).
-
-        JUSTID leaves delivery counts unchanged; `recover_pending` then handles them.
-        """
-        cfg = self.config
-        claimed = 0
-        while not self.stop.is_set():
-            reply: Any = await self.redis.xautoclaim(
-                cfg.stream,
-                cfg.group,
-                cfg.consumer,
-                cfg.claim_idle_ms,
-                start_id="0-0",
-                count=cfg.batch_size,
-                justid=True,
-            )
-            ids = reply if isinstance(reply, list) else []
-            claimed += len(ids)
-            # Claimed entries are no longer idle, so the next call from 0-0 finds the next.
-            if len(ids) < cfg.batch_size or claimed >= cfg.batch_size * 20:
-                break
+        claimed = await claim_stale(self.redis, self.config, self.stop)
         if claimed:
-            log.info("claimed stale pending entries", entries=claimed, consumer=cfg.consumer)
-        return claimed
-
-    async def forget_idle_consumers(self, idle_ms: int) -> list[str]:
-        """Delete consumers idle `idle_ms` with nothing pending; a live one re-appears."""
-        cfg = self.config
-        try:
-            consumers = await self.redis.xinfo_consumers(cfg.stream, cfg.group)
-        except ResponseError:
-            return []
-        removed: list[str] = []
-        for info in consumers:
-            name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
-            if name == cfg.consumer or int(info.get("pending", 0)) or int(info["idle"]) < idle_ms:
-                continue
-            await self.redis.xgroup_delconsumer(cfg.stream, cfg.group, name)
-            removed.append(name)
+            log.info(
+                "claimed stale pending entries", entries=claimed, consumer=self.config.consumer
+            )
+        handled = await self.recover_pending()
+        removed = await forget_idle_consumers(self.redis, self.config, forget_after_ms)
         if removed:
             log.info("removed idle consumers", consumers=removed)
-        return removed
+        return handled

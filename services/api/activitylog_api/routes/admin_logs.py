@@ -20,18 +20,17 @@ from litestar.response import Stream
 
 from activitylog.access.keys import Role
 from activitylog.contract.taxonomy import Category
+from activitylog.counters.totals import count_by_category, count_total
 from activitylog.storage.activity_log.queries import (
     ActivityFilter,
     Ordering,
     SortKey,
     browse,
-    count_by_category,
-    count_capped,
 )
 from activitylog_api import params
 from activitylog_api.auth import READ_ACTIVITY, Principal
 from activitylog_api.csv_export import export_rows
-from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
+from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor
 from activitylog_api.errors import bad_request
 from activitylog_api.openapi import (
     AIRTABLE_ID_PARAM,
@@ -44,6 +43,7 @@ from activitylog_api.openapi import (
     param_schema,
     text_param,
 )
+from activitylog_api.paging import keyset_page
 from activitylog_api.state import ApiServices
 from activitylog_api.views import ActivityPage, CategoryCounts, activity_item
 
@@ -214,23 +214,21 @@ class AdminActivityLogs(Controller):
 
         async def total() -> Any:
             async with services.pool.acquire() as conn:
-                return await count_capped(
+                return await count_total(
                     conn, flt, cap, budget_ms=services.settings.api_count_budget_ms
                 )
 
         rows, count = await asyncio.gather(page_rows(), total())
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = encode_cursor(kind, ordering.position(rows[-1])) if has_more else None
+        found = keyset_page(rows, limit, ordering.position)
         return {
-            "activities": [activity_item(r) for r in rows],
+            "activities": [activity_item(r) for r in found.rows],
             "pagination": {
                 "page": None if cursor else page,
                 "limit": limit,
                 "totalCount": count.value,
                 "totalPages": math.ceil(count.value / limit),
-                "hasMore": has_more,
-                "nextCursor": next_cursor,
+                "hasMore": found.has_more,
+                "nextCursor": found.next_cursor(kind),
                 "estimated": count.estimated,
             },
         }

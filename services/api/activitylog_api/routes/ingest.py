@@ -93,20 +93,8 @@ def _accept(
         key = None
         if idempotency_key:
             key = f"{idempotency_key}:{index}" if is_array else idempotency_key
-        provisional = AcceptedEvent.accept(
-            event, received_at=received_at, origin="", raw="", idempotency_key=key
-        )
-        payload = event.model_dump(mode="json", by_alias=True, exclude_none=True)
-        payload["eventId"] = str(provisional.id)
-        payload["timestamp"] = iso(provisional.timestamp)
         accepted.append(
-            AcceptedEvent(
-                provisional.id,
-                event,
-                provisional.timestamp,
-                f"http:{provisional.id}",
-                orjson.dumps(payload).decode(),
-            )
+            AcceptedEvent.for_publishing(event, received_at=received_at, idempotency_key=key)
         )
     if not errors and is_array:
         errors = _repeated_ids(accepted)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Annotated, Any
 
@@ -15,8 +14,10 @@ from litestar.params import PathParameter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from activitylog.contract.events import field_errors
+from activitylog.contract.references import AIRTABLE_ID_PATTERN, is_airtable_id
 from activitylog.storage import leads
-from activitylog.storage.activity_log import writes as activity_writes
+from activitylog.storage.unit_of_work import move_history
 from activitylog_api.auth import WRITE_LEADS
 from activitylog_api.errors import ApiError, bad_request
 from activitylog_api.openapi import KEY_ERRORS, error_responses, request_body
@@ -24,7 +25,6 @@ from activitylog_api.state import ApiServices
 from activitylog_api.views import LeadSaved, lead_item
 
 MAX_BODY_BYTES = 64 * 1024
-_AIRTABLE_ID = re.compile(r"^rec[A-Za-z0-9]{3,61}$")
 
 
 class LeadDetails(BaseModel):
@@ -64,14 +64,9 @@ def _parse(raw: bytes) -> LeadDetails:
     try:
         return LeadDetails.model_validate(data)
     except ValidationError as exc:
-        errors = []
-        for err in exc.errors(include_url=False):
-            field = to_camel(str(err["loc"][0])) if err["loc"] else ""
-            message = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "unknown field"
-            errors.append({"field": field, "message": message})
-        shown = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        faults = field_errors(exc)
+        shown = "; ".join(map(str, faults))
+        errors = [{"field": f.field, "message": f.message} for f in faults]
         raise ApiError(400, f"invalid lead details: {shown}", errors=errors) from None
 
 
@@ -99,13 +94,13 @@ async def put_lead(
         str,
         PathParameter(
             description="the lead's Airtable record id (rec…)",
-            schema_extra={"pattern": _AIRTABLE_ID.pattern},
+            schema_extra={"pattern": AIRTABLE_ID_PATTERN},
         ),
     ],
     request: Request[Any, Any, Any],
     services: NamedDependency[ApiServices],
 ) -> Response[Any]:
-    if not _AIRTABLE_ID.match(airtable_id):
+    if not is_airtable_id(airtable_id):
         raise bad_request("airtableId", f"{airtable_id!r} is not an Airtable record id (rec…)")
     try:
         raw = await request.body()
@@ -121,7 +116,7 @@ async def put_lead(
             # A lead's events are its client's: moving the lead moves its whole history
             # (the lead stays locked until the commit), and events stored while it was a
             # stub without a client get the one it has now.
-            await activity_writes.reassign_client(conn, {row["id"]: row["client_id"]})
+            await move_history(conn, {row["id"]: row["client_id"]})
     return Response(
         {"success": True, "created": created, "lead": lead_item(row)},
         status_code=201 if created else 200,

@@ -18,9 +18,10 @@ from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import RetryStatus
 from activitylog_api import params
 from activitylog_api.auth import ADMIN_ONLY
-from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
+from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor
 from activitylog_api.errors import ApiError, bad_request
 from activitylog_api.openapi import KEY_ERRORS, NO_NUL, error_responses, param_schema, request_body
+from activitylog_api.paging import keyset_page
 from activitylog_api.state import ApiServices
 from activitylog_api.views import Discarded, Replayed, RetryQueuePage, RetryRowBody
 
@@ -117,15 +118,14 @@ class RetryQueueController(Controller):
                 return rows, await retry_queue.count_by_status(conn)
 
         rows, counts = await query()
-        has_more = len(rows) > limit
-        rows = rows[:limit]
+        page = keyset_page(rows, limit, lambda row: [row.id])
         return {
-            "rows": [retry_views.row_json(r) for r in rows],
+            "rows": [retry_views.row_json(r) for r in page.rows],
             "counts": counts,
             "pagination": {
                 "limit": limit,
-                "hasMore": has_more,
-                "nextCursor": encode_cursor(_CURSOR_KIND, [rows[-1].id]) if has_more else None,
+                "hasMore": page.has_more,
+                "nextCursor": page.next_cursor(_CURSOR_KIND),
             },
         }
 

@@ -16,7 +16,7 @@ from activitylog.storage import leads
 from activitylog.storage.activity_log.queries import ActivityFilter, Ordering, browse
 from activitylog_api import params
 from activitylog_api.auth import READ_ACTIVITY, Principal
-from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
+from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor
 from activitylog_api.errors import ApiError
 from activitylog_api.openapi import (
     INSTANT_PARAM,
@@ -27,6 +27,7 @@ from activitylog_api.openapi import (
     list_param,
     param_schema,
 )
+from activitylog_api.paging import keyset_page
 from activitylog_api.state import ApiServices
 from activitylog_api.views import TimelinePage, timeline_item
 
@@ -95,10 +96,6 @@ async def lead_activity(
     ] = None,
 ) -> TimelinePage:
     reference = params.text("id", id, MAX_REFERENCE_CHARS) or ""
-    try:
-        lead_id: uuid.UUID | None = uuid.UUID(reference)
-    except ValueError:
-        lead_id = None
     since, before = params.time_range(date_from, date_to)
     flt = ActivityFilter(
         categories=params.categories("category", category),
@@ -108,10 +105,7 @@ async def lead_activity(
     )
     after = decode_cursor(cursor, _CURSOR_KIND, (datetime, uuid.UUID)) if cursor else None
     async with services.pool.acquire() as conn:
-        if lead_id is not None:
-            lead = await leads.fetch_lead(conn, lead_id=lead_id)
-        else:
-            lead = await leads.fetch_lead(conn, airtable_id=reference)
+        lead = await leads.find_lead(conn, reference)
         if lead is None or (
             principal.role == Role.PORTAL and lead["client_id"] != principal.client_id
         ):
@@ -120,10 +114,12 @@ async def lead_activity(
         rows = await browse(
             conn, flt, ordering=Ordering(), after=after, limit=limit + 1, with_lead=False
         )
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(_CURSOR_KIND, Ordering().position(rows[-1])) if has_more else None
+    page = keyset_page(rows, limit, Ordering().position)
     return {
-        "timeline": [timeline_item(r) for r in rows],
-        "pagination": {"limit": limit, "hasMore": has_more, "nextCursor": next_cursor},
+        "timeline": [timeline_item(r) for r in page.rows],
+        "pagination": {
+            "limit": limit,
+            "hasMore": page.has_more,
+            "nextCursor": page.next_cursor(_CURSOR_KIND),
+        },
     }

@@ -23,11 +23,7 @@ from activitylog_api.ui.retry_page import discard_row, raw_payload, replay_row, 
 from activitylog_api.ui.sessions import AdminSessionConfig
 from activitylog_api.ui.templating import STATIC_DIR, STATIC_PATH, template_config
 
-__all__ = ["UI_PUBLIC_PATHS", "UI_PUBLIC_PREFIXES", "template_config", "ui_route_handlers"]
-
-# Reachable without a session (the login form and its assets); everything else is guarded.
-UI_PUBLIC_PATHS = {"/admin/login"}
-UI_PUBLIC_PREFIXES = {STATIC_PATH}
+__all__ = ["template_config", "ui_route_handlers"]
 
 _SECURITY_HEADERS = [
     ResponseHeader(

@@ -12,15 +12,16 @@ from litestar.di import NamedDependency
 from litestar.response import Template
 
 from activitylog.contract.taxonomy import CATEGORY_STYLE, Category, CategoryStyle
+from activitylog.counters.totals import count_total
 from activitylog.storage.activity_log.queries import (
     ActivityFilter,
     Count,
     Ordering,
     browse,
-    count_capped,
 )
 from activitylog_api.cursor import decode_cursor, encode_cursor
 from activitylog_api.errors import ApiError
+from activitylog_api.paging import keyset_page
 from activitylog_api.state import ApiServices
 from activitylog_api.ui import browser_query
 from activitylog_api.ui.browser_query import BrowserQuery
@@ -65,36 +66,23 @@ async def read_page(
     budget_ms: int | None = None,
 ) -> Page:
     """One page of 50, newest first; `older`/`newer` continue from a previous page's edge."""
-    types = (datetime, uuid.UUID)
-    position = Ordering().position
-    if newer:
-        after = decode_cursor(newer, _CURSOR_KIND, types)
-        rows = await browse(
-            conn,
-            flt,
-            ordering=Ordering(descending=False),
-            after=after,
-            limit=PAGE_SIZE + 1,
-            budget_ms=budget_ms,
-        )
-        more_newer = len(rows) > PAGE_SIZE
-        rows = list(reversed(rows[:PAGE_SIZE]))
-        return Page(
-            [event_view(r) for r in rows],
-            older=encode_cursor(_CURSOR_KIND, position(rows[-1])) if rows else None,
-            newer=encode_cursor(_CURSOR_KIND, position(rows[0])) if more_newer else None,
-        )
-    after = decode_cursor(older, _CURSOR_KIND, types) if older else None
-    rows = await browse(conn, flt, after=after, limit=PAGE_SIZE + 1, budget_ms=budget_ms)
-    more_older = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    return Page(
-        [event_view(r) for r in rows],
-        older=encode_cursor(_CURSOR_KIND, position(rows[-1])) if more_older else None,
-        newer=encode_cursor(_CURSOR_KIND, position(rows[0]))
-        if after is not None and rows
-        else None,
+    cursor = newer or older
+    after = decode_cursor(cursor, _CURSOR_KIND, (datetime, uuid.UUID)) if cursor else None
+    # Newer pages are read oldest first from their edge, then shown newest first.
+    ordering = Ordering(descending=not newer)
+    fetched = await browse(
+        conn, flt, ordering=ordering, after=after, limit=PAGE_SIZE + 1, budget_ms=budget_ms
     )
+    page = keyset_page(fetched, PAGE_SIZE, ordering.position)
+    onward = page.next_cursor(_CURSOR_KIND)
+    back = (
+        encode_cursor(_CURSOR_KIND, ordering.position(page.rows[0]))
+        if after is not None and page.rows
+        else None
+    )
+    if newer:
+        return Page([event_view(r) for r in reversed(page.rows)], older=back, newer=onward)
+    return Page([event_view(r) for r in page.rows], older=onward, newer=back)
 
 
 def category_chips(query: BrowserQuery) -> list[Chip]:
@@ -150,7 +138,7 @@ async def activity_logs(
                     newer=newer,
                     budget_ms=settings.api_search_budget_ms,
                 )
-                count = await count_capped(
+                count = await count_total(
                     conn,
                     query.filter,
                     settings.api_count_cap,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
+from activitylog.contract.references import LeadReference, parse_lead_reference
 from activitylog.contract.taxonomy import CATEGORY_STYLE, LABEL_OF, TYPES_OF, Category
 from activitylog.storage.activity_log.queries import ActivityFilter
 from activitylog_api import params
@@ -84,24 +84,20 @@ def _filter(form: dict[str, str], now: datetime) -> ActivityFilter:
         since = now - _RANGE_SPAN[span]
     elif span:
         raise bad_request("range", f"unknown range {span!r}; use 1h, 24h, 7d, 30d or custom")
-    lead_id: uuid.UUID | None = None
-    lead_airtable_id: str | None = None
+    reference = LeadReference()
     lead = params.text("lead", form["lead"])
     if lead is not None:
-        if lead.startswith("rec"):
-            lead_airtable_id = params.airtable_id("lead", lead)
-        else:
-            try:
-                lead_id = uuid.UUID(lead)
-            except ValueError:
-                raise bad_request(
-                    "lead",
-                    f"{lead!r} is neither a lead UUID nor an Airtable id (rec…); "
-                    "to find a lead by name, email or phone use the search box",
-                ) from None
+        parsed = parse_lead_reference(lead)
+        if parsed is None:
+            raise bad_request(
+                "lead",
+                f"{lead!r} is neither a lead UUID nor an Airtable id (rec…); "
+                "to find a lead by name, email or phone use the search box",
+            )
+        reference = parsed
     return ActivityFilter(
-        lead_id=lead_id,
-        lead_airtable_id=lead_airtable_id,
+        lead_id=reference.lead_id,
+        lead_airtable_id=reference.airtable_id,
         categories=params.categories("category", form["category"]),
         event_types=params.event_types("eventType", form["eventType"]),
         source=params.text("source", form["source"]),

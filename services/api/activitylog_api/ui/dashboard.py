@@ -12,14 +12,15 @@ from litestar.di import NamedDependency
 from litestar.response import Template
 
 from activitylog.contract.taxonomy import CATEGORY_STYLE, Category, CategoryStyle
-from activitylog.storage.activity_log.stats import counts_per_bucket
+from activitylog.counters.rollups import Grain
+from activitylog.storage import event_counts
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.charts import Bar, Series, stacked_bars
-from activitylog_api.ui.dashboard_cache import DAYS, TTL_S, closed_days_of
 from activitylog_api.ui.guard import SESSION, page_context
 from activitylog_api.ui.health_view import health_for_page
 
 HOURS = 48
+DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +62,15 @@ async def dashboard(
     hour_starts = [this_hour - timedelta(hours=HOURS - 1 - i) for i in range(HOURS)]
     day_starts = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
     health = await health_for_page(services)
-    closed = closed_days_of(request.app)
-    daily_rows = list(await closed.rows(services.pool, day_starts[0], today))
+    # From the counters the write path keeps: a backfill of past days shows at once, and
+    # the cost follows the buckets drawn, not the events in them.
     async with services.pool.acquire() as conn:
-        hourly_rows = await counts_per_bucket(
-            conn, "hour", hour_starts[0], this_hour + timedelta(hours=1)
+        hourly_rows = await event_counts.per_bucket(
+            conn, Grain.HOUR, hour_starts[0], this_hour + timedelta(hours=1)
         )
-        daily_rows += await counts_per_bucket(conn, "day", today, today + timedelta(days=1))
+        daily_rows = await event_counts.per_bucket(
+            conn, Grain.DAY, day_starts[0], today + timedelta(days=1)
+        )
     hourly, _ = _grid(hourly_rows, hour_starts)
     daily, by_category = _grid(daily_rows, day_starts)
 
@@ -91,7 +94,6 @@ async def dashboard(
         daily_chart=stacked_bars(day_bars, _series(daily), label="Events per day, 30 days"),
         hourly_total=sum(sum(v) for v in hourly.values()),
         daily_total=sum(by_category.values()),
-        closed_days_ttl_min=round(TTL_S / 60),
         legend=[(c.value, CATEGORY_STYLE[c]) for c in Category],
         category_counts=[
             CategoryCount(

@@ -11,12 +11,12 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from activitylog.storage import admin_users
+from activitylog_api.auth import ADMIN_LOGIN_PATH as LOGIN_PATH
 from activitylog_api.auth import SESSION_GUARD_MARK
 from activitylog_api.state import services_from
 from activitylog_api.ui.sessions import USER_KEY
 
 EMAIL_STATE_KEY = "admin_email"
-LOGIN_PATH = "/admin/login"
 _FLASH_KEY = "flash"
 
 
@@ -36,7 +36,7 @@ def login_url(next_url: str | None = None) -> str:
 
 def safe_next(value: str | None) -> str:
     """Only a path inside the admin UI: never an open redirect to another site."""
-    if value and value.startswith("/admin") and not value.startswith(("//", "/admin/login")):
+    if value and value.startswith("/admin") and not value.startswith(("//", LOGIN_PATH)):
         return value
     return "/admin"
 

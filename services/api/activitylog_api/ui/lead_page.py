@@ -16,16 +16,17 @@ from litestar.response import Template
 
 from activitylog.contract.taxonomy import CATEGORY_STYLE, Category
 from activitylog.contract.times import aware_timestamp
+from activitylog.counters.totals import count_by_category
 from activitylog.storage import leads
 from activitylog.storage.activity_log.queries import (
     ActivityFilter,
     Ordering,
     browse,
-    count_by_category,
 )
 from activitylog_api import params
-from activitylog_api.cursor import decode_cursor, encode_cursor
+from activitylog_api.cursor import decode_cursor
 from activitylog_api.errors import ApiError
+from activitylog_api.paging import keyset_page
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.activity import Chip, count_text
 from activitylog_api.ui.guard import SESSION, page_context, wants_partial
@@ -108,18 +109,11 @@ async def lead_page(
     category_param = request.query_params.get("category") or ""
     older = request.query_params.get("older") or None
     try:
-        lead_uuid: uuid.UUID | None = uuid.UUID(reference)
-    except ValueError:
-        lead_uuid = None
-    try:
         categories = params.categories("category", category_param)
     except ApiError:
         categories = ()
     async with services.pool.acquire() as conn:
-        if lead_uuid is not None:
-            row = await leads.fetch_lead(conn, lead_id=lead_uuid)
-        else:
-            row = await leads.fetch_lead(conn, airtable_id=reference)
+        row = await leads.find_lead(conn, reference)
         if row is None:
             raise NotFoundException(f"There is no lead {reference!r}.")
         lead = _lead_view(row)
@@ -134,19 +128,16 @@ async def lead_page(
             counts = await count_by_category(
                 conn, replace(flt, categories=()), _CATEGORIES, services.settings.api_count_cap
             )
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    events = [event_view(r, lead.display_name) for r in rows]
+    page = keyset_page(rows, PAGE_SIZE, Ordering().position)
+    events = [event_view(r, lead.display_name) for r in page.rows]
     base = f"/admin/leads/{lead.id}"
 
     def link(**values: str) -> str:
         query = urlencode({k: v for k, v in values.items() if v})
         return f"{base}?{query}" if query else base
 
-    older_url = None
-    if more:
-        cursor = encode_cursor(_CURSOR_KIND, Ordering().position(rows[-1]))
-        older_url = link(category=category_param, older=cursor)
+    cursor = page.next_cursor(_CURSOR_KIND)
+    older_url = link(category=category_param, older=cursor) if cursor else None
     chosen = categories[0] if len(categories) == 1 else ""
     chips: list[Chip] = []
     if counts is not None:

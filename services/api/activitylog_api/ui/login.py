@@ -16,7 +16,6 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from activitylog.access.accounts import LoginLimits, sign_in
 from activitylog.storage import admin_sessions, admin_users
 from activitylog_api.state import ApiServices
-from activitylog_api.ui import dashboard_cache
 from activitylog_api.ui.guard import LOGIN_PATH, SESSION, login_url, safe_next
 from activitylog_api.ui.sessions import USER_KEY
 
@@ -93,7 +92,6 @@ async def login_page(
         # comes with the next request, whose CSRF token is no longer bound to that session.
         request.clear_session()
         return Redirect(path=login_url(next_url), status_code=HTTP_303_SEE_OTHER)
-    dashboard_cache.warm(request.app, services.pool)
     page = _login_page(next_url=next_url)
     if "signed_out" in request.query_params:
         page.context["flashes"] = [["info", "You are signed out."]]

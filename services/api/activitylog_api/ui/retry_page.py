@@ -18,6 +18,7 @@ from activitylog.retry import outcomes, redrive
 from activitylog.storage import retry_queue
 from activitylog.storage.retry_queue import RetryStatus
 from activitylog_api import params
+from activitylog_api.paging import keyset_page
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.guard import EMAIL_STATE_KEY, SESSION, flash, page_context
 from activitylog_api.ui.health_view import health_for_page
@@ -67,8 +68,7 @@ async def retry_queue_page(
         rows = await retry_queue.list_rows(
             conn, status=status, before_id=before, limit=PAGE_SIZE + 1
         )
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    page = keyset_page(rows, PAGE_SIZE)
     current = status.value if status else ""
     tabs = [Tab("All", _link(), sum(counts.values()), status is None)]
     tabs += [
@@ -79,10 +79,10 @@ async def retry_queue_page(
         "retry",
         health=health,
         tabs=tabs,
-        rows=[_row_view(r) for r in rows],
+        rows=[_row_view(r) for r in page.rows],
         status=current,
         back_url=_link(current, before),
-        older_url=_link(current, rows[-1].id) if more else None,
+        older_url=_link(current, page.rows[-1].id) if page.has_more else None,
         first_url=_link(current) if before else None,
     )
     return Template(

@@ -11,12 +11,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from activitylog_api.auth import ADMIN_STATIC_PATH as STATIC_PATH
 from activitylog_api.ui.present import FILTERS
 
 HERE = Path(__file__).parent
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
-STATIC_PATH = "/admin/static"
 
 
 @cache

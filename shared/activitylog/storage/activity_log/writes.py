@@ -51,30 +51,36 @@ COLUMNS = (
 _INSERT = """
 INSERT INTO lead_activity_log (
     id, event_type, event_category, lead_id, lead_airtable_id, client_id, description,
-    message_content, metadata, source, execution_id, created_by, "timestamp"
+    message_content, metadata, source, execution_id, created_by, "timestamp", created_at
 )
 SELECT * FROM unnest(
     $1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::uuid[], $7::text[],
-    $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::uuid[], $13::timestamptz[]
+    $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::uuid[], $13::timestamptz[],
+    $14::timestamptz[]
 )
 ON CONFLICT (id) DO NOTHING
 RETURNING id
 """
 
 
-async def insert_rows(conn: asyncpg.Connection, rows: list[ActivityRow]) -> set[uuid.UUID]:
-    """Insert idempotently; return the ids that were new.
+async def insert_rows(
+    conn: asyncpg.Connection, rows: list[ActivityRow], arrived_at: datetime
+) -> set[uuid.UUID]:
+    """Insert idempotently, every row arriving at `arrived_at`; return the ids that were new.
 
     COPY first, the fastest path by far; a batch holding an id already stored (a
     redelivery) fails as a whole and goes through INSERT … ON CONFLICT DO NOTHING instead.
+    One arrival time per batch, decided here, is what the counters count it under too.
     """
     if not rows:
         return set()
     # In id order, so concurrent batches take index locks in one order: no deadlocks.
-    records = sorted((_as_tuple(r) for r in rows), key=itemgetter(0))
+    records = sorted(((*_as_tuple(r), arrived_at) for r in rows), key=itemgetter(0))
     try:
         async with conn.transaction():  # a savepoint: a duplicate undoes only the COPY
-            await conn.copy_records_to_table("lead_activity_log", records=records, columns=COLUMNS)
+            await conn.copy_records_to_table(
+                "lead_activity_log", records=records, columns=(*COLUMNS, "created_at")
+            )
         return {r.id for r in rows}
     except asyncpg.UniqueViolationError:
         pass
@@ -108,24 +114,38 @@ async def stored_ids(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> set[uuid
     return {r["id"] for r in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class MovedEvent:
+    """An event that changed client: what the counters need to move its count."""
+
+    timestamp: datetime
+    event_type: str
+    event_category: str
+    old_client: uuid.UUID | None
+    new_client: uuid.UUID | None
+
+
 async def reassign_client(
     conn: asyncpg.Connection, owners: dict[uuid.UUID, uuid.UUID | None]
-) -> int:
+) -> list[MovedEvent]:
     """Give every event of each lead that lead's client (`owners`: lead id → client).
 
     A lead's events follow it: moved to another client, or filled in when a stub lead gets
-    its client. Returns how many rows changed.
+    its client. Returns the events that changed (the self-join reads the old client).
     """
     if not owners:
-        return 0
+        return []
     ids = sorted(owners)
-    result = await conn.execute(
+    rows = await conn.fetch(
         """
         UPDATE lead_activity_log AS a SET client_id = v.client_id
-        FROM unnest($1::uuid[], $2::uuid[]) AS v(lead_id, client_id)
-        WHERE a.lead_id = v.lead_id AND a.client_id IS DISTINCT FROM v.client_id
+        FROM unnest($1::uuid[], $2::uuid[]) AS v(lead_id, client_id), lead_activity_log AS old
+        WHERE a.lead_id = v.lead_id AND old.id = a.id
+          AND a.client_id IS DISTINCT FROM v.client_id
+        RETURNING a."timestamp", a.event_type, a.event_category, old.client_id AS old_client,
+                  a.client_id AS new_client
         """,
         ids,
         [owners[i] for i in ids],
     )
-    return int(result.rsplit(" ", 1)[-1])
+    return [MovedEvent(*r) for r in rows]

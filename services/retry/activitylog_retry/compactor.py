@@ -1,0 +1,51 @@
+"""Counter compaction on a schedule: old arrival minutes dropped, old hours rolled into days."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+
+import asyncpg
+
+from activitylog.counters.rollups import compaction_cutoffs
+from activitylog.runtime.backoff import Backoff
+from activitylog.runtime.db import is_transient
+from activitylog.runtime.logs import get_logger
+from activitylog.storage import event_counts
+
+log = get_logger("activitylog.retry")
+
+
+class Compactor:
+    """Compacts `event_counts` every `interval_s`; replicas take turns (advisory lock)."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, *, interval_s: float, backoff: Backoff, stop: asyncio.Event
+    ) -> None:
+        self.pool = pool
+        self.interval_s = interval_s
+        self.backoff = backoff
+        self.stop = stop
+
+    async def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                async with self.pool.acquire() as conn:
+                    done = await event_counts.compact(conn, compaction_cutoffs(datetime.now(UTC)))
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("database unavailable; compaction waits", error=repr(exc))
+                if await self.backoff.wait(self.stop):
+                    return
+                continue
+            self.backoff.reset()
+            if done.minutes_dropped or done.hours_rolled:
+                log.info(
+                    "counters compacted",
+                    minutes_dropped=done.minutes_dropped,
+                    hours_rolled=done.hours_rolled,
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=self.interval_s)
