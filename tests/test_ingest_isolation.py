@@ -16,6 +16,7 @@ from activitylog.stream.conventions import ensure_group
 from activitylog_ingest.service import run_ingest
 from activitylog_testing.polling import wait_for
 from activitylog_testing.serving import running
+from activitylog_testing.streams import stream_drained
 from support import dumps, event
 
 MARKER = "store-this-and-fail"
@@ -34,12 +35,6 @@ def failing_store(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(processor, "store_batch", store_batch)
 
 
-async def _drained(redis: aioredis.Redis, settings: Settings) -> bool:
-    groups = await redis.xinfo_groups(settings.activity_stream)
-    group = next(g for g in groups if g["name"] == settings.ingest_group.encode())
-    return int(group["pending"]) == 0 and int(group["lag"] or 0) == 0
-
-
 async def test_an_entry_that_fails_to_store_is_queued_and_the_rest_stored(
     settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, failing_store: None
 ) -> None:
@@ -51,7 +46,7 @@ async def test_an_entry_that_fails_to_store_is_queued_and_the_rest_stored(
     for n in range(20, 40):
         await redis.xadd(stream, {b"payload": dumps(event(n))})
     async with running(functools.partial(run_ingest, settings)) as stop:
-        await wait_for(lambda: _drained(redis, settings), timeout=30, message="all handled")
+        await wait_for(lambda: stream_drained(redis, settings), timeout=30, message="all handled")
         assert not stop.is_set()
     assert await pool.fetchval("SELECT count(*) FROM lead_activity_log") == 40
     row = await pool.fetchrow("SELECT * FROM retry_queue WHERE queue_id = $1", bad_id)
@@ -85,7 +80,7 @@ async def test_a_letter_that_cannot_be_stored_is_kept_as_base64(
     await ensure_group(redis, settings.activity_stream, settings.ingest_group)
     entry_id = (await redis.xadd(settings.activity_stream, {b"payload": payload})).decode()
     async with running(functools.partial(run_ingest, settings)):
-        await wait_for(lambda: _drained(redis, settings), timeout=30, message="handled")
+        await wait_for(lambda: stream_drained(redis, settings), timeout=30, message="handled")
     row = await pool.fetchrow("SELECT * FROM retry_queue WHERE queue_id = $1", entry_id)
     assert row["status"] == "dead"
     assert row["last_error"].startswith("kept as base64 ")

@@ -8,10 +8,10 @@ import uuid
 from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 
-from activitylog.stream.conventions import stream_stats
 from activitylog_ingest.service import run_ingest
 from activitylog_testing.polling import wait_for
 from activitylog_testing.serving import running
+from activitylog_testing.streams import stream_drained
 from poison_strategies import bodies
 
 PATH = "/api/internal/log-activity"
@@ -36,12 +36,10 @@ async def test_no_body_gets_a_5xx_and_every_2xx_is_kept(body, api, pool, redis, 
     answer = response.json()
     ids = [uuid.UUID(r["activityId"]) for r in (answer if isinstance(answer, list) else [answer])]
 
-    async def drained() -> bool:
-        stats = await stream_stats(redis, settings.activity_stream, settings.ingest_group)
-        return stats.lag == 0 and stats.pending == 0
-
     async with running(functools.partial(run_ingest, settings)):
-        await wait_for(drained, timeout=30, message="the stream drained")
+        await wait_for(
+            lambda: stream_drained(redis, settings), timeout=30, message="the stream drained"
+        )
     stored = {
         r["id"]
         for r in await pool.fetch("SELECT id FROM lead_activity_log WHERE id = ANY($1)", ids)

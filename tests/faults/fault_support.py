@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from activitylog.runtime.settings import Settings
-from activitylog.stream.conventions import stream_stats
 from activitylog_testing.polling import wait_for
 from support import spawn, stop_process
 
@@ -121,12 +120,6 @@ async def supervised(
         yield sup
     finally:
         await sup.close()
-
-
-async def stream_drained(redis, settings: Settings) -> bool:
-    """Every entry delivered to the ingest group and acknowledged."""
-    stats = await stream_stats(redis, settings.activity_stream, settings.ingest_group)
-    return stats.pending == 0 and stats.lag == 0
 
 
 async def count_events(pool) -> int:

@@ -6,12 +6,13 @@ import asyncio
 import time
 
 import pytest
-from fault_support import count_events, stream_drained, supervised
+from fault_support import count_events, supervised
 
 from activitylog.monitoring.health import health_report
 from activitylog.runtime.db import create_pool
 from activitylog.stream.conventions import ensure_group, publish, stream_stats
 from activitylog_testing.polling import wait_for
+from activitylog_testing.streams import stream_drained
 from support import dumps, event
 from tcp_proxy import proxy_for_database
 

@@ -6,10 +6,11 @@ import asyncio
 import random
 
 import pytest
-from fault_support import count_events, stream_drained, supervised
+from fault_support import count_events, supervised
 
 from activitylog.stream.conventions import ensure_group, publish
 from activitylog_testing.polling import wait_for
+from activitylog_testing.streams import stream_drained
 from support import dumps, event
 
 pytestmark = pytest.mark.faults

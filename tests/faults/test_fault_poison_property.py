@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from fault_support import stream_drained
 from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
@@ -19,6 +18,7 @@ from activitylog.contract.identity import AcceptedEvent
 from activitylog.stream.conventions import ensure_group
 from activitylog.stream.decoding import decode_entry
 from activitylog_testing.polling import wait_for
+from activitylog_testing.streams import stream_drained
 from poison_strategies import entry_fields
 from support import spawn, stop_process
 

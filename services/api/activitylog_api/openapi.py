@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
@@ -25,6 +25,7 @@ from litestar.openapi.spec import (
     Schema,
     SecurityScheme,
 )
+from litestar.params import QueryParameter
 from litestar.routes import HTTPRoute
 from pydantic import BaseModel
 
@@ -274,3 +275,18 @@ def complete_document(app: Litestar) -> None:
             doc = handler.opt.get(REQUEST_BODY_OPT)
             if isinstance(doc, BodyDoc):
                 operation.request_body = _body(doc, components)
+
+
+# The date-range parameters every read route takes, declared once.
+DateFrom = Annotated[
+    str | None,
+    QueryParameter(name="dateFrom", description=INSTANT_TEXT, schema_extra=INSTANT_PARAM),
+]
+DateTo = Annotated[
+    str | None,
+    QueryParameter(
+        name="dateTo",
+        description=f"{INSTANT_TEXT}; not before dateFrom; a bare date covers its whole day",
+        schema_extra=INSTANT_PARAM,
+    ),
+]

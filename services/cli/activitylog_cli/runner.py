@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -19,11 +20,13 @@ Service = Callable[[asyncio.Event], Awaitable[None]]
 # pending in the stream or the retry queue, so cancelling loses nothing). Below compose's
 # stop_grace_period of 30 s.
 SHUTDOWN_GRACE_S = 20.0
+# What cancelled services get to unwind (close pools, release leases) before the exit.
+EXIT_DEADLINE_S = 5.0
 
 
 def serve(services: dict[str, Service]) -> None:
     """`run_services` on uvloop: libuv's event loop spends far less CPU per socket operation."""
-    uvloop.run(run_services(services))
+    uvloop.run(run_services(services, exit_deadline=True))
 
 
 async def run_services(
@@ -31,9 +34,11 @@ async def run_services(
     stop: asyncio.Event | None = None,
     *,
     grace_s: float = SHUTDOWN_GRACE_S,
+    exit_deadline: bool = False,
 ) -> None:
     """Run each service as a task; the first signal sets `stop`, a second one (or the grace
-    period running out) cancels what is still running."""
+    period running out) cancels what is still running. With `exit_deadline` (a process of
+    its own) the process also ends, stacks printed, if it outlives the grace period."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     tasks = {
@@ -52,6 +57,11 @@ async def run_services(
             return
         log.info("stopping", signal=signame)
         stop.set()
+        if not exit_deadline:
+            return
+        # Last resort, from a C thread that needs no event loop: a process still alive well
+        # after the grace period prints every thread's stack (the cause, in its log) and exits.
+        faulthandler.dump_traceback_later(grace_s + EXIT_DEADLINE_S, exit=True)
 
     async def enforce_grace() -> None:
         await stop.wait()

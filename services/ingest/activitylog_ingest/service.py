@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from activitylog.runtime.db import close_pool, create_pool
+from activitylog.runtime.logs import get_logger
 from activitylog.runtime.settings import Settings
 from activitylog.stream.conventions import redis_client
 from activitylog.stream.lease import ConsumerLease
 from activitylog.stream.processor import ProcessorConfig, StreamProcessor
 from activitylog_ingest.worker import IngestWorker
+
+log = get_logger("activitylog.ingest")
 
 
 async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
@@ -40,3 +43,4 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
         await lease.release()
         await close_pool(pool)
         await redis.aclose()
+        log.info("ingest service closed", consumer=lease.name)

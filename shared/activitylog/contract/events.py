@@ -90,17 +90,20 @@ def _first_unstorable(data: dict[str, Any], *, nul_possible: bool) -> FieldError
     return None
 
 
+# Every body of the contract: camelCase or snake_case, trimmed, unknown fields refused.
+BODY_CONFIG = ConfigDict(
+    alias_generator=to_camel,
+    validate_by_name=True,
+    validate_by_alias=True,
+    extra="forbid",
+    str_strip_whitespace=True,
+)
+
+
 class ActivityEvent(BaseModel):
     """One event as published by n8n, the portal or a script (camelCase or snake_case)."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        extra="forbid",
-        frozen=True,
-        str_strip_whitespace=True,
-    )
+    model_config = ConfigDict(**BODY_CONFIG, frozen=True)
 
     event_id: uuid.UUID | None = None
     event_type: EventType

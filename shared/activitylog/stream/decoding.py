@@ -64,6 +64,7 @@ def fields_text(fields: dict[bytes, bytes] | None) -> str:
 
 
 def dead_letter(entry_id: str, payload: str, reason: str) -> DeadLetter:
+    """A `dead` retry_queue row for an entry that can never be an event."""
     return DeadLetter(entry_id, guess_lead(payload), payload, reason, RetryStatus.DEAD)
 
 

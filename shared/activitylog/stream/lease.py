@@ -27,6 +27,8 @@ from activitylog.runtime.logs import get_logger
 
 log = get_logger("activitylog.lease")
 
+_RELEASE_TIMEOUT_S = 2.0
+
 # How often a holder that cannot be checked is looked at while waiting for its lease to lapse.
 _POLL_S = 0.1
 # Redis expires a key within a millisecond or so of its time; a little slack beyond that.
@@ -211,5 +213,8 @@ class ConsumerLease:
                 await self._task
         if self._held:
             self._held = False
-            with contextlib.suppress(aioredis.RedisError, OSError):
-                await self._release(keys=[self.prefix + self.name], args=[self._value])
+            # Bounded: an unanswered release only leaves a lease that lapses within its TTL,
+            # while waiting on it would hold up the process's exit.
+            with contextlib.suppress(aioredis.RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(_RELEASE_TIMEOUT_S):
+                    await self._release(keys=[self.prefix + self.name], args=[self._value])

@@ -34,10 +34,10 @@ from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor
 from activitylog_api.errors import bad_request
 from activitylog_api.openapi import (
     AIRTABLE_ID_PARAM,
-    INSTANT_PARAM,
-    INSTANT_TEXT,
     KEY_ERRORS,
     UUID_PARAM,
+    DateFrom,
+    DateTo,
     error_responses,
     list_param,
     param_schema,
@@ -89,18 +89,8 @@ def provide_filter(
         str | None,
         QueryParameter(name="executionId", schema_extra=text_param(params.MAX_TEXT_CHARS)),
     ] = None,
-    date_from: Annotated[
-        str | None,
-        QueryParameter(name="dateFrom", description=INSTANT_TEXT, schema_extra=INSTANT_PARAM),
-    ] = None,
-    date_to: Annotated[
-        str | None,
-        QueryParameter(
-            name="dateTo",
-            description=f"{INSTANT_TEXT}; not before dateFrom; a bare date covers its whole day",
-            schema_extra=INSTANT_PARAM,
-        ),
-    ] = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
 ) -> ActivityFilter:
     """Every filter of the browser, validated; a portal key is pinned to its client."""
     since, before = params.time_range(date_from, date_to)

@@ -11,10 +11,9 @@ from litestar.di import NamedDependency
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from activitylog.contract.events import field_errors
+from activitylog.contract.events import BODY_CONFIG, field_errors
 from activitylog.contract.references import AIRTABLE_ID_PATTERN, is_airtable_id
 from activitylog.storage import leads
 from activitylog.storage.unit_of_work import move_history
@@ -30,13 +29,7 @@ MAX_BODY_BYTES = 64 * 1024
 class LeadDetails(BaseModel):
     """The body: any subset of the details; a field left out keeps its stored value."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        extra="forbid",
-        str_strip_whitespace=True,
-    )
+    model_config = BODY_CONFIG
 
     airtable_id: str | None = Field(default=None, description="optional; must match the path")
     client_id: uuid.UUID | None = None

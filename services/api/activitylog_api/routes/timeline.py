@@ -19,10 +19,10 @@ from activitylog_api.auth import READ_ACTIVITY, Principal
 from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor
 from activitylog_api.errors import ApiError
 from activitylog_api.openapi import (
-    INSTANT_PARAM,
-    INSTANT_TEXT,
     KEY_ERRORS,
     NO_NUL,
+    DateFrom,
+    DateTo,
     error_responses,
     list_param,
     param_schema,
@@ -74,18 +74,8 @@ async def lead_activity(
             schema_extra=list_param(params.VALID_TYPES),
         ),
     ] = None,
-    date_from: Annotated[
-        str | None,
-        QueryParameter(name="dateFrom", description=INSTANT_TEXT, schema_extra=INSTANT_PARAM),
-    ] = None,
-    date_to: Annotated[
-        str | None,
-        QueryParameter(
-            name="dateTo",
-            description=f"{INSTANT_TEXT}; not before dateFrom; a bare date covers its whole day",
-            schema_extra=INSTANT_PARAM,
-        ),
-    ] = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="1–500")] = 100,
     cursor: Annotated[
         str | None,
