@@ -61,6 +61,12 @@ class AcceptedEvent:
     origin: str  # where it came from (stream entry id, "http", retry row), for dead letters
     raw: str  # the payload as received, kept for the retry queue
 
+    @property
+    def lead_reference(self) -> str | None:
+        """The lead the event names, as text (the Airtable id first), for logs and letters."""
+        e = self.event
+        return e.lead_airtable_id or (str(e.lead_id) if e.lead_id else None)
+
     @classmethod
     def accept(
         cls,

@@ -68,10 +68,6 @@ async def applied_checksums(conn: asyncpg.Connection) -> dict[int, str | None]:
     return {r["version"]: r["checksum"] for r in rows}
 
 
-async def applied_versions(conn: asyncpg.Connection) -> set[int]:
-    return set(await applied_checksums(conn))
-
-
 def changed_files(applied: dict[int, str | None]) -> list[Migration]:
     """Shipped files whose text differs from the one applied (unrecorded ones pass)."""
     return [

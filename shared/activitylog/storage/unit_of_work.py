@@ -39,12 +39,6 @@ class StoreResult:
     refused: list[DeadLetter] = field(default_factory=list)
 
 
-def lead_reference(event: AcceptedEvent) -> str | None:
-    """The lead an event names, as text for the retry queue's lead_id column."""
-    e = event.event
-    return e.lead_airtable_id or (str(e.lead_id) if e.lead_id else None)
-
-
 def _contradicts(accepted: AcceptedEvent, owner: uuid.UUID | None) -> bool:
     """The event names a client other than its lead's."""
     client = accepted.event.client_id
@@ -93,7 +87,7 @@ async def store_batch(
                 if ref is None:
                     letter = DeadLetter(
                         queue_id=accepted.origin,
-                        lead_id=lead_reference(accepted),
+                        lead_id=accepted.lead_reference,
                         payload=accepted.raw,
                         reason=f"lead {ev.lead_id} does not exist (yet)",
                         status=RetryStatus.PENDING,
@@ -136,7 +130,7 @@ async def store_batch(
                 result.refused.append(
                     DeadLetter(
                         queue_id=accepted.origin,
-                        lead_id=lead_reference(accepted),
+                        lead_id=accepted.lead_reference,
                         payload=accepted.raw,
                         reason=(
                             f"clientId {ev.client_id} contradicts lead {lead}, "

@@ -6,7 +6,7 @@ from activitylog.contract.identity import AcceptedEvent
 from activitylog.runtime import metrics
 from activitylog.runtime.logs import get_logger
 from activitylog.storage.retry_queue import DeadLetter
-from activitylog.storage.unit_of_work import StoreResult, lead_reference
+from activitylog.storage.unit_of_work import StoreResult
 
 log = get_logger("activitylog.stream")
 
@@ -52,5 +52,5 @@ def record_stored(
         "batch ids",
         stream_ids=ids,
         event_ids=[str(a.id) for a in accepted],
-        lead_ids=sorted({ref for a in accepted if (ref := lead_reference(a))}),
+        lead_ids=sorted({ref for a in accepted if (ref := a.lead_reference)}),
     )
