@@ -1,4 +1,5 @@
-"""Admin UI benchmark: server-side response time of each page with 1,000,000 events loaded.
+"""Admin UI benchmark: server-side response time of each page with 1,000,000 events loaded
+(the activity browser's search, sort and filter paths, its lead context and suggestions).
 
 Usage: python bench/ui.py [--events 1000000] [--leads 20000] [--days 90] [--runs 15]
                           [--database NAME] [--keep]
@@ -77,7 +78,21 @@ async def pages(url: str) -> list[tuple[str, str]]:
         ("activity, search word", "/admin/activity-logs?search=inspection"),
         ("activity, search 2 words", "/admin/activity-logs?search=solar+discount"),
         ("activity, search lead email", f"/admin/activity-logs?search={email}"),
+        ("activity, search name prefix", "/admin/activity-logs?search=jan"),
+        ("activity, search name typo", "/admin/activity-logs?search=Stonne"),
+        ("activity, search metadata", "/admin/activity-logs?search=camp17"),
         ("activity, source filter", "/admin/activity-logs?source=n8n:wf-3"),
+        ("activity, source kind n8n", "/admin/activity-logs?source=n8n"),
+        (
+            "activity, 3 types",
+            "/admin/activity-logs?eventType=OPT_OUT,NOTE_ADDED,BOOKING_CONFIRMED",
+        ),
+        ("activity, today (zone)", "/admin/activity-logs?range=today"),
+        ("activity, sorted by event", "/admin/activity-logs?sort=event"),
+        ("activity, sorted by lead", "/admin/activity-logs?sort=lead&dir=asc"),
+        ("activity, email search by lead", f"/admin/activity-logs?search={email}&sort=lead"),
+        ("lead context (row opened)", f"/admin/leads/{busy['lead_id']}/context"),
+        ("lead suggestions", "/admin/lead-suggestions?q=jane"),
         ("activity, lead filter", f"/admin/activity-logs?lead={busy['lead_id']}"),
         ("activity, 3rd page (keyset)", "OLDER2"),
         (f"lead page ({busy['n']} events)", f"/admin/leads/{busy['lead_id']}"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import subprocess
 import sys
 import time
@@ -219,3 +220,21 @@ async def _rows(pool: asyncpg.Pool, n: int) -> bool:
 async def _none_pending(redis: aioredis.Redis, settings: Settings) -> bool:
     summary = await redis.xpending(settings.activity_stream, settings.ingest_group)
     return int(summary["pending"]) == 0
+
+
+async def test_releasing_ends_the_renewal_even_when_the_cancel_lands_inside_a_command(
+    redis: aioredis.Redis, settings: Settings
+) -> None:
+    # redis-py reports a cancel that lands during a read as a ConnectionError; a renewal
+    # loop that retried on it used to survive release and hold up the process's exit.
+    rng = random.Random(7)
+    for n in range(60):
+        # A TTL of 3 ms renews every millisecond, so releases land inside a command often.
+        lease = ConsumerLease(redis, settings.activity_stream, f"cancel-{n}", ttl_s=0.003)
+        await lease.acquire()
+        await asyncio.sleep(rng.random() * 0.004)  # a random moment in the renewal cycle
+        started = time.monotonic()
+        await lease.release()
+        assert lease._task is not None
+        assert lease._task.done(), f"renewal {n} still running after release"
+        assert time.monotonic() - started < 1.0

@@ -45,3 +45,25 @@ async def test_a_failing_service_stops_the_others_and_is_reported() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         await asyncio.wait_for(run_services({"other": other, "broken": broken}), timeout=5)
     assert stopped == ["other"]
+
+
+async def test_a_stuck_service_is_reported_with_the_await_it_is_stuck_in() -> None:
+    from activitylog_cli.runner import _stack
+
+    async def waits_on_the_server(stop: asyncio.Event) -> None:
+        await asyncio.Event().wait()
+
+    async def service(stop: asyncio.Event) -> None:
+        await waits_on_the_server(stop)
+
+    task = asyncio.create_task(service(asyncio.Event()))
+    await asyncio.sleep(0)  # let it run to its first suspension
+    try:
+        chain = _stack(task).split(" -> ")
+        assert [part.split(":")[0].rsplit(".", 1)[-1] for part in chain[:2]] == [
+            "service",
+            "waits_on_the_server",
+        ]
+        assert chain[-1].startswith("Future")  # the event's future: where it waits
+    finally:
+        task.cancel()

@@ -58,3 +58,19 @@ async def with_database(
     finally:
         if created and not keep:
             await drop_database(admin_url, name)
+
+
+@contextlib.asynccontextmanager
+async def empty_database(admin_url: str, prefix: str) -> AsyncIterator[str]:
+    """An empty database that is not ours to migrate (the portal's, n8n's), as a URL for
+    the block; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield database_url(admin_url, name)
+    finally:
+        await drop_database(admin_url, name)

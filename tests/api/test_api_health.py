@@ -29,6 +29,8 @@ HEALTH_FIELDS = {
     "dead_letters",
     "stream",
     "last_event",
+    "silent_sources",
+    "rate_drops",
     "reasons",
 }
 

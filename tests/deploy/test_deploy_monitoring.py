@@ -94,7 +94,7 @@ def test_every_alert_is_complete_and_in_the_runbook() -> None:
         assert rule["expr"].strip(), rule["alert"]
         assert rule["labels"]["severity"] in ("warning", "critical"), rule["alert"]
         assert rule["annotations"]["summary"], rule["alert"]
-        anchor = rule["annotations"]["runbook"].split("#", 1)[1]
+        anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]
         assert anchor == rule["alert"].lower()
         assert anchor in headings, f"docs/RUNBOOK.md has no section `### {rule['alert']}`"
 

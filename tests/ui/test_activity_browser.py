@@ -62,7 +62,8 @@ async def test_each_filter_narrows_the_list_and_the_url_holds_it(admin: Page, po
     await admin.select_option("select[name=category]", "SMS")
     await expect(admin.locator(ROWS)).to_have_count(2)
     assert "category=SMS" in admin.url
-    await admin.select_option("select[name=eventType]", "INBOUND_REPLY")
+    await admin.click("#type-picker summary")
+    await admin.check("input[name=eventType][value=INBOUND_REPLY]")
     await expect(admin.locator(ROWS)).to_have_count(1)
     await expect(admin.locator(ROWS).first).to_contain_text("Inbound Reply")
     await admin.click("a.btn:has-text('Reset')")
@@ -120,16 +121,17 @@ async def test_a_row_shows_its_parts_and_expands_to_its_metadata(
     await expect(row.locator(".ev-tags")).to_contain_text("+15550001111")
     await expect(row.locator(".ev-source")).to_contain_text("n8n:wf-sms")
     await expect(row.locator(".ev-source")).to_contain_text("exec-jane-1")
+    # The summary itself holds no control (axe: nested-interactive); they are in the body.
+    assert await row.locator("summary a, summary button").count() == 0
     await expect(row.locator(".ev-time time")).to_have_text("10 min ago")
     title = await row.locator(".ev-time time").get_attribute("title")
     assert title is not None
     assert title.endswith("UTC")
     assert await row.locator(".cat-icon").get_attribute("style") == "--cat: #2563eb"
-    # The copy button copies without opening the row.
-    await row.locator(".ev-source button.copy").first.click()
-    assert await row.get_attribute("open") is None
-
     await row.locator("summary").click()
+    # The copy button copies without closing the row.
+    await row.locator(".ev-source-full button.copy").click()
+    assert await row.get_attribute("open") == ""
     metadata = row.locator("pre.metadata")
     await expect(metadata).to_be_visible()
     text = await metadata.inner_text()
@@ -259,7 +261,8 @@ async def test_empty_state_and_phone_layout(admin: Page, pool, artifacts) -> Non
 async def test_lead_id_links_from_a_row_to_the_lead_page(admin: Page, pool) -> None:
     data = await seed(pool)
     await admin.goto("/admin/activity-logs?search=bob@example.com")
-    await admin.locator(f"{ROWS} .ev-lead").first.click()
+    await admin.locator(f"{ROWS} summary").first.click()
+    await admin.locator(f"{ROWS} .ev-body a[href^='/admin/leads/']").first.click()
     await admin.wait_for_url(f"**/admin/leads/{data.bob}")
     await expect(admin.locator("#lead-name")).to_have_text("Bob Stone")
     assert uuid.UUID(admin.url.rsplit("/", 1)[-1]) == data.bob

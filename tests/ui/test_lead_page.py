@@ -24,12 +24,12 @@ async def test_the_lead_page_shows_its_events_in_order(admin: Page, pool, artifa
     await expect(admin.locator(".lead-card")).to_contain_text("recJaneDoe01")
     await expect(admin.locator(".lead-card")).to_contain_text("qualified")
 
-    # Jane's four events, newest first, under one heading per day.
+    # Jane's four events, newest first, under Today and the older events' group.
     labels = await admin.locator(f"{EVENTS} .ev-type").all_inner_texts()
     assert labels == ["Inbound Reply", "Message Sent", "Booking Confirmed", "Note Added"]
     heads = await admin.locator("#timeline .day-head").all_inner_texts()
-    assert len(heads) == 3
     assert heads[0].lower() == "today"
+    assert len(heads) == len(set(heads)) >= 2  # 2 and 3 days ago: this or last week
     times = [await t.get_attribute("datetime") for t in await admin.locator(f"{EVENTS} time").all()]
     assert times == sorted(times, reverse=True)
     # Categorised: each row carries its category's colour.

@@ -20,9 +20,11 @@ from activitylog_api.errors import EXCEPTION_HANDLERS, bad_request
 from activitylog_api.metrics import request_metrics
 from activitylog_api.openapi import complete_document, error_responses, openapi_config
 from activitylog_api.routes.admin_logs import AdminActivityLogs
+from activitylog_api.routes.analytics import AnalyticsController
+from activitylog_api.routes.asyncapi import ASYNCAPI_ROUTES
 from activitylog_api.routes.health import activity_health, live, ready
 from activitylog_api.routes.ingest import log_activity
-from activitylog_api.routes.leads import put_lead
+from activitylog_api.routes.leads import put_lead, put_leads
 from activitylog_api.routes.retry_queue import RetryQueueController
 from activitylog_api.routes.timeline import lead_activity
 from activitylog_api.state import ApiServices, provide_services
@@ -49,11 +51,14 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     lead_activity,
     AdminActivityLogs,
     RetryQueueController,
+    AnalyticsController,
     put_lead,
+    put_leads,
     activity_health,
     live,
     ready,
     MetricsController,
+    *ASYNCAPI_ROUTES,
 ]
 
 

@@ -38,6 +38,10 @@ PUBLIC_PATHS = frozenset(
         "/metrics",
         "/api/internal/activity-health",
         ADMIN_LOGIN_PATH,
+        # The stream's AsyncAPI document and its page (routes/asyncapi.py), like /schema.
+        "/asyncapi",
+        "/asyncapi.json",
+        "/asyncapi.yaml",
     }
 )
 PUBLIC_PREFIXES = frozenset({"/schema", ADMIN_STATIC_PATH})

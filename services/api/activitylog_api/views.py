@@ -198,6 +198,25 @@ class StreamFigures(TypedDict):
     oldest_pending_age_s: float | None
 
 
+class SilentSource(TypedDict):
+    """A watched source past its rule's limit (`activitylog watch`)."""
+
+    source: str
+    rule: str
+    last_event: str | None
+    silent_for_s: int | None
+    since: str
+
+
+class RateDrop(TypedDict):
+    """A source whose last hour fell far below its usual rate."""
+
+    source: str
+    rule: str
+    detail: str
+    since: str
+
+
 class HealthReport(TypedDict):
     """`GET /api/internal/activity-health` (activitylog.health.health_report)."""
 
@@ -209,6 +228,8 @@ class HealthReport(TypedDict):
     dead_letters: int | None
     stream: StreamFigures
     last_event: str | None
+    silent_sources: list[SilentSource]
+    rate_drops: list[RateDrop]
     reasons: list[str]
 
 

@@ -37,7 +37,8 @@ def rebuild() -> None:
 
 @counters.command("compact")
 def compact() -> None:
-    """Drop arrival minutes older than 2 days and roll hours older than 3 days into days."""
+    """Drop arrival minutes older than 2 days; roll event hours older than 3 days and arrival
+    hours older than 29 days into days."""
 
     async def run() -> event_counts.Compacted:
         conn = await connect(database_url())

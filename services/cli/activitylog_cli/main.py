@@ -12,13 +12,20 @@ from activitylog.runtime.migrate import MigrationChanged
 from activitylog.runtime.migrate import migrate as apply_migrations
 from activitylog.runtime.settings import get_settings
 from activitylog_api.service import run_api, serve_workers
+from activitylog_cli.analytics import analytics
+from activitylog_cli.asyncapi import asyncapi
+from activitylog_cli.backfill import backfill
 from activitylog_cli.counters import counters
+from activitylog_cli.demo import demo
 from activitylog_cli.keys import keys
+from activitylog_cli.leads import leads_group
+from activitylog_cli.reconcile import reconcile
 from activitylog_cli.retry_queue import retry_queue_group
 from activitylog_cli.runner import serve
 from activitylog_cli.support import require
 from activitylog_cli.up import up
 from activitylog_cli.users import users
+from activitylog_cli.watch import watch
 from activitylog_ingest.service import run_ingest
 from activitylog_retry.service import run_retry
 
@@ -26,10 +33,18 @@ log = get_logger("activitylog.cli")
 
 
 @click.group()
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """The lead activity log: ingest, retry and API services and their tools."""
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    # The subcommand is the service (`ingest`, `retry`, `api`, `up`, or a tool's name); the
+    # consumer name is the replica's (the host name unless INGEST_CONSUMER says otherwise).
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        service=ctx.invoked_subcommand or "cli",
+        replica=settings.ingest_consumer,
+    )
 
 
 @cli.command()
@@ -79,6 +94,13 @@ def api() -> None:
 
 cli.add_command(up)
 cli.add_command(counters)
+cli.add_command(analytics)
+cli.add_command(demo)
 cli.add_command(keys)
 cli.add_command(users)
 cli.add_command(retry_queue_group)
+cli.add_command(leads_group, name="leads")
+cli.add_command(backfill)
+cli.add_command(reconcile)
+cli.add_command(watch)
+cli.add_command(asyncapi)

@@ -6,6 +6,7 @@ import asyncio
 import faulthandler
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import uvloop
 
@@ -22,6 +23,9 @@ Service = Callable[[asyncio.Event], Awaitable[None]]
 SHUTDOWN_GRACE_S = 20.0
 # What cancelled services get to unwind (close pools, release leases) before the exit.
 EXIT_DEADLINE_S = 5.0
+# A stop normally takes well under a second; a service still running this long after the
+# signal is logged with where it waits, so a slow stop explains itself before any deadline.
+SLOW_STOP_REPORT_S = 5.0
 
 
 def serve(services: dict[str, Service]) -> None:
@@ -65,7 +69,17 @@ async def run_services(
 
     async def enforce_grace() -> None:
         await stop.wait()
-        await asyncio.sleep(grace_s)
+        report_after = min(SLOW_STOP_REPORT_S, grace_s / 2)
+        await asyncio.sleep(report_after)
+        for task, name in tasks.items():
+            if not task.done():
+                log.warning(
+                    "service still stopping",
+                    service=name,
+                    seconds=report_after,
+                    waiting_in=_stack(task),
+                )
+        await asyncio.sleep(grace_s - report_after)
         cancel_running(f"still running {grace_s:g}s after the stop signal")
 
     watchdog = asyncio.create_task(enforce_grace(), name="shutdown-grace")
@@ -91,6 +105,16 @@ async def run_services(
 
 
 def _stack(task: asyncio.Task[None]) -> str:
-    """Where a task is waiting, for the log line of a service that did not stop."""
-    frames = task.get_stack(limit=8)
-    return " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+    """Where a task is waiting, outermost first, for the log line of a service that did not
+    stop. `Task.get_stack` shows only the outer frame of a suspended coroutine, so this
+    follows the chain of awaits down to what it waits on."""
+    parts: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and len(parts) < 32:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+        if frame is None:
+            parts.append(type(awaited).__qualname__)  # a future, or a C-level awaitable
+            break
+        parts.append(f"{frame.f_code.co_qualname}:{frame.f_lineno}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    return " -> ".join(parts)

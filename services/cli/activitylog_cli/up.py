@@ -71,6 +71,10 @@ def up() -> None:
             """payload '{"eventType":"NOTE_ADDED","leadAirtableId":"recDemo1","""
             """"description":"hello","source":"system:cli"}'"""
         )
+        click.echo(
+            "load a demo history (removable with --remove) for a living dashboard with:\n"
+            f"  {db_env} .venv/bin/activitylog demo"
+        )
         serve_metrics(settings.metrics_port)
         click.echo("running; Ctrl-C stops everything cleanly")
         serve(services_for(settings))

@@ -12,6 +12,7 @@ import httpx
 import orjson
 
 from activitylog.runtime import metrics
+from activitylog.runtime.cancellation import reraise_if_cancelling
 from activitylog.runtime.db import is_transient
 from activitylog.runtime.logs import get_logger
 from activitylog.storage import retry_queue
@@ -149,6 +150,7 @@ class Alerter:
                 await self.check_dead()
                 await self.check_pending()
             except Exception as exc:
+                reraise_if_cancelling()
                 if not is_transient(exc):
                     raise
                 log.warning("database unavailable; alerts wait", error=repr(exc))

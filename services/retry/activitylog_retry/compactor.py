@@ -12,7 +12,7 @@ from activitylog.counters.rollups import compaction_cutoffs
 from activitylog.runtime.backoff import Backoff
 from activitylog.runtime.db import is_transient
 from activitylog.runtime.logs import get_logger
-from activitylog.storage import event_counts
+from activitylog.storage import analytics, event_counts
 
 log = get_logger("activitylog.retry")
 
@@ -33,6 +33,7 @@ class Compactor:
             try:
                 async with self.pool.acquire() as conn:
                     done = await event_counts.compact(conn, compaction_cutoffs(datetime.now(UTC)))
+                    await analytics.compact(conn)  # shard rows folded, zeros dropped
             except Exception as exc:
                 if not is_transient(exc):
                     raise

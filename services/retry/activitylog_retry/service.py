@@ -13,19 +13,22 @@ from activitylog.stream.conventions import redis_client
 from activitylog.stream.lease import ConsumerLease
 from activitylog.stream.processor import ProcessorConfig, StreamProcessor
 from activitylog_retry.alerts import Alerter, Webhook
+from activitylog_retry.analytics_keeper import AnalyticsKeeper
 from activitylog_retry.compactor import Compactor
 from activitylog_retry.redriver import Redriver
 from activitylog_retry.stale_entries import StaleEntrySweeper
+from activitylog_retry.watcher import WatchConfig, Watcher
 
 log = get_logger("activitylog.retry")
 
 
 async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
-    """Re-drive retry_queue, claim stale stream entries and alert, until `stop` is set."""
+    """Re-drive retry_queue, claim stale stream entries, alert, compact the counters, keep
+    the analytics and watch the expected sources, until `stop` is set."""
     database_url, redis_url = settings.servers()
     redis = redis_client(redis_url)
     # Lazy connections: a database outage at start is a back-off, not a crash.
-    pool = await create_pool(database_url, min_size=0, max_size=3)
+    pool = await create_pool(database_url, min_size=0, max_size=4)
     webhook = Webhook(settings.alert_webhook_url, settings.alert_timeout_s)
     # A leased name, like the ingest's: unique among live replicas, kept across restarts.
     lease = ConsumerLease(
@@ -62,6 +65,19 @@ async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
         backoff=Backoff(settings.backoff_initial_s, settings.backoff_max_s),
         stop=stop,
     )
+    keeper = AnalyticsKeeper(
+        pool,
+        interval_s=settings.analytics_keep_interval_s,
+        backoff=Backoff(settings.backoff_initial_s, settings.backoff_max_s),
+        stop=stop,
+    )
+    watcher = Watcher(
+        pool,
+        webhook,
+        WatchConfig.from_settings(settings),
+        backoff=Backoff(settings.backoff_initial_s, settings.backoff_max_s),
+        stop=stop,
+    )
     log.info("retry service started", consumer=processor.config.consumer)
     try:
         async with asyncio.TaskGroup() as tasks:
@@ -69,6 +85,8 @@ async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
             tasks.create_task(StaleEntrySweeper(processor, stop).run(), name="stale-entries")
             tasks.create_task(alerter.run(stop, settings.retry_poll_interval_s), name="alerts")
             tasks.create_task(compactor.run(), name="counter-compaction")
+            tasks.create_task(watcher.run(), name="watch-rules")
+            tasks.create_task(keeper.run(), name="analytics")
     finally:
         await lease.release()
         await webhook.aclose()

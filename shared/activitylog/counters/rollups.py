@@ -36,10 +36,13 @@ class Grain(StrEnum):
 
 _STEP = {Grain.MINUTE: timedelta(minutes=1), Grain.HOUR: timedelta(hours=1)}
 
-# Minutes of arrival are kept this long (the hours hold them too); event and arrival hours
-# this long before they roll up into days. The dashboard's hourly chart spans 48 hours.
+# Minutes of arrival are kept this long (the hours hold them too); event-time hours this
+# long before they roll up into days. The dashboard's hourly chart spans 48 hours.
 KEEP_MINUTES = timedelta(days=2)
 KEEP_HOURS = timedelta(days=3)
+# Arrival hours by source stay longer: rate-drop detection compares an hour with the same
+# hour in each of the last four weeks (activitylog.watch.rates).
+KEEP_ARRIVAL_HOURS = timedelta(days=29)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +150,12 @@ def client_moves(
 
 @dataclass(frozen=True, slots=True)
 class Cutoffs:
-    """Arrival minutes before `minutes_before` are dropped (their hours stay); hours before
-    `hours_before` roll up into days."""
+    """Arrival minutes before `minutes_before` are dropped (their hours stay); event hours
+    before `hours_before` and arrival hours before `arrival_hours_before` roll up into days."""
 
     minutes_before: datetime
     hours_before: datetime
+    arrival_hours_before: datetime
 
 
 def compaction_cutoffs(now: datetime) -> Cutoffs:
@@ -159,6 +163,7 @@ def compaction_cutoffs(now: datetime) -> Cutoffs:
     return Cutoffs(
         truncate(now - KEEP_MINUTES, Grain.HOUR),
         truncate(now - KEEP_HOURS, Grain.DAY),
+        truncate(now - KEEP_ARRIVAL_HOURS, Grain.DAY),
     )
 
 

@@ -16,6 +16,7 @@ def from_counters(f: ActivityFilter) -> bool:
         f.lead_id
         or f.lead_airtable_id
         or f.source
+        or f.source_prefix
         or f.execution_id
         or f.since
         or f.before

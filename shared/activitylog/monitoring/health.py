@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -14,8 +14,10 @@ from redis.exceptions import RedisError, ResponseError
 from activitylog.contract.times import iso
 from activitylog.counters.rollups import hour_window, minute_window
 from activitylog.runtime.settings import Settings
-from activitylog.storage import event_counts, retry_queue
+from activitylog.storage import event_counts, retry_queue, watch_rules
+from activitylog.storage.watch_rules import Announced
 from activitylog.stream.conventions import StreamStats, entry_id_text, stream_stats
+from activitylog.watch.rules import format_duration
 
 HEALTHY = "healthy"
 DEGRADED = "degraded"
@@ -31,13 +33,32 @@ async def _database_figures(pool: asyncpg.Pool) -> dict[str, Any]:
             conn, minute_window(now, 60)[0], hour_window(now, 24)[0]
         )
         by_status = await retry_queue.count_by_status(conn)
+        # What the retry service's watcher announced and has not seen recover yet.
+        firing = await watch_rules.announced(conn, firing_only=True)
     return {
         "events_last_hour": arrivals.in_minutes,
         "events_last_24h": arrivals.in_hours,
         "retry_queue_size": by_status["pending"],
         "dead_letters": by_status["dead"],
         "last_event": iso(arrivals.last_minute),
+        "silent_sources": [_silent(a, now) for a in firing if a.kind == "silence"],
+        "rate_drops": [_rate_drop(a) for a in firing if a.kind == "rate"],
     }
+
+
+def _silent(a: Announced, now: datetime) -> dict[str, Any]:
+    silent_for = (now - a.last_seen).total_seconds() if a.last_seen else None
+    return {
+        "source": a.source,
+        "rule": a.rule,
+        "last_event": iso(a.last_seen),
+        "silent_for_s": round(silent_for) if silent_for is not None else None,
+        "since": iso(a.since),
+    }
+
+
+def _rate_drop(a: Announced) -> dict[str, Any]:
+    return {"source": a.source, "rule": a.rule, "detail": a.detail, "since": iso(a.since)}
 
 
 async def _oldest_undelivered_age_s(client: aioredis.Redis, stream: str, group: str) -> float:
@@ -90,6 +111,8 @@ async def health_report(
         "dead_letters": None,
         "stream": {"length": None, "pending": None, "lag": None, "oldest_pending_age_s": None},
         "last_event": None,
+        "silent_sources": [],
+        "rate_drops": [],
     }
     unhealthy = False
     if isinstance(db_result, BaseException):
@@ -104,6 +127,12 @@ async def health_report(
                 f"retry_queue_size {db_result['retry_queue_size']} > "
                 f"{settings.health_max_retry_queue}"
             )
+        for silent in db_result["silent_sources"]:
+            lasted = silent["silent_for_s"]
+            silent_for = f" for {format_duration(timedelta(seconds=lasted))}" if lasted else ""
+            reasons.append(f"source {silent['source']} silent{silent_for} (rule {silent['rule']})")
+        for drop in db_result["rate_drops"]:
+            reasons.append(f"source {drop['source']} rate drop: {drop['detail']}")
     if isinstance(stream_result, BaseException):
         if not isinstance(stream_result, (OSError, TimeoutError, RedisError)):
             raise stream_result

@@ -7,7 +7,7 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import asyncpg
@@ -34,6 +34,10 @@ _REQUIRED = ("queue_id", "payload")
 _DATE_FORMATS = (
     "%m/%d/%Y %I:%M%p",
     "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y %I:%M:%S%p",
+    "%m/%d/%Y %I:%M:%S %p",
+    "%B %d, %Y %I:%M%p",
+    "%B %d, %Y %I:%M %p",
     "%m/%d/%Y %H:%M",
     "%m/%d/%Y %H:%M:%S",
     "%m/%d/%Y",
@@ -69,12 +73,14 @@ class ImportSummary:
         }
 
 
-def _normalise_header(name: str) -> str:
-    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+def normalise_header(name: str) -> str:
+    """An export's column name as a key: `Sent At` → `sent_at` (a BOM is dropped)."""
+    return re.sub(r"[\s\-]+", "_", name.strip().lstrip("\ufeff").strip().lower())
 
 
-def parse_time(text: str) -> datetime:
-    """An Airtable export time: ISO-8601 or US style; a value without an offset is UTC."""
+def parse_time(text: str, tz: tzinfo = UTC) -> datetime:
+    """An Airtable export time: ISO-8601 or US style; a value without an offset is in `tz`
+    (the base's display zone; UTC unless told)."""
     text = text.strip()
     try:
         value = datetime.fromisoformat(text)
@@ -87,7 +93,9 @@ def parse_time(text: str) -> datetime:
                 continue
         else:
             raise ValueError(f"not a date/time: {text!r}") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(UTC)
 
 
 def read_airtable_csv(
@@ -96,7 +104,7 @@ def read_airtable_csv(
     """Rows ready to import and the skipped ones (line, reason); raises on a wrong header."""
     now = now or datetime.now(UTC)
     reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
-    headers = {_normalise_header(h): h for h in reader.fieldnames or []}
+    headers = {normalise_header(h): h for h in reader.fieldnames or []}
     missing = [name for name in _REQUIRED if name not in headers]
     if missing:
         raise ImportFormatError(

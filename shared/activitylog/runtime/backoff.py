@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import random
 
+from activitylog.runtime.cancellation import reraise_if_cancelling
+
 
 class Backoff:
     """Delays of initial·2ⁿ capped at `maximum`, each drawn from [d/2, d] (equal jitter)."""
@@ -24,7 +26,10 @@ class Backoff:
         self.attempt = 0
 
     async def wait(self, stop: asyncio.Event) -> bool:
-        """Sleep the next delay; return True if `stop` was set meanwhile."""
+        """Sleep the next delay; return True if `stop` was set meanwhile.
+
+        Callers back off after catching an error, which may be a cancel in disguise."""
+        reraise_if_cancelling()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=self.next_delay())
         return stop.is_set()

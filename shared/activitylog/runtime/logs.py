@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
 
-def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
-    """Route structlog and the standard library through one renderer."""
+class _Origin:
+    """Adds which service and which replica wrote the line, to every line (the library's
+    and uvicorn's too), so lines from many containers can be told apart once collected."""
+
+    def __init__(self, service: str, replica: str) -> None:
+        self.fields = {"service": service, "replica": replica}
+
+    def __call__(
+        self, _: Any, __: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for key, value in self.fields.items():
+            event_dict.setdefault(key, value)
+        return event_dict
+
+
+def configure_logging(
+    level: str = "INFO",
+    fmt: str = "console",
+    *,
+    service: str = "activitylog",
+    replica: str | None = None,
+) -> None:
+    """Route structlog and the standard library through one renderer; every line names
+    `service` and `replica` (the host name unless given)."""
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -20,6 +45,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _Origin(service, replica or socket.gethostname()),
     ]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

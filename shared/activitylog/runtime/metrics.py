@@ -40,10 +40,32 @@ STREAM_LAG = Gauge("activitylog_stream_lag", "Entries not yet delivered to the i
 RETRY_ATTEMPTS = Counter(
     "activitylog_retry_attempts", "retry_queue rows attempted, by outcome", ["outcome"]
 )
+ANALYTICS_QUEUE = Gauge(
+    "activitylog_analytics_queue_rows", "Stored events the analytics have yet to fold in"
+)
 RETRY_PENDING = Gauge("activitylog_retry_queue_pending", "retry_queue rows waiting (pending)")
 RETRY_ROWS = Gauge("activitylog_retry_queue_rows", "retry_queue rows by status", ["status"])
 ALERTS = Counter(
     "activitylog_alerts", "Alerts raised, by kind and delivery outcome", ["kind", "outcome"]
+)
+WATCH_SILENT_SOURCES = Gauge(
+    "activitylog_watch_silent_sources", "Sources silent past their watch rule's limit", ["rule"]
+)
+WATCH_SILENCE_SECONDS = Gauge(
+    "activitylog_watch_silence_seconds",
+    "Longest silence (inside the rule's window) among the sources a watch rule covers",
+    ["rule"],
+)
+SOURCE_EVENTS_PER_SECOND = Gauge(
+    "activitylog_source_events_per_second",
+    "Events stored per second over the last 5 whole minutes, by source and category "
+    "(from the event counters, so every retry replica reports the same value)",
+    ["source", "category"],
+)
+WATCH_RATE_DROPS = Gauge(
+    "activitylog_watch_rate_drops",
+    "Sources whose last hour fell below their 4-week same-hour median's fraction",
+    ["rule"],
 )
 
 

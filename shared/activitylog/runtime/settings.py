@@ -83,12 +83,32 @@ class Settings(BaseSettings):
     api_count_budget_ms: int = Field(default=30, ge=1)
     # A search page slower than this (ms) is planned again to read through the text index.
     api_search_budget_ms: int = Field(default=150, ge=1)
+    # The admin UI links an n8n event to its execution under this URL (e.g.
+    # https://n8n.example.com); empty, no link is shown.
+    n8n_base_url: str = ""
     # Counters: how often the retry service compacts them (any replica; they take turns).
     counters_compact_interval_s: float = Field(default=300.0, gt=0)
+    # Analytics: how often the retry service folds newly stored events into them (any
+    # replica; they share the work).
+    analytics_keep_interval_s: float = Field(default=1.0, gt=0)
+    # Expected sources (`activitylog watch`): how often the retry service checks the rules;
+    # a catch-all rule for every source no rule names (0: none); a source's last full hour
+    # below this fraction of the same hour's median over 4 weeks is a rate drop (0: off),
+    # judged only where that median reaches WATCH_RATE_MIN_BASELINE events.
+    watch_interval_s: float = Field(default=30.0, gt=0)
+    watch_default_max_silence_s: float = Field(default=0.0, ge=0)
+    watch_rate_min_fraction: float = Field(default=0.25, ge=0, le=1)
+    watch_rate_min_baseline: int = Field(default=20, ge=1)
     # Health: degraded above these.
     health_max_retry_queue: int = Field(default=20, ge=0)
     health_max_stream_lag: int = Field(default=1_000, ge=0)
     health_max_stream_age_s: float = Field(default=60.0, gt=0)
+
+    # Lead sync (`activitylog leads sync`): the portal's database, its leads table, and
+    # column names where they differ from the portal's, as "field=column,…".
+    portal_database_url: str | None = None
+    lead_sync_table: str = "leads"
+    lead_sync_columns: str = ""
 
     # Operations.
     database_pool_min: int = Field(default=1, ge=0)

@@ -17,10 +17,11 @@ class AdminUser:
     password_hash: str
     disabled: bool
     last_login_at: datetime | None
+    time_zone: str = "UTC"  # IANA name; the UI's date presets and day groups use it
 
 
 # failed_logins and locked_until are no longer read: sign-ins are throttled in login_throttle.
-_COLUMNS = "id, email, password_hash, disabled, last_login_at"
+_COLUMNS = "id, email, password_hash, disabled, last_login_at, time_zone"
 
 
 def _user(row: asyncpg.Record | None) -> AdminUser | None:
@@ -85,4 +86,13 @@ async def set_password_hash(conn: asyncpg.Connection, user_id: int, password_has
         "UPDATE admin_users SET password_hash = $2, updated_at = now() WHERE id = $1",
         user_id,
         password_hash,
+    )
+
+
+async def set_time_zone(conn: asyncpg.Connection, user_id: int, time_zone: str) -> None:
+    """Store the admin's time zone (an IANA name the caller has checked)."""
+    await conn.execute(
+        "UPDATE admin_users SET time_zone = $2, updated_at = now() WHERE id = $1",
+        user_id,
+        time_zone,
     )

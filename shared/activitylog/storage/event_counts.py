@@ -71,7 +71,9 @@ async def _compact(conn: asyncpg.Connection, cutoffs: Cutoffs) -> Compacted:
     rolled = await conn.fetchval(
         """
         WITH gone AS (
-            DELETE FROM event_counts WHERE grain = 'hour' AND bucket < $1
+            DELETE FROM event_counts
+            WHERE grain = 'hour'
+              AND ((basis = 'event' AND bucket < $1) OR (basis = 'arrival' AND bucket < $2))
             RETURNING basis, bucket, category, event_type, source, client_id, n
         ), days AS (
             INSERT INTO event_counts AS c
@@ -86,6 +88,7 @@ async def _compact(conn: asyncpg.Connection, cutoffs: Cutoffs) -> Compacted:
         SELECT count(*) FROM gone
         """,
         cutoffs.hours_before,
+        cutoffs.arrival_hours_before,
     )
     # A client move can leave a counter at zero; it says nothing.
     await conn.execute("DELETE FROM event_counts WHERE n = 0")
@@ -218,3 +221,57 @@ async def totals_by_category(
         list(event_types),
     )
     return {r["category"]: int(r["n"]) for r in rows}
+
+
+async def last_arrivals(conn: asyncpg.Connection, since: datetime) -> dict[str, datetime]:
+    """Per source that stored events since `since`: the end of the finest bucket holding its
+    newest arrival (minutes for the last two days, then hours, then days), so a silence
+    measured from it is never longer than the real one."""
+    rows = await conn.fetch(
+        """
+        SELECT source,
+               max(bucket) FILTER (WHERE grain = 'minute') + interval '1 minute' AS minute,
+               max(bucket) FILTER (WHERE grain = 'hour') + interval '1 hour' AS hour,
+               max(bucket) FILTER (WHERE grain = 'day') + interval '1 day' AS day
+        FROM event_counts
+        WHERE basis = 'arrival' AND bucket >= $1 AND source IS NOT NULL
+        GROUP BY source
+        HAVING sum(n) > 0
+        """,
+        since,
+    )
+    return {r["source"]: r["minute"] or r["hour"] or r["day"] for r in rows}
+
+
+async def arrivals_by_source_hour(
+    conn: asyncpg.Connection, hours: list[datetime]
+) -> dict[tuple[str, datetime], int]:
+    """Events stored per (source, UTC hour) in the given hours; absent means none."""
+    rows = await conn.fetch(
+        """
+        SELECT source, bucket, sum(n)::bigint AS n FROM event_counts
+        WHERE basis = 'arrival' AND grain = 'hour' AND bucket = ANY($1::timestamptz[])
+          AND source IS NOT NULL
+        GROUP BY source, bucket
+        """,
+        hours,
+    )
+    return {(r["source"], r["bucket"]): int(r["n"]) for r in rows}
+
+
+async def arrivals_by_source_category(
+    conn: asyncpg.Connection, since: datetime, until: datetime
+) -> dict[tuple[str, str], int]:
+    """Events stored per (source, category) in [since, until), from the minute counters."""
+    rows = await conn.fetch(
+        """
+        SELECT source, category, sum(n)::bigint AS n FROM event_counts
+        WHERE basis = 'arrival' AND grain = 'minute' AND bucket >= $1 AND bucket < $2
+          AND source IS NOT NULL
+        GROUP BY source, category
+        HAVING sum(n) <> 0
+        """,
+        since,
+        until,
+    )
+    return {(r["source"], r["category"]): int(r["n"]) for r in rows}

@@ -10,6 +10,10 @@ from typing import Any
 import asyncpg
 
 from activitylog.contract.references import parse_lead_reference
+from activitylog.runtime.logs import get_logger
+from activitylog.storage.activity_log.queries import lead_condition
+
+log = get_logger("activitylog.leads")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +26,7 @@ class LeadRef:
 
 
 # Leads an event batch references are read FOR KEY SHARE: moving a lead to another client
-# (`upsert_details`, FOR UPDATE) then waits for the batch, or the batch for the move, so no
+# (`lock_identities`, FOR UPDATE) then waits for the batch, or the batch for the move, so no
 # event is stored under a client its lead just left. Nearly free: the foreign key check of
 # the events' insert takes this very lock on the same rows anyway; it only comes earlier.
 # KEY SHARE does not conflict with the batches' own UPDATE of last_activity_at.
@@ -47,29 +51,39 @@ async def fetch_refs_by_id(
 
 
 async def ensure_stubs(
-    conn: asyncpg.Connection, wanted: list[tuple[str, uuid.UUID | None]]
+    conn: asyncpg.Connection, wanted: list[tuple[str, uuid.UUID | None, uuid.UUID | None]]
 ) -> dict[str, LeadRef]:
     """Create a stub lead for each unknown Airtable id (names empty) and return every ref.
 
-    Known leads are looked up first (FOR KEY SHARE), so the common case (every lead exists)
-    writes nothing; sorted input keeps concurrent batches taking row locks in one order.
+    `wanted`: (Airtable id, client, lead id). A stub takes the given lead id (the portal's
+    UUID an event carried) when there is one. Known leads are looked up first (FOR KEY
+    SHARE), so the common case (every lead exists) writes nothing; sorted input keeps
+    concurrent batches taking row locks in one order. An Airtable id missing from the
+    answer could not be created (its lead id belongs to another lead meanwhile).
     """
     if not wanted:
         return {}
-    refs = await _refs_by_airtable_id(conn, sorted({a for a, _ in wanted}))
-    missing = sorted((a, c) for a, c in dict(wanted).items() if a not in refs)
+    refs = await _refs_by_airtable_id(conn, sorted({a for a, _, _ in wanted}))
+    firsts: dict[str, tuple[uuid.UUID | None, uuid.UUID | None]] = {}
+    for airtable_id, client, lead_id in wanted:
+        firsts.setdefault(airtable_id, (client, lead_id))
+    missing = sorted((a, c, i) for a, (c, i) in firsts.items() if a not in refs)
     if missing:
+        # No conflict target: a clash on the Airtable id (a concurrent stub) or on the id
+        # (a lead made meanwhile) both leave the row alone.
         await conn.execute(
             """
-            INSERT INTO leads (airtable_record_id, client_id)
-            SELECT a, c FROM unnest($1::text[], $2::uuid[]) AS t(a, c)
+            INSERT INTO leads (id, airtable_record_id, client_id)
+            SELECT coalesce(i, gen_random_uuid()), a, c
+            FROM unnest($1::text[], $2::uuid[], $3::uuid[]) AS t(a, c, i)
             ORDER BY a
-            ON CONFLICT (airtable_record_id) DO NOTHING
+            ON CONFLICT DO NOTHING
             """,
-            [a for a, _ in missing],
-            [c for _, c in missing],
+            [a for a, _, _ in missing],
+            [c for _, c, _ in missing],
+            [i for _, _, i in missing],
         )
-        refs |= await _refs_by_airtable_id(conn, [a for a, _ in missing])
+        refs |= await _refs_by_airtable_id(conn, [a for a, _, _ in missing])
     return refs
 
 
@@ -158,79 +172,286 @@ async def advance_last_activity(
     )
 
 
-# -- Read and upsert queries of the API ---------------------------------------------------
+# -- Reads, upserts and deletes ----------------------------------------------------------
 
-LEAD_DETAIL_FIELDS = ("client_id", "first_name", "last_name", "email", "phone", "status")
 _LEAD_COLUMNS = """id, airtable_record_id, client_id, first_name, last_name, email, phone,
-    status, last_activity_at, created_at, updated_at"""
+    status, last_activity_at, created_at, updated_at, deleted_at"""
 
 
-async def find_lead(conn: asyncpg.Connection, reference: str) -> asyncpg.Record | None:
-    """The lead `reference` names (its UUID or its Airtable record id), if it exists."""
+async def find_lead(
+    conn: asyncpg.Connection, reference: str, *, include_deleted: bool = False
+) -> asyncpg.Record | None:
+    """The lead `reference` names (its UUID or its Airtable record id), if it exists;
+    a soft-deleted lead only with `include_deleted`."""
     ref = parse_lead_reference(reference)
     if ref is None:
         return None
+    hidden = "" if include_deleted else " AND deleted_at IS NULL"
     if ref.lead_id is not None:
-        return await conn.fetchrow(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE id = $1", ref.lead_id)
+        return await conn.fetchrow(
+            f"SELECT {_LEAD_COLUMNS} FROM leads WHERE id = $1{hidden}", ref.lead_id
+        )
     return await conn.fetchrow(
-        f"SELECT {_LEAD_COLUMNS} FROM leads WHERE airtable_record_id = $1", ref.airtable_id
+        f"SELECT {_LEAD_COLUMNS} FROM leads WHERE airtable_record_id = $1{hidden}",
+        ref.airtable_id,
     )
 
 
-_LOCK_BY_AIRTABLE_ID = "SELECT id FROM leads WHERE airtable_record_id = $1 FOR UPDATE"
+async def fetch_leads(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """The rows of the leads among `ids`, by id."""
+    rows = await conn.fetch(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE id = ANY($1::uuid[])", ids)
+    return {r["id"]: r for r in rows}
 
 
-async def upsert_details(
-    conn: asyncpg.Connection, airtable_id: str, details: dict[str, Any]
-) -> tuple[asyncpg.Record, bool]:
-    """Create the lead or set the given detail fields (others keep their value); fills stubs.
+async def lock_identities(
+    conn: asyncpg.Connection, ids: list[uuid.UUID], airtable_ids: list[str]
+) -> list[asyncpg.Record]:
+    """The leads named by any of `ids` or `airtable_ids`, locked FOR UPDATE in id order.
 
-    Returns the row and whether it was created. An existing lead stays locked FOR UPDATE
-    until the caller's transaction ends, so its events can be moved with it.
+    FOR UPDATE is the row lock that waits for batches holding FOR KEY SHARE on these leads,
+    and that they wait for: no event goes in under a lead that is changing id or client.
     """
-    unknown = set(details) - set(LEAD_DETAIL_FIELDS)
-    if unknown:
-        raise ValueError(f"not lead detail fields: {sorted(unknown)}")
-    values = [details.get(name) for name in LEAD_DETAIL_FIELDS]
-    # FOR UPDATE, the one row lock that waits for batches reading the lead FOR KEY SHARE
-    # (an UPDATE of client_id alone would not), and taken before any change: a batch
-    # holding KEY SHARE may still need to UPDATE last_activity_at on this row.
-    lead_id = await conn.fetchval(_LOCK_BY_AIRTABLE_ID, airtable_id)
-    if lead_id is None:
-        created = await conn.fetchrow(
+    return await conn.fetch(
+        """
+        SELECT id, airtable_record_id, client_id,
+               (first_name = '' AND last_name = '' AND email IS NULL) AS is_stub
+        FROM leads
+        WHERE id = ANY($1::uuid[]) OR airtable_record_id = ANY($2::text[])
+        ORDER BY id
+        FOR UPDATE
+        """,
+        ids,
+        airtable_ids,
+    )
+
+
+_REFERENCES = """
+SELECT c.conrelid::regclass::text AS tbl, format('%I', a.attname) AS col
+FROM pg_constraint AS c
+JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+WHERE c.contype = 'f' AND c.confrelid = 'leads'::regclass AND cardinality(c.conkey) = 1
+ORDER BY 1
+"""
+
+_EVENTS = "lead_activity_log"
+
+
+async def repoint(conn: asyncpg.Connection, old: uuid.UUID, new: uuid.UUID) -> int:
+    """Move every row referencing lead `old` (its events, and any other table with a foreign
+    key to leads, found in the catalog so tables added later follow too) to lead `new`;
+    returns how many events moved. A table holding one row per lead that already has the
+    survivor's (a merge) keeps it: the absorbed lead's is left to its ON DELETE rule."""
+    events = 0
+    for ref in await conn.fetch(_REFERENCES):
+        sql = f"UPDATE {ref['tbl']} SET {ref['col']} = $2 WHERE {ref['col']} = $1"
+        try:
+            async with conn.transaction():  # a savepoint: a clash undoes only this table
+                status = await conn.execute(sql, old, new)
+        except asyncpg.UniqueViolationError:
+            log.warning("rows of a merged lead left behind", table=ref["tbl"], lead_id=str(old))
+            continue
+        if ref["tbl"] == _EVENTS:
+            events = int(status.rsplit(" ", 1)[-1])
+    return events
+
+
+async def adopt_ids(
+    conn: asyncpg.Connection, renames: list[tuple[uuid.UUID, uuid.UUID, str | None]]
+) -> None:
+    """Give leads new ids: (old id, new id — the portal's UUID, Airtable id), everything
+    referencing them included. The rows must be locked (`lock_identities`).
+
+    New rows and a move rather than an UPDATE of the key: not every table referencing
+    leads says ON UPDATE CASCADE, and this way none has to. Set-based, for a first sync
+    meeting thousands of stubs.
+    """
+    if not renames:
+        return
+    old, new, airtable = (list(column) for column in zip(*renames, strict=True))
+    # The Airtable id is unique: off the old rows before the new ones take it.
+    await conn.execute("UPDATE leads SET airtable_record_id = NULL WHERE id = ANY($1::uuid[])", old)
+    await conn.execute(
+        """
+        INSERT INTO leads (id, airtable_record_id, client_id, first_name, last_name, email,
+                           phone, status, last_activity_at, created_at, updated_at, deleted_at)
+        SELECT v.new, v.airtable, l.client_id, l.first_name, l.last_name, l.email, l.phone,
+               l.status, l.last_activity_at, l.created_at, now(), l.deleted_at
+        FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS v(old, new, airtable)
+        JOIN leads AS l ON l.id = v.old
+        ORDER BY v.new
+        """,
+        old,
+        new,
+        airtable,
+    )
+    for ref in await conn.fetch(_REFERENCES):
+        await conn.execute(
             f"""
-            INSERT INTO leads
-                (airtable_record_id, client_id, first_name, last_name, email, phone, status)
-            VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), $5, $6, $7)
-            ON CONFLICT (airtable_record_id) DO NOTHING
-            RETURNING {_LEAD_COLUMNS}
+            UPDATE {ref["tbl"]} AS t SET {ref["col"]} = v.new
+            FROM unnest($1::uuid[], $2::uuid[]) AS v(old, new)
+            WHERE t.{ref["col"]} = v.old
             """,
-            airtable_id,
-            *values,
+            old,
+            new,
         )
-        if created is not None:
-            return created, True
-        # A batch created it as a stub meanwhile; the conflict waited for its commit.
-        lead_id = await conn.fetchval(_LOCK_BY_AIRTABLE_ID, airtable_id)
-        assert lead_id is not None
-    record = await conn.fetchrow(
+    await conn.execute("DELETE FROM leads WHERE id = ANY($1::uuid[])", old)
+
+
+async def absorb(conn: asyncpg.Connection, survivor: uuid.UUID, absorbed: uuid.UUID) -> None:
+    """Fill the survivor's blank details from the absorbed lead, then delete that one (its
+    events must have moved to the survivor already)."""
+    await conn.execute(
+        """
+        UPDATE leads AS s SET
+            first_name = CASE WHEN s.first_name = '' AND s.last_name = ''
+                THEN a.first_name ELSE s.first_name END,
+            last_name = CASE WHEN s.first_name = '' AND s.last_name = ''
+                THEN a.last_name ELSE s.last_name END,
+            email = coalesce(s.email, a.email),
+            phone = coalesce(s.phone, a.phone),
+            status = coalesce(s.status, a.status),
+            client_id = coalesce(s.client_id, a.client_id),
+            last_activity_at = greatest(s.last_activity_at, a.last_activity_at),
+            created_at = least(s.created_at, a.created_at),
+            -- Deleted only if both were.
+            deleted_at = CASE WHEN a.deleted_at IS NULL THEN NULL ELSE s.deleted_at END,
+            updated_at = now()
+        FROM leads AS a
+        WHERE s.id = $1 AND a.id = $2
+        """,
+        survivor,
+        absorbed,
+    )
+    await conn.execute("DELETE FROM leads WHERE id = $1", absorbed)
+
+
+@dataclass(frozen=True, slots=True)
+class DetailRow:
+    """One lead's new values; `fields` names the detail columns to set."""
+
+    id: uuid.UUID | None
+    airtable_id: str | None
+    fields: frozenset[str]
+    values: dict[str, Any]
+
+    def value(self, name: str) -> Any:
+        value = self.values.get(name)
+        return (value or "") if name in ("first_name", "last_name") else value
+
+
+LEAD_DETAIL_FIELDS = ("client_id", "first_name", "last_name", "email", "phone", "status")
+_TYPES = ("uuid", "text", "text", "text", "text", "text")
+
+
+def _columns(rows: list[DetailRow]) -> list[list[Any]]:
+    return [[r.value(name) for r in rows] for name in LEAD_DETAIL_FIELDS]
+
+
+async def insert_leads(conn: asyncpg.Connection, rows: list[DetailRow]) -> list[asyncpg.Record]:
+    """Insert new leads (a missing id is made here); returns (id, airtable_record_id) of
+    those inserted: a row whose id or Airtable id was taken meanwhile is left out."""
+    if not rows:
+        return []
+    arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate(("uuid", "text", *_TYPES), 1))
+    return await conn.fetch(
+        f"""
+        INSERT INTO leads
+            (id, airtable_record_id, client_id, first_name, last_name, email, phone, status)
+        SELECT coalesce(v.id, gen_random_uuid()), v.a, v.c, v.f, v.l, v.e, v.p, v.s
+        FROM unnest({arrays}) AS v(id, a, c, f, l, e, p, s)
+        ON CONFLICT DO NOTHING
+        RETURNING id, airtable_record_id
+        """,
+        [r.id for r in rows],
+        [r.airtable_id for r in rows],
+        *_columns(rows),
+    )
+
+
+async def update_details(conn: asyncpg.Connection, rows: list[DetailRow]) -> set[uuid.UUID]:
+    """Set each row's chosen detail fields (others keep their value) and its Airtable id
+    where the lead has none; returns the ids that changed. The rows must be locked
+    (`lock_identities`)."""
+    if not rows:
+        return set()
+    rows = sorted(rows, key=lambda r: r.id or uuid.UUID(int=0))  # lock order
+    masks = [sum(1 << n for n, f in enumerate(LEAD_DETAIL_FIELDS) if f in r.fields) for r in rows]
+    new = {
+        f: f"CASE WHEN v.mask & {1 << n} <> 0 THEN v.{f} ELSE l.{f} END"
+        for n, f in enumerate(LEAD_DETAIL_FIELDS)
+    }
+    sets = ",\n".join(f"{f} = {expr}" for f, expr in new.items())
+    arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate(("uuid", "text", "int", *_TYPES), 1))
+    # A row that would not change is not written: a full re-sync of unchanged leads costs
+    # reads only (every write here also updates the trigram indexes).
+    changed = await conn.fetch(
         f"""
         UPDATE leads AS l SET
-            client_id = CASE WHEN 'client_id' = ANY($8) THEN $2 ELSE l.client_id END,
-            first_name = CASE WHEN 'first_name' = ANY($8)
-                THEN coalesce($3, '') ELSE l.first_name END,
-            last_name = CASE WHEN 'last_name' = ANY($8)
-                THEN coalesce($4, '') ELSE l.last_name END,
-            email = CASE WHEN 'email' = ANY($8) THEN $5 ELSE l.email END,
-            phone = CASE WHEN 'phone' = ANY($8) THEN $6 ELSE l.phone END,
-            status = CASE WHEN 'status' = ANY($8) THEN $7 ELSE l.status END,
+            airtable_record_id = coalesce(l.airtable_record_id, v.airtable),
+            {sets},
             updated_at = now()
-        WHERE l.id = $1
+        FROM unnest({arrays})
+            AS v(id, airtable, mask, {", ".join(LEAD_DETAIL_FIELDS)})
+        WHERE l.id = v.id
+          AND (coalesce(l.airtable_record_id, v.airtable), {", ".join(new.values())})
+              IS DISTINCT FROM (l.airtable_record_id, {", ".join(f"l.{f}" for f in new)})
+        RETURNING l.id
+        """,
+        [r.id for r in rows],
+        [r.airtable_id for r in rows],
+        masks,
+        *_columns(rows),
+    )
+    return {r["id"] for r in changed}
+
+
+async def mark_deleted(
+    conn: asyncpg.Connection, lead_id: uuid.UUID, deleted: bool
+) -> asyncpg.Record | None:
+    """Soft-delete the lead (or bring it back); its events stay. None if it does not exist."""
+    return await conn.fetchrow(
+        f"""
+        UPDATE leads SET
+            deleted_at = CASE WHEN $2 THEN coalesce(deleted_at, now()) END,
+            updated_at = now()
+        WHERE id = $1
         RETURNING {_LEAD_COLUMNS}
         """,
         lead_id,
-        *values,
-        list(details),
+        deleted,
     )
-    assert record is not None
-    return record, False
+
+
+async def delete_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> bool:
+    """Delete the lead row for good; refused by the foreign key while events remain."""
+    return await conn.fetchval("DELETE FROM leads WHERE id = $1 RETURNING true", lead_id) or False
+
+
+async def suggest(conn: asyncpg.Connection, text: str, limit: int = 8) -> list[asyncpg.Record]:
+    """Leads for the browser's lead box: name, email, phone or id matches, latest first."""
+    condition, values = lead_condition(text)
+    exact = ""
+    reference = parse_lead_reference(text.strip())
+    if reference is not None and reference.lead_id is not None:
+        exact = f" OR l.id = ${len(values) + 1}"
+        values = [*values, reference.lead_id]
+    return await conn.fetch(
+        f"SELECT l.id, l.airtable_record_id, l.first_name, l.last_name, l.email, l.phone "
+        f"FROM leads l WHERE ({condition}{exact}) AND l.deleted_at IS NULL "
+        f"ORDER BY l.last_activity_at DESC NULLS LAST LIMIT {int(limit)}",
+        *values,
+    )
+
+
+async def ids_with_prefix(conn: asyncpg.Connection, prefix: str) -> list[uuid.UUID]:
+    """The leads whose Airtable id starts with `prefix` (the demo history's, for one)."""
+    rows = await conn.fetch(
+        "SELECT id FROM leads WHERE starts_with(airtable_record_id, $1) ORDER BY id", prefix
+    )
+    return [r["id"] for r in rows]
+
+
+async def delete_leads(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> int:
+    """Delete lead rows for good (their events first: the foreign key refuses otherwise)."""
+    done = await conn.execute("DELETE FROM leads WHERE id = ANY($1::uuid[])", ids)
+    return int(done.rsplit(" ", 1)[-1])

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from activitylog.analytics import keeping
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.counters.rollups import (
     CountedEvent,
@@ -54,11 +55,12 @@ async def store_batch(
 ) -> StoreResult:
     """Resolve leads, insert events idempotently, advance leads, write dead letters; one commit.
 
-    An event naming a `leadId` that does not exist yet becomes a `pending` retry-queue row
-    (the lead sync may bring it), returned in `refused`. The lead's client is the event's
-    client: an event without `clientId` takes it, one whose `clientId` contradicts it becomes
-    a `dead` row (in `refused` too), and a lead without a client adopts the first `clientId`
-    its events name (a new stub lead is created with it).
+    An event resolves by its `leadId`, else by its `leadAirtableId` (a new stub lead takes
+    the `leadId` as its id); one naming only a `leadId` that does not exist yet becomes a
+    `pending` retry-queue row (the lead sync may bring it), returned in `refused`. The
+    lead's client is the event's client: an event without `clientId` takes it, one whose
+    `clientId` contradicts it becomes a `dead` row (in `refused` too), and a lead without a
+    client adopts the first `clientId` its events name (a new stub lead is created with it).
     """
     result = StoreResult()
     letters = list(dead_letters or ())
@@ -66,38 +68,38 @@ async def store_batch(
         by_id = await leads.fetch_refs_by_id(
             conn, sorted({e.event.lead_id for e in events if e.event.lead_id})
         )
-        stub_clients: dict[str, uuid.UUID | None] = {}
+        # Events whose leadId is unknown resolve by their leadAirtableId, if they carry one.
+        stubs: dict[str, tuple[uuid.UUID | None, uuid.UUID | None]] = {}
         for e in events:
             airtable_id = e.event.lead_airtable_id
-            # A stub is created with the first clientId its events name.
-            if (
-                e.event.lead_id is None
-                and airtable_id is not None
-                and stub_clients.get(airtable_id) is None
-            ):
-                stub_clients[airtable_id] = e.event.client_id
-        by_airtable = await leads.ensure_stubs(conn, list(stub_clients.items()))
+            if airtable_id is None or (e.event.lead_id is not None and e.event.lead_id in by_id):
+                continue
+            # A stub is created with the first clientId its events name, and takes the
+            # first leadId they carry (the portal's UUID) as its id.
+            client, lead_id = stubs.get(airtable_id, (None, None))
+            stubs[airtable_id] = (client or e.event.client_id, lead_id or e.event.lead_id)
+        by_airtable = await leads.ensure_stubs(conn, [(a, c, i) for a, (c, i) in stubs.items()])
 
         resolved: list[tuple[AcceptedEvent, LeadRef]] = []
         now = datetime.now(UTC)
         for accepted in events:
             ev = accepted.event
-            if ev.lead_id is not None:
-                ref = by_id.get(ev.lead_id)
-                if ref is None:
-                    letter = DeadLetter(
-                        queue_id=accepted.origin,
-                        lead_id=accepted.lead_reference,
-                        payload=accepted.raw,
-                        reason=f"lead {ev.lead_id} does not exist (yet)",
-                        status=RetryStatus.PENDING,
-                        next_retry_at=now + pending_delay,
-                    )
-                    result.refused.append(letter)
-                    continue
-            else:
-                assert ev.lead_airtable_id is not None
-                ref = by_airtable[ev.lead_airtable_id]
+            ref = by_id.get(ev.lead_id) if ev.lead_id is not None else None
+            if ref is None and ev.lead_airtable_id is not None:
+                ref = by_airtable.get(ev.lead_airtable_id)
+            if ref is None:
+                # Only a leadId names it (the lead sync may bring it), or its stub's leadId
+                # was taken by another lead meanwhile: the retry resolves it again.
+                letter = DeadLetter(
+                    queue_id=accepted.origin,
+                    lead_id=accepted.lead_reference,
+                    payload=accepted.raw,
+                    reason=f"lead {ev.lead_id or ev.lead_airtable_id} does not exist (yet)",
+                    status=RetryStatus.PENDING,
+                    next_retry_at=now + pending_delay,
+                )
+                result.refused.append(letter)
+                continue
             resolved.append((accepted, ref))
 
         owners = {ref.id: ref.client_id for _, ref in resolved}
@@ -118,12 +120,16 @@ async def store_batch(
 
         rows: list[ActivityRow] = []
         latest: dict[uuid.UUID, datetime] = {}
+        in_batch: set[uuid.UUID] = set()
         for accepted, ref in resolved:
             ev = accepted.event
             owner = owners[ref.id]
             if accepted.id in already:
                 result.duplicates.add(accepted.id)
                 continue
+            if accepted.id in in_batch:
+                continue  # the same event twice in one batch: stored and counted once
+            in_batch.add(accepted.id)
             if _contradicts(accepted, owner):
                 # Filed under its own clientId it would show another client this lead.
                 lead = ref.airtable_record_id or str(ref.id)
@@ -180,6 +186,8 @@ async def store_batch(
         # Events stored while an adopting lead had no client are its client's now too.
         moved = await activity_writes.reassign_client(conn, adopting)
         await retry_queue.add(conn, letters + result.refused)
+        # Only rows stored now feed the analytics (folded in after the commit, see keeping).
+        await keeping.enqueue(conn, [row for row in rows if row.id in result.inserted], adopting)
         # Last, so the counter rows other batches may share are held only until the commit.
         await event_counts.add(conn, merge(increments(counted), _moves(moved)))
     return result
@@ -189,6 +197,7 @@ async def move_history(conn: asyncpg.Connection, owners: dict[uuid.UUID, uuid.UU
     """Give each lead's events its client (`owners`: lead id → client), counters included;
     returns how many events moved. The caller holds the transaction and the lead locks."""
     moved = await activity_writes.reassign_client(conn, owners)
+    await keeping.enqueue(conn, [], owners)
     await event_counts.add(conn, _moves(moved))
     return len(moved)
 

@@ -2,8 +2,9 @@
 
 redis-py is used directly: the ingest's guarantees (README, "How ingest keeps its
 promise") need delivery counts (XPENDING), batched claims (XAUTOCLAIM JUSTID + XCLAIM)
-and re-reads of pending entries, which FastStream's stream subscriber does not offer (it
-reads only new entries, and its nack leaves entries pending without telling anyone).
+and re-reads of pending entries, which FastStream's stream subscriber does not offer (a
+group it creates with the default last_id starts at `$`, its nack sends nothing to Redis,
+and it claims stale entries one at a time). Its publisher writes `__data__`, not `payload`.
 """
 
 from __future__ import annotations

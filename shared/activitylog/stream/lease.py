@@ -23,6 +23,7 @@ from pathlib import Path
 import orjson
 import redis.asyncio as aioredis
 
+from activitylog.runtime.cancellation import reraise_if_cancelling
 from activitylog.runtime.logs import get_logger
 
 log = get_logger("activitylog.lease")
@@ -199,18 +200,22 @@ class ConsumerLease:
     async def _keep(self) -> None:
         key = self.prefix + self.name
         while True:
+            # A cancel can be lost inside the client (3.11's wait_for returns a result that
+            # completed as the cancel landed), so the loop looks for one that is pending.
+            reraise_if_cancelling()
             await asyncio.sleep(self.ttl_s / 3)
             try:
                 if not await self._renew(keys=[key], args=[self._value, self._ttl_ms]):
                     log.warning("consumer lease taken by another process", consumer=self.name)
             except (ConnectionError, OSError, aioredis.RedisError) as exc:
+                reraise_if_cancelling()
                 log.warning("could not renew consumer lease", error=repr(exc))
 
     async def release(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Bounded too: the renewal must not hold up the exit, whatever it is waiting on.
+            await asyncio.wait({self._task}, timeout=_RELEASE_TIMEOUT_S)
         if self._held:
             self._held = False
             # Bounded: an unanswered release only leaves a lease that lapses within its TTL,

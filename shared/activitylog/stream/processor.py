@@ -22,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.runtime import metrics
 from activitylog.runtime.backoff import Backoff
+from activitylog.runtime.cancellation import reraise_if_cancelling
 from activitylog.runtime.db import is_transient
 from activitylog.runtime.logs import get_logger
 from activitylog.runtime.settings import Settings
@@ -270,6 +271,7 @@ class StreamProcessor:
         try:
             await self.redis.xclaim(cfg.stream, cfg.group, cfg.consumer, 0, ids, justid=True)
         except REDIS_ERRORS as exc:
+            reraise_if_cancelling()
             log.warning("could not refresh pending entries", error=repr(exc))
 
     # -- pending entries -----------------------------------------------------------------

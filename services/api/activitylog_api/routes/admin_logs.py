@@ -59,7 +59,8 @@ def provide_filter(
     search: Annotated[
         str | None,
         QueryParameter(
-            description="full text over description and message; also lead name/email/phone",
+            description="full text over description, message and metadata values; also lead "
+            "name/email (prefix, substring or similar spelling), phone or Airtable id",
             schema_extra=text_param(SEARCH_MAX_CHARS),
         ),
     ] = None,
@@ -85,6 +86,14 @@ def provide_filter(
     source: Annotated[
         str | None, QueryParameter(schema_extra=text_param(params.MAX_TEXT_CHARS))
     ] = None,
+    source_prefix: Annotated[
+        str | None,
+        QueryParameter(
+            name="sourcePrefix",
+            description="sources starting with this: `n8n` (every workflow), `ui:`, `n8n:wf-`",
+            schema_extra=text_param(params.MAX_TEXT_CHARS),
+        ),
+    ] = None,
     execution_id: Annotated[
         str | None,
         QueryParameter(name="executionId", schema_extra=text_param(params.MAX_TEXT_CHARS)),
@@ -106,6 +115,7 @@ def provide_filter(
         categories=params.categories("category", category),
         event_types=params.event_types("eventType", event_type),
         source=params.text("source", source),
+        source_prefix=params.text("sourcePrefix", source_prefix),
         execution_id=params.text("executionId", execution_id),
         since=since,
         before=before,
@@ -118,7 +128,7 @@ def provide_ordering(
         str,
         QueryParameter(
             name="sortBy",
-            description="timestamp|eventType|eventCategory",
+            description="timestamp|eventType|eventCategory|lead",
             schema_extra={"enum": SORT_KEYS},
         ),
     ] = "timestamp",
@@ -143,7 +153,9 @@ def _cursor_kind(ordering: NamedDependency[Ordering]) -> str:
 
 def _cursor_types(ordering: NamedDependency[Ordering]) -> tuple[type, ...]:
     tail: tuple[type, ...] = (datetime, uuid.UUID)
-    return tail if ordering.key == SortKey.TIMESTAMP else (str, *tail)
+    if ordering.key == SortKey.TIMESTAMP:
+        return tail
+    return (uuid.UUID if ordering.key == SortKey.LEAD else str, *tail)
 
 
 class AdminActivityLogs(Controller):

@@ -13,15 +13,19 @@ from litestar.types import ControllerRouterHandler
 
 from activitylog.runtime.settings import Settings
 from activitylog_api.ui.activity import activity_logs
+from activitylog_api.ui.analytics_page import analytics_page
 from activitylog_api.ui.csrf import csrf_middleware
 from activitylog_api.ui.dashboard import dashboard
 from activitylog_api.ui.errors import EXCEPTION_HANDLERS
 from activitylog_api.ui.export import export_csv
-from activitylog_api.ui.lead_page import lead_page
+from activitylog_api.ui.lead_page import lead_context, lead_page, lead_suggestions
 from activitylog_api.ui.login import login_page, login_submit, logout
+from activitylog_api.ui.preferences import preferences_page, save_preferences
+from activitylog_api.ui.reconcile_page import reconcile_page, reconcile_submit
 from activitylog_api.ui.retry_page import discard_row, raw_payload, replay_row, retry_queue_page
 from activitylog_api.ui.sessions import AdminSessionConfig
 from activitylog_api.ui.templating import STATIC_DIR, STATIC_PATH, template_config
+from activitylog_api.ui.watch_rules import add_watch_rule, remove_watch_rule
 
 __all__ = ["template_config", "ui_route_handlers"]
 
@@ -55,13 +59,22 @@ def ui_route_handlers(settings: Settings) -> list[ControllerRouterHandler]:
             login_submit,
             logout,
             dashboard,
+            analytics_page,
             activity_logs,
             export_csv,
             lead_page,
+            lead_context,
+            lead_suggestions,
+            preferences_page,
+            save_preferences,
             retry_queue_page,
             raw_payload,
             replay_row,
             discard_row,
+            add_watch_rule,
+            remove_watch_rule,
+            reconcile_page,
+            reconcile_submit,
         ],
         middleware=[sessions.middleware, csrf_middleware(settings.session_secure_cookie)],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -12,11 +12,12 @@ from litestar.di import NamedDependency
 from litestar.response import Template
 
 from activitylog.contract.taxonomy import CATEGORY_STYLE, Category, CategoryStyle
-from activitylog.counters.totals import count_total
+from activitylog.counters.totals import count_by_category
 from activitylog.storage.activity_log.queries import (
     ActivityFilter,
     Count,
     Ordering,
+    SortKey,
     browse,
 )
 from activitylog_api.cursor import decode_cursor, encode_cursor
@@ -25,7 +26,8 @@ from activitylog_api.paging import keyset_page
 from activitylog_api.state import ApiServices
 from activitylog_api.ui import browser_query
 from activitylog_api.ui.browser_query import BrowserQuery
-from activitylog_api.ui.guard import SESSION, page_context, wants_partial
+from activitylog_api.ui.guard import SESSION, page_context, user_zone, wants_partial
+from activitylog_api.ui.highlight import search_terms
 from activitylog_api.ui.present import EventView, event_view
 
 PAGE_SIZE = 50
@@ -63,21 +65,29 @@ async def read_page(
     *,
     older: str | None,
     newer: str | None,
+    ordering: Ordering | None = None,
     budget_ms: int | None = None,
 ) -> Page:
-    """One page of 50, newest first; `older`/`newer` continue from a previous page's edge."""
+    """One page of 50 in `ordering` (newest first by default); `older`/`newer` continue from
+    a previous page's edge. Only the time order pages back to newer rows."""
+    ordering = ordering or Ordering()
+    by_time = ordering.key == SortKey.TIMESTAMP
+    newer = newer if by_time else None
     cursor = newer or older
-    after = decode_cursor(cursor, _CURSOR_KIND, (datetime, uuid.UUID)) if cursor else None
-    # Newer pages are read oldest first from their edge, then shown newest first.
-    ordering = Ordering(descending=not newer)
+    kind = _cursor_kind(ordering)
+    types = _cursor_types(ordering)
+    after = decode_cursor(cursor, kind, types) if cursor else None
+    if newer:
+        # Newer pages are read in the other direction from their edge, then turned round.
+        ordering = Ordering(ordering.key, not ordering.descending)
     fetched = await browse(
         conn, flt, ordering=ordering, after=after, limit=PAGE_SIZE + 1, budget_ms=budget_ms
     )
     page = keyset_page(fetched, PAGE_SIZE, ordering.position)
-    onward = page.next_cursor(_CURSOR_KIND)
+    onward = page.next_cursor(kind)
     back = (
-        encode_cursor(_CURSOR_KIND, ordering.position(page.rows[0]))
-        if after is not None and page.rows
+        encode_cursor(kind, ordering.position(page.rows[0]))
+        if after is not None and page.rows and by_time
         else None
     )
     if newer:
@@ -85,17 +95,31 @@ async def read_page(
     return Page([event_view(r) for r in page.rows], older=onward, newer=back)
 
 
-def category_chips(query: BrowserQuery) -> list[Chip]:
-    """One link per category (no counts: seven capped counts under a broad search cost
-    about a second at a million events, the one total count ~50 ms)."""
+def _cursor_kind(ordering: Ordering) -> str:
+    if ordering.key == SortKey.TIMESTAMP:
+        return _CURSOR_KIND  # both directions share it: "newer" reads ascending
+    return f"{_CURSOR_KIND}:{ordering.key.value}:{'desc' if ordering.descending else 'asc'}"
+
+
+def _cursor_types(ordering: Ordering) -> tuple[type, ...]:
+    tail: tuple[type, ...] = (datetime, uuid.UUID)
+    if ordering.key == SortKey.TIMESTAMP:
+        return tail
+    return (uuid.UUID if ordering.key == SortKey.LEAD else str, *tail)
+
+
+def category_chips(query: BrowserQuery, counts: dict[str, Count] | None = None) -> list[Chip]:
+    """One link per category with its count under the other filters (capped or estimated,
+    as the total is, so a broad search stays quick)."""
+    counts = counts or {}
     chosen = query.form["category"].upper()
-    chips = [Chip("All", query.url(category=""), None, not chosen)]
+    chips = [Chip("All", query.url(category=""), count_text(counts.get("all")), not chosen)]
     for category in Category:
         chips.append(
             Chip(
                 CATEGORY_STYLE[category].label,
                 query.url(category=category.value),
-                None,
+                count_text(counts.get(category.value)),
                 chosen == category.value,
                 CATEGORY_STYLE[category],
             )
@@ -103,15 +127,36 @@ def category_chips(query: BrowserQuery) -> list[Chip]:
     return chips
 
 
+def parse_request(request: Request[Any, Any, Any]) -> BrowserQuery:
+    """The browser's query from a request: the admin's zone, repeated type checkboxes."""
+    params = request.query_params
+    return browser_query.parse(
+        params, zone=user_zone(request), repeated={"eventType": params.getall("eventType", [])}
+    )
+
+
+def _selected_count(flt: ActivityFilter, counts: dict[str, Count]) -> Count:
+    """The list's total: its category's count, or the sum of the chosen ones."""
+    if not flt.categories:
+        return counts["all"]
+    chosen = [counts[c] for c in flt.categories if c in counts]
+    return Count(sum(c.value for c in chosen), any(c.estimated for c in chosen))
+
+
 @get(browser_query.BROWSER_PATH, guards=[SESSION], include_in_schema=False)
 async def activity_logs(
     request: Request[Any, Any, Any], services: NamedDependency[ApiServices]
 ) -> Template:
-    query = browser_query.parse(request.query_params)
+    query = parse_request(request)
     older = request.query_params.get("older") or None
     newer = request.query_params.get("newer") or None
     values: dict[str, Any] = {
         "f": query.form,
+        "q": query,
+        "terms": search_terms(query.form["search"]),
+        "chosen_types": set(query.form["eventType"].upper().split(",")),
+        "n8n_base": (services.settings.n8n_base_url or "").rstrip("/"),
+        "zone": user_zone(request),
         "type_groups": browser_query.TYPE_GROUPS,
         "ranges": browser_query.RANGES,
         "refresh_s": REFRESH_S,
@@ -136,11 +181,13 @@ async def activity_logs(
                     query.filter,
                     older=older,
                     newer=newer,
+                    ordering=query.ordering,
                     budget_ms=settings.api_search_budget_ms,
                 )
-                count = await count_total(
+                counts = await count_by_category(
                     conn,
                     query.filter,
+                    [c.value for c in Category],
                     settings.api_count_cap,
                     budget_ms=settings.api_count_budget_ms,
                 )
@@ -150,8 +197,8 @@ async def activity_logs(
         else:
             values.update(
                 items=page.items,
-                chips=category_chips(query),
-                count=count,
+                chips=category_chips(query, counts),
+                count=_selected_count(query.filter, counts),
                 older_url=query.url(older=page.older) if page.older else None,
                 newer_url=query.url(newer=page.newer) if page.newer else None,
             )

@@ -98,3 +98,68 @@ def stacked_bars(bars: Sequence[Bar], series: Sequence[Series], *, label: str) -
     parts.append("</div></figure>")
     # Every piece of text above went through escape(); the rest is our own markup.
     return Markup("".join(parts))  # noqa: S704
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line: a name, its colour and one value per point (None: no point there)."""
+
+    name: str
+    colour: str
+    values: Sequence[float | None]
+
+
+def lines(
+    points: Sequence[Bar], series: Sequence[Line], *, label: str, top: float, unit: str = ""
+) -> Markup:
+    """A line chart over `points` (same axes as `stacked_bars`); hover a point for its values."""
+    count = max(len(points), 1)
+    width = count * 10
+    parts: list[str] = [f'<figure class="chart" role="img" aria-label="{escape(label)}">']
+    parts.append('<div class="chart-y">')
+    for value in (top, top / 2, 0):
+        parts.append(f"<span>{short_number(value)}{escape(unit)}</span>")
+    parts.append("</div>")
+    parts.append(
+        f'<svg class="chart-plot" viewBox="0 0 {width} 100" preserveAspectRatio="none" '
+        'aria-hidden="true">'
+    )
+    for y in (0, 50, 100):
+        parts.append(
+            f'<line class="grid" x1="0" x2="{width}" y1="{y}" y2="{y}" '
+            'vector-effect="non-scaling-stroke"/>'
+        )
+    for i, point in enumerate(points):
+        detail = [f"{s.name}: {s.values[i]:g}{unit}" for s in series if s.values[i] is not None]
+        title = escape("\n".join([point.title, *detail]))
+        parts.append(f'<g class="bar point"><title>{title}</title>')
+        parts.append(f'<rect class="hit" x="{i * 10}" y="0" width="10" height="100"/></g>')
+    for s in series:
+        # A gap (None) ends one segment; the next value starts another.
+        segments: list[list[str]] = [[]]
+        for i, value in enumerate(s.values):
+            if value is None:
+                segments.append([])
+                continue
+            y = 100 - 100 * min(value, top) / top if top else 100
+            segments[-1].append(f"{i * 10 + 5},{y:.3f}")
+        for segment in segments:
+            if not segment:
+                continue
+            if len(segment) == 1:  # one point alone: a short tick, so it shows
+                x, y = segment[0].split(",")
+                segment = [f"{float(x) - 2},{y}", f"{float(x) + 2},{y}"]
+            parts.append(
+                f'<polyline class="line" points="{" ".join(segment)}" fill="none" '
+                f'stroke="{escape(s.colour)}" stroke-width="2" '
+                'vector-effect="non-scaling-stroke"/>'
+            )
+    parts.append("</svg>")
+    parts.append('<div class="chart-x">')
+    for i, point in enumerate(points):
+        if point.tick:
+            left = 100 * (i + 0.5) / count
+            parts.append(f'<span style="left: {left:.2f}%">{escape(point.tick)}</span>')
+    parts.append("</div></figure>")
+    # Every piece of text above went through escape(); the rest is our own markup.
+    return Markup("".join(parts))  # noqa: S704

@@ -9,11 +9,11 @@ from litestar import Request, get
 from litestar.di import NamedDependency
 from litestar.response import Stream
 
-from activitylog.storage.activity_log.queries import Ordering
 from activitylog_api.csv_export import export_rows
 from activitylog_api.errors import ApiError
 from activitylog_api.state import ApiServices
 from activitylog_api.ui import browser_query
+from activitylog_api.ui.activity import parse_request
 from activitylog_api.ui.guard import SESSION
 
 
@@ -21,13 +21,16 @@ from activitylog_api.ui.guard import SESSION
 async def export_csv(
     request: Request[Any, Any, Any], services: NamedDependency[ApiServices]
 ) -> Stream:
-    query = browser_query.parse(request.query_params)
+    query = parse_request(request)
     if query.error is not None:
         raise ApiError(400, query.error)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     # Awaited here: the first rows are read before the 200 goes out (an outage is a 503).
     body = await export_rows(
-        services.pool, query.filter, Ordering(), budget_ms=services.settings.api_search_budget_ms
+        services.pool,
+        query.filter,
+        query.ordering,
+        budget_ms=services.settings.api_search_budget_ms,
     )
     return Stream(
         body,

@@ -17,6 +17,7 @@ from activitylog_api.state import services_from
 from activitylog_api.ui.sessions import USER_KEY
 
 EMAIL_STATE_KEY = "admin_email"
+ZONE_STATE_KEY = "admin_time_zone"
 _FLASH_KEY = "flash"
 
 
@@ -65,6 +66,7 @@ class SessionGuard:
             connection.scope["session"] = {}
             raise LoginRequired(target)
         connection.scope["state"][EMAIL_STATE_KEY] = user.email
+        connection.scope["state"][ZONE_STATE_KEY] = user.time_zone
 
 
 SESSION = SessionGuard()
@@ -82,6 +84,7 @@ def page_context(request: Request[Any, Any, Any], active: str, **values: Any) ->
         flashes = request.session.pop(_FLASH_KEY)
     context: dict[str, Any] = {
         "user_email": request.scope["state"].get(EMAIL_STATE_KEY),
+        "user_zone": user_zone(request),
         "active": active,
         "banner": None,
         "flashes": flashes,
@@ -89,6 +92,11 @@ def page_context(request: Request[Any, Any, Any], active: str, **values: Any) ->
     }
     context.update(values)
     return context
+
+
+def user_zone(request: Request[Any, Any, Any]) -> str:
+    """The signed-in admin's time zone (UTC until they choose one)."""
+    return str(request.scope["state"].get(ZONE_STATE_KEY) or "UTC")
 
 
 def wants_partial(request: Request[Any, Any, Any]) -> bool:

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import orjson
@@ -18,6 +19,7 @@ from activitylog.contract.taxonomy import (
     EventType,
 )
 from activitylog.contract.times import aware_timestamp, iso
+from activitylog_api.ui.highlight import mark
 
 SNIPPET_CHARS = 160
 _UNKNOWN_STYLE = CategoryStyle("Other", "grey", "#6b7280", "gear")
@@ -86,6 +88,44 @@ class EventView:
     source: str
     execution_id: str | None
     metadata_pretty: str | None
+    json: str = "{}"  # the stored event, as "Copy JSON" gives it
+    n8n_path: str | None = None  # workflow/<id>/executions/<executionId> under N8N_BASE_URL
+    message_ref: str | None = None  # what a reply's metadata names to say what it answers
+    reply_to: str | None = None
+
+
+# Metadata keys that link a reply to the message it answers (its event id or message id).
+REPLY_KEYS = ("inReplyTo", "in_reply_to", "replyTo", "reply_to", "parentEventId")
+MESSAGE_KEYS = ("messageId", "message_id", "messageSid", "message_sid")
+
+
+def n8n_path(source: str, execution_id: str | None) -> str | None:
+    """The execution's path in the n8n editor, for an n8n source with an execution id."""
+    kind, _, workflow = source.partition(":")
+    if kind != "n8n" or not workflow or not execution_id:
+        return None
+    return f"workflow/{quote(workflow, safe='')}/executions/{quote(execution_id, safe='')}"
+
+
+def stored_json(row: asyncpg.Record) -> str:
+    """The event as stored (the API's field names), indented for reading."""
+    keys = set(row.keys())
+    value = {
+        "id": str(row["id"]),
+        "timestamp": iso(row["timestamp"]),
+        "eventType": row["event_type"],
+        "category": row["event_category"],
+        "description": row["description"],
+        "messageContent": row["message_content"],
+        "metadata": row["metadata"],
+        "source": row["source"],
+        "executionId": row["execution_id"],
+        "leadId": str(row["lead_id"]),
+        "leadAirtableId": row["lead_airtable_id"],
+        "clientId": str(row["client_id"]) if "client_id" in keys and row["client_id"] else None,
+        "createdAt": iso(row["created_at"]) if "created_at" in keys else None,
+    }
+    return pretty_json(value)
 
 
 def event_view(row: asyncpg.Record, lead_name: str | None = None) -> EventView:
@@ -119,6 +159,10 @@ def event_view(row: asyncpg.Record, lead_name: str | None = None) -> EventView:
         source=row["source"],
         execution_id=row["execution_id"],
         metadata_pretty=pretty_json(metadata) if metadata not in (None, {}) else None,
+        json=stored_json(row),
+        n8n_path=n8n_path(row["source"], row["execution_id"]),
+        message_ref=_first(metadata, *MESSAGE_KEYS),
+        reply_to=_first(metadata, *REPLY_KEYS),
     )
 
 
@@ -201,4 +245,5 @@ FILTERS = {
     "num": number,
     "duration": duration,
     "prettyjson": pretty_payload,
+    "mark": mark,
 }

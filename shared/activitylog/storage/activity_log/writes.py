@@ -149,3 +149,28 @@ async def reassign_client(
         [owners[i] for i in ids],
     )
     return [MovedEvent(*r) for r in rows]
+
+
+async def count_for_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> int:
+    return int(
+        await conn.fetchval("SELECT count(*) FROM lead_activity_log WHERE lead_id = $1", lead_id)
+    )
+
+
+async def delete_for_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> list[asyncpg.Record]:
+    """Delete a lead's every event (a purge); returns what the counters need of each."""
+    return await conn.fetch(
+        """
+        DELETE FROM lead_activity_log WHERE lead_id = $1
+        RETURNING event_type, event_category, source, client_id, "timestamp", created_at
+        """,
+        lead_id,
+    )
+
+
+async def delete_of_leads(conn: asyncpg.Connection, lead_ids: list[uuid.UUID]) -> int:
+    """Delete every event of these leads (removing the demo history); returns how many."""
+    done = await conn.execute(
+        "DELETE FROM lead_activity_log WHERE lead_id = ANY($1::uuid[])", lead_ids
+    )
+    return int(done.rsplit(" ", 1)[-1])

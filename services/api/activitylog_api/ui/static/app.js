@@ -1,6 +1,6 @@
 // Lead activity log — admin UI behaviour. Plain JavaScript, no build step; every page works
 // without it (forms and links), this only makes it quicker: live filtering, auto-refresh,
-// copy buttons and "load older".
+// copy buttons, "load older", lead suggestions and context, keyboard shortcuts.
 (function () {
   "use strict";
 
@@ -23,7 +23,7 @@
   }
 
   document.addEventListener("click", function (event) {
-    var button = event.target.closest("button.copy");
+    var button = event.target.closest("button.copy, button.copy-json");
     if (!button) return;
     // Inside a row's <summary>: copying must not also open or close the row.
     event.preventDefault();
@@ -152,6 +152,8 @@
       applyFilters(true);
     });
     form.addEventListener("input", function (event) {
+      // A name typed in the lead box only asks for suggestions; a chosen lead (its id) filters.
+      if (event.target.id === "lead-input" && !isLeadReference(event.target.value)) return;
       if (event.target.matches("input[type=search], input[type=text]")) {
         clearTimeout(debounceTimer);
         debounceTimer = setTimeout(function () { applyFilters(false); }, 350);
@@ -159,7 +161,7 @@
     });
     form.addEventListener("change", function (event) {
       if (event.target === rangeSelect) showCustomRange();
-      if (event.target.matches("select, input[type=datetime-local]")) {
+      if (event.target.matches("select, input[type=datetime-local], input[type=checkbox]")) {
         if (event.target === rangeSelect && rangeSelect.value === "custom") return;
         clearTimeout(debounceTimer);
         applyFilters(true);
@@ -189,6 +191,128 @@
     }
   }
 
+  function isLeadReference(value) {
+    value = value.trim();
+    return !value || /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value) || /^rec[A-Za-z0-9]+$/.test(value);
+  }
+
+  // ---- lead suggestions: name, email, phone or id → the lead's id --------------------------
+  function setupLeadSuggestions(input) {
+    var list = document.getElementById(input.getAttribute("list"));
+    var timer = null;
+    var asked = "";
+    input.addEventListener("input", function () {
+      var text = input.value.trim();
+      clearTimeout(timer);
+      if (text.length < 2 || isLeadReference(text) || text === asked) return;
+      timer = setTimeout(function () {
+        asked = text;
+        fetch("/admin/lead-suggestions?q=" + encodeURIComponent(text), { credentials: "same-origin" })
+          .then(function (response) { return response.ok ? response.json() : []; })
+          .then(function (leads) {
+            list.replaceChildren.apply(list, leads.map(function (lead) {
+              var option = document.createElement("option");
+              option.value = lead.id;
+              option.label = lead.label;
+              option.textContent = lead.label;
+              return option;
+            }));
+            document.body.setAttribute("data-suggested", String(leads.length));
+          });
+      }, 200);
+    });
+  }
+
+  // ---- a browser row's lead context, read when the row is first opened ---------------------
+  document.addEventListener("toggle", function (event) {
+    var row = event.target;
+    if (!row.matches || !row.matches("details.event") || !row.open) return;
+    var holder = row.querySelector(".lead-context[data-src]");
+    if (!holder || holder.getAttribute("data-loaded")) return;
+    holder.setAttribute("data-loaded", "1");
+    fetchPartial(holder.getAttribute("data-src")).then(function (html) {
+      holder.replaceChildren(parseFragment(html));
+    }).catch(function () {
+      holder.removeAttribute("data-loaded");
+      holder.textContent = "The lead's context could not be read.";
+    });
+  }, true);
+
+  // ---- keyboard: / search, j/k rows, Enter opens, e export, ? help --------------------------
+  var currentRow = null;
+
+  function moveRow(step) {
+    var rows = Array.prototype.slice.call(document.querySelectorAll("details.event"));
+    if (!rows.length) return;
+    var index = rows.indexOf(currentRow);
+    index = index < 0 ? (step > 0 ? 0 : rows.length - 1) : Math.min(Math.max(index + step, 0), rows.length - 1);
+    if (currentRow) currentRow.classList.remove("current");
+    currentRow = rows[index];
+    currentRow.classList.add("current");
+    var summary = currentRow.querySelector("summary");
+    summary.focus();
+    summary.scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    var target = event.target;
+    if (target.closest && target.closest("input, textarea, select, [contenteditable=true]")) {
+      if (event.key === "Escape") target.blur();
+      return;
+    }
+    var dialog = document.getElementById("shortcuts");
+    if (dialog && dialog.open) return;
+    if (event.key === "/") {
+      var search = document.querySelector("input[name=search]");
+      if (search) { event.preventDefault(); search.focus(); search.select(); }
+    } else if (event.key === "j" || event.key === "k") {
+      event.preventDefault();
+      moveRow(event.key === "j" ? 1 : -1);
+    } else if (event.key === "Enter" && currentRow && !target.closest("summary, a, button")) {
+      event.preventDefault();
+      currentRow.open = !currentRow.open;
+    } else if (event.key === "e") {
+      var exportLink = document.getElementById("export-csv");
+      if (exportLink) { event.preventDefault(); exportLink.click(); }
+    } else if (event.key === "?") {
+      if (dialog) { event.preventDefault(); dialog.showModal(); }
+    }
+  });
+
+  // ---- the lead timeline refreshes its newest page ------------------------------------------
+  function setupTimelineRefresh(toggle) {
+    var timeline = document.getElementById("timeline");
+    var note = document.getElementById("refresh-note");
+    var stored = null;
+    try { stored = window.localStorage.getItem(AUTO_REFRESH_KEY); } catch (e) { /* private mode */ }
+    toggle.checked = stored !== "off";
+    toggle.addEventListener("change", function () {
+      try { window.localStorage.setItem(AUTO_REFRESH_KEY, toggle.checked ? "on" : "off"); } catch (e) { /* ignore */ }
+      if (note) note.textContent = toggle.checked ? "" : "paused";
+    });
+    if (!toggle.checked && note) note.textContent = "paused";
+    var seconds = parseFloat(toggle.getAttribute("data-interval")) || 30;
+    setInterval(function () {
+      // Once older pages are loaded the reader is looking back: leave the list as it is.
+      if (!toggle.checked || document.hidden || timeline.getAttribute("data-appended")) return;
+      var before = {};
+      timeline.querySelectorAll("details.event").forEach(function (row) { before[row.id] = row.open ? "open" : "shut"; });
+      fetchPartial(toggle.getAttribute("data-live-url")).then(function (html) {
+        if (timeline.getAttribute("data-appended")) return;
+        var fragment = parseFragment(html);
+        fragment.querySelectorAll("details.event").forEach(function (row) {
+          if (!before[row.id]) row.classList.add("fresh");
+          if (before[row.id] === "open") row.open = true;
+        });
+        timeline.replaceChildren(fragment);
+        if (note) note.textContent = "updated " + new Date().toLocaleTimeString();
+      }).catch(function (error) {
+        if (note) note.textContent = "refresh failed (" + error.message + ")";
+      });
+    }, seconds * 1000);
+  }
+
   // ---- "load older" on the lead timeline ---------------------------------------------------
   document.addEventListener("click", function (event) {
     var link = event.target.closest("a[data-append]");
@@ -196,6 +320,7 @@
     event.preventDefault();
     var target = document.querySelector(link.getAttribute("data-append"));
     var holder = link.parentElement;
+    target.setAttribute("data-appended", "1");
     link.textContent = "Loading…";
     fetchPartial(link.href).then(function (html) {
       var fragment = parseFragment(html);
@@ -207,7 +332,7 @@
           var list = last.querySelector(".event-list");
           day.querySelectorAll("details.event").forEach(function (row) { list.appendChild(row); });
         } else {
-          target.insertBefore(day, holder);
+          holder.parentElement.insertBefore(day, holder);
         }
       });
       var more = fragment.querySelector(".load-older");
@@ -224,5 +349,15 @@
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("filters");
     if (form) setupBrowser(form);
+    var leadInput = document.getElementById("lead-input");
+    if (leadInput) setupLeadSuggestions(leadInput);
+    var liveToggle = document.querySelector("#auto-refresh[data-live-url]");
+    if (liveToggle && document.getElementById("timeline")) setupTimelineRefresh(liveToggle);
+    var shortcuts = document.getElementById("shortcuts-button");
+    if (shortcuts) shortcuts.addEventListener("click", function () { document.getElementById("shortcuts").showModal(); });
+    var zoneButton = document.getElementById("use-browser-zone");
+    if (zoneButton) zoneButton.addEventListener("click", function () {
+      document.getElementById("time-zone").value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+    });
   });
 })();

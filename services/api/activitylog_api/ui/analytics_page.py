@@ -1,0 +1,197 @@
+"""/admin/analytics: reply rates, the campaign funnel, delivery health and timing, with filters;
+every figure links to the activity browser filtered to the events behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.response import Template
+
+from activitylog.analytics import reports
+from activitylog.analytics.rules import BOUNDS_HOURS, FUNNEL
+from activitylog.storage import analytics
+from activitylog.storage.analytics import CountFilter
+from activitylog_api.routes.analytics import count_filter, hours_value
+from activitylog_api.state import ApiServices
+from activitylog_api.ui.charts import Bar, Line, Series, lines, stacked_bars
+from activitylog_api.ui.guard import SESSION, page_context
+
+FORM_KEYS = ("dateFrom", "dateTo", "campaign", "clientId", "source", "hours")
+# The event type behind each funnel step, for its link to the browser.
+STEP_TYPES = dict(
+    zip(
+        FUNNEL,
+        (
+            "CAMPAIGN_ENROLLED",
+            "MESSAGE_SENT",
+            "MESSAGE_DELIVERED",
+            "INBOUND_REPLY",
+            "BOOKING_CONFIRMED",
+            "CAMPAIGN_COMPLETED",
+        ),
+        strict=True,
+    )
+)
+STEP_LABELS = {
+    "enrolled": "Enrolled",
+    "sent": "First message sent",
+    "delivered": "Delivered",
+    "replied": "Replied",
+    "booked": "Booked",
+    "completed": "Completed",
+}
+# Lines for the busiest campaigns, in the dashboard's category colours.
+TOP_CAMPAIGNS = 5
+LINE_COLOURS = ("#2563eb", "#7c3aed", "#16a34a", "#ea580c", "#0891b2")
+REPLIED = "#16a34a"
+NOT_REPLIED = "#d0d5dd"
+TIMING = "#2563eb"
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Activity-browser URLs for the events behind a figure under the page's filters."""
+
+    f: CountFilter
+
+    def events(self, *event_types: str, campaign: str | None = None) -> str:
+        query: dict[str, str] = {"eventType": ",".join(event_types)}
+        if self.f.since or self.f.until:
+            # The cohorts' weeks; the browser shows those weeks' events by event time.
+            query["range"] = "custom"
+            if self.f.since:
+                query["dateFrom"] = self.f.since.isoformat()
+            if self.f.until:
+                query["dateTo"] = (self.f.until - timedelta(days=1)).isoformat()
+        chosen = campaign or self.f.campaign
+        if chosen:
+            query["search"] = chosen  # metadata values are searchable words
+        if self.f.source:
+            query["source"] = self.f.source
+        return "/admin/activity-logs?" + urlencode(query)
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _hours(value: int | None) -> str:
+    if value is None:
+        return "–"
+    return f"≤ {value} h" if value < 48 else f"≤ {value // 24} d"
+
+
+def _timing_chart(dist: dict[str, Any], label: str) -> Any:
+    bars = [
+        Bar(
+            tick=_hours(h["upToHours"]).removeprefix("≤ ") if h["upToHours"] else "later",
+            title=f"{_hours(h['upToHours']) if h['upToHours'] else 'longer than 30 d'}",
+        )
+        for h in dist["histogram"]
+    ]
+    series = [Series("Leads", TIMING, [h["n"] for h in dist["histogram"]])]
+    return stacked_bars(bars, series, label=label)
+
+
+def _weekly_chart(by_week: list[dict[str, Any]], hours: int) -> Any:
+    bars = [
+        Bar(tick=w["week"][5:], title=f"Week of {w['week']}: {_percent(w['rate'])} replied")
+        for w in by_week
+    ]
+    series = [
+        Series(f"Replied within {hours} h", REPLIED, [w["replied"] for w in by_week]),
+        Series("Not within", NOT_REPLIED, [w["sent"] - w["replied"] for w in by_week]),
+    ]
+    return stacked_bars(bars, series, label=f"Leads messaged per week, replied within {hours} h")
+
+
+def _rate_lines(
+    by_week: list[dict[str, Any]], per_campaign: dict[str, dict[Any, dict[str, Any]]], hours: int
+) -> Any:
+    weeks = [w["week"] for w in by_week]
+    points = [Bar(tick=w[5:], title=f"Week of {w}") for w in weeks]
+    series = [
+        Line("All campaigns", "#111827", [_rate_percent(w["rate"]) for w in by_week]),
+        *(
+            Line(
+                campaign or "(none)",
+                LINE_COLOURS[i % len(LINE_COLOURS)],
+                [
+                    _rate_percent(rows[week]["rate"]) if week in rows else None
+                    for week in (date.fromisoformat(w) for w in weeks)
+                ],
+            )
+            for i, (campaign, rows) in enumerate(per_campaign.items())
+        ),
+    ]
+    return lines(
+        points, series, label=f"Reply rate within {hours} h per week", top=100, unit="%"
+    ), series
+
+
+def _rate_percent(rate: float | None) -> float | None:
+    return None if rate is None else round(100 * rate, 1)
+
+
+@get("/admin/analytics", guards=[SESSION], include_in_schema=False)
+async def analytics_page(
+    request: Request[Any, Any, Any], services: NamedDependency[ApiServices]
+) -> Template:
+    form = {key: (request.query_params.get(key) or "").strip() for key in FORM_KEYS}
+    f = count_filter(
+        None,
+        form["dateFrom"] or None,
+        form["dateTo"] or None,
+        form["clientId"] or None,
+        form["campaign"] or None,
+        form["source"] or None,
+    )
+    hours = hours_value(form["hours"] or None)
+    async with services.pool.acquire() as conn:
+        replies = await reports.replies(conn, f, hours)
+        funnel = await reports.funnel(conn, f)
+        delivery = await reports.delivery(conn, f)
+        timing = await reports.timing(conn, f)
+        campaigns = await analytics.campaigns(conn, f.client_id)
+        busiest = sorted(replies["byCampaign"], key=lambda c: -c["sent"])[:TOP_CAMPAIGNS]
+        per_campaign = await reports.weekly_by_campaign(
+            conn, f, hours, [c["campaign"] for c in busiest]
+        )
+    rate_chart, rate_series = _rate_lines(replies["byWeek"], per_campaign, hours)
+    top = max((s["leads"] for s in funnel["steps"]), default=0) or 1
+    context = page_context(
+        request,
+        "analytics",
+        form=form,
+        hours=hours,
+        hour_choices=BOUNDS_HOURS,
+        campaigns=campaigns,
+        links=Links(f),
+        replies=replies,
+        funnel=[
+            {
+                **s,
+                "label": STEP_LABELS[s["step"]],
+                "type": STEP_TYPES[s["step"]],
+                "width": round(100 * s["leads"] / top, 1),
+            }
+            for s in funnel["steps"]
+        ],
+        delivery=delivery,
+        timing=timing,
+        weekly_chart=_weekly_chart(replies["byWeek"], hours),
+        rate_chart=rate_chart,
+        rate_series=rate_series,
+        reply_chart=_timing_chart(timing["timeToReply"], "Time to first reply"),
+        booking_chart=_timing_chart(timing["timeToBooking"], "Time from reply to booking"),
+        percent=_percent,
+        hours_text=_hours,
+    )
+    return Template(
+        template_name="analytics.html", context=context, headers={"Cache-Control": "no-store"}
+    )

@@ -1,0 +1,1 @@
+"""Expected sources: rules, schedule windows, silence, rate drops and suggested rules (pure)."""

@@ -1,0 +1,166 @@
+"""The stream's AsyncAPI document says what the stream accepts, and cannot drift from the model."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, assume, given, settings
+from jsonschema import Draft202012Validator
+
+from activitylog.contract import events
+from activitylog.contract.asyncapi import (
+    EXAMPLE_EVENT,
+    FIELD_DESCRIPTIONS,
+    LEAD_RULE,
+    LIMITS,
+    UNIX_SECONDS,
+    asyncapi_document,
+    asyncapi_yaml,
+)
+from activitylog.contract.events import ActivityEvent, InvalidEvent, parse_event
+from activitylog.stream.conventions import PAYLOAD_FIELD
+from poison_strategies import near_valid_events
+
+STREAM = "activity:events"
+COMPONENTS = "#/components/schemas/"
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return asyncapi_document(STREAM)
+
+
+def _message(document: dict[str, Any]) -> dict[str, Any]:
+    (message,) = document["components"]["messages"].values()
+    return message
+
+
+def _without_additions(schema: dict[str, Any]) -> dict[str, Any]:
+    """The payload schema less exactly what the contract module writes in on top of the model."""
+    schema = copy.deepcopy(schema)
+    assert schema.pop("allOf") == [LEAD_RULE]
+    for prop in schema["properties"].values():
+        prop.pop("description")
+    assert schema["properties"]["source"].pop("pattern") == events.SOURCE_PATTERN
+    assert schema["properties"]["timestamp"]["anyOf"].pop() == UNIX_SECONDS
+    return schema
+
+
+def test_payload_schema_is_the_event_models_schema(document) -> None:
+    # FastStream derived the payload from ActivityEvent; a field added, dropped, renamed or
+    # re-typed on one side only fails here.
+    model = ActivityEvent.model_json_schema(
+        by_alias=True, mode="validation", ref_template=COMPONENTS + "{model}"
+    )
+    definitions = model.pop("$defs")
+    message = _message(document)
+    assert message["payload"] == {"$ref": COMPONENTS + "ActivityEvent"}
+    schemas = document["components"]["schemas"]
+    assert _without_additions(schemas["ActivityEvent"]) == model
+    assert {name: schemas[name] for name in definitions} == definitions
+    assert set(schemas) == {"ActivityEvent", *definitions}
+    # Every field is described, and nothing is described that the model lacks.
+    assert set(FIELD_DESCRIPTIONS) == set(model["properties"])
+
+
+def test_document_says_where_the_json_goes_and_what_is_required(document) -> None:
+    assert document["asyncapi"] == "3.0.0"
+    (channel,) = document["channels"].values()
+    assert channel["address"] == STREAM
+    (operation,) = document["operations"].values()
+    assert operation["action"] == "send"
+    message = _message(document)
+    assert message["x-stream-entry"]["field"] == PAYLOAD_FIELD.decode() == "payload"
+    assert f"XADD {STREAM} '*' payload" in message["description"]
+    assert "correlationId" not in message  # FastStream's envelope header; entries carry none
+    assert "__data__" in message["description"]  # says a FastStream publisher will not do
+    event = document["components"]["schemas"]["ActivityEvent"]
+    assert set(event["required"]) == {"eventType", "description", "source"}
+    assert event["additionalProperties"] is False
+    assert "Idempotency-Key" in " ".join(message["x-event-id"])
+    assert LIMITS["maxEventBytes"] == events.MAX_EVENT_BYTES == 256 * 1024
+    assert message["x-limits"] == LIMITS
+    assert message["x-limits"]["maxMetadataBytes"] == events.MAX_METADATA_BYTES
+    assert document["servers"]["redis"]["protocol"] == "redis"
+
+
+def _validator(document: dict[str, Any]) -> Draft202012Validator:
+    schema = {"$ref": COMPONENTS + "ActivityEvent", "components": document["components"]}
+    return Draft202012Validator(schema)
+
+
+VALID = [
+    EXAMPLE_EVENT,
+    {
+        "eventType": "NOTE_ADDED",
+        "leadId": "0b5e7a8e-7f4c-4e56-9d1b-3b3b8f7c6a11",
+        "description": "Called",
+        "source": "ui:note",
+    },
+    {**EXAMPLE_EVENT, "timestamp": 1772359200},
+    {**EXAMPLE_EVENT, "eventCategory": "SMS", "metadata": None},
+]
+INVALID = [
+    {k: v for k, v in EXAMPLE_EVENT.items() if k != "leadAirtableId"},  # no lead
+    {**EXAMPLE_EVENT, "leadAirtableId": None, "leadId": None},  # null names no lead
+    {k: v for k, v in EXAMPLE_EVENT.items() if k != "source"},
+    {**EXAMPLE_EVENT, "source": "zapier:x"},
+    {**EXAMPLE_EVENT, "surprise": 1},
+    {**EXAMPLE_EVENT, "eventType": "NOT_A_TYPE"},
+    {**EXAMPLE_EVENT, "timestamp": 1772359200000},  # milliseconds
+    {**EXAMPLE_EVENT, "description": "x" * (events.MAX_DESCRIPTION_CHARS + 1)},
+    {**EXAMPLE_EVENT, "leadAirtableId": "notarecord"},
+]
+
+
+@pytest.mark.parametrize("event", VALID)
+def test_the_document_accepts_what_the_contract_accepts(document, event) -> None:
+    parse_event(event)
+    assert list(_validator(document).iter_errors(event)) == []
+
+
+@pytest.mark.parametrize("event", INVALID)
+def test_the_document_refuses_what_the_contract_refuses(document, event) -> None:
+    with pytest.raises(InvalidEvent):
+        parse_event(event)
+    assert list(_validator(document).iter_errors(event)) != []
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=near_valid_events())
+def test_every_event_the_contract_accepts_conforms_to_the_document(body) -> None:
+    # Written the canonical way (camelCase, exact type names, ISO times), any event the
+    # contract accepts must pass the document's schema, so a producer that validates with
+    # it never refuses a good event.
+    try:
+        accepted = parse_event(body)
+    except InvalidEvent:
+        assume(False)
+        return
+    canonical = accepted.model_dump(mode="json", by_alias=True)
+    errors = list(_DOCUMENT_VALIDATOR.iter_errors(canonical))
+    assert errors == [], (canonical, [e.message for e in errors])
+
+
+_DOCUMENT_VALIDATOR = _validator(asyncapi_document(STREAM))
+
+
+def test_cli_prints_the_document_as_json_and_yaml() -> None:
+    # A fresh process: the CLI reads ACTIVITY_STREAM from the environment, as in production.
+    env = {**os.environ, "ACTIVITY_STREAM": "elsewhere:events"}
+    command = [sys.executable, "-m", "activitylog_cli", "asyncapi"]
+    as_json = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    as_yaml = subprocess.run(
+        [*command, "--yaml"], env=env, capture_output=True, text=True, check=True
+    )
+    expected = asyncapi_document("elsewhere:events")
+    assert json.loads(as_json.stdout) == expected
+    assert yaml.safe_load(as_yaml.stdout) == expected
+    assert yaml.safe_load(asyncapi_yaml("elsewhere:events")) == expected
