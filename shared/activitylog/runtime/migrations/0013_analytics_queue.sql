@@ -4,7 +4,9 @@
 -- same transaction, so every event is folded in exactly once.
 CREATE TABLE analytics_queue (
     seq      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    lead_id  uuid NOT NULL,
+    -- A foreign key, so a lead's notes follow it when it takes the portal's id or is merged
+    -- (storage.leads moves every reference it finds in the catalog) and go with a purge.
+    lead_id  uuid NOT NULL REFERENCES leads (id) ON DELETE CASCADE,
     event_id uuid  -- NULL: every campaign of the lead (its client changed)
 );
 
