@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import asyncpg
 
 from activitylog.analytics import keeping
 from activitylog.runtime import metrics
 from activitylog.runtime.backoff import Backoff
-from activitylog.runtime.db import is_transient
-from activitylog.runtime.logs import get_logger
 from activitylog.storage import analytics_queue
-
-log = get_logger("activitylog.retry")
+from activitylog_retry.periodic import every
 
 
 class AnalyticsKeeper:
@@ -29,20 +25,13 @@ class AnalyticsKeeper:
         self.stop = stop
 
     async def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                async with self.pool.acquire() as conn:
-                    # A full batch goes again at once; stopping waits for one batch at most.
-                    while await keeping.drain(conn) and not self.stop.is_set():
-                        pass
-                    metrics.ANALYTICS_QUEUE.set(await analytics_queue.length(conn))
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("database unavailable; analytics wait", error=repr(exc))
-                if await self.backoff.wait(self.stop):
-                    return
-                continue
-            self.backoff.reset()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), timeout=self.interval_s)
+        await every(
+            self.interval_s, self.fold, stop=self.stop, backoff=self.backoff, job="analytics"
+        )
+
+    async def fold(self) -> None:
+        async with self.pool.acquire() as conn:
+            # A full batch goes again at once; stopping waits for one batch at most.
+            while await keeping.drain(conn) and not self.stop.is_set():
+                pass
+            metrics.ANALYTICS_QUEUE.set(await analytics_queue.length(conn))

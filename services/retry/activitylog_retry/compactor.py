@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime
 
 import asyncpg
 
 from activitylog.counters.rollups import compaction_cutoffs
 from activitylog.runtime.backoff import Backoff
-from activitylog.runtime.db import is_transient
 from activitylog.runtime.logs import get_logger
 from activitylog.storage import analytics, event_counts
+from activitylog_retry.periodic import every
 
 log = get_logger("activitylog.retry")
 
@@ -29,24 +28,17 @@ class Compactor:
         self.stop = stop
 
     async def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                async with self.pool.acquire() as conn:
-                    done = await event_counts.compact(conn, compaction_cutoffs(datetime.now(UTC)))
-                    await analytics.compact(conn)  # shard rows folded, zeros dropped
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("database unavailable; compaction waits", error=repr(exc))
-                if await self.backoff.wait(self.stop):
-                    return
-                continue
-            self.backoff.reset()
-            if done.minutes_dropped or done.hours_rolled:
-                log.info(
-                    "counters compacted",
-                    minutes_dropped=done.minutes_dropped,
-                    hours_rolled=done.hours_rolled,
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), timeout=self.interval_s)
+        await every(
+            self.interval_s, self.compact, stop=self.stop, backoff=self.backoff, job="compaction"
+        )
+
+    async def compact(self) -> None:
+        async with self.pool.acquire() as conn:
+            done = await event_counts.compact(conn, compaction_cutoffs(datetime.now(UTC)))
+            await analytics.compact(conn)  # shard rows folded, zeros dropped
+        if done.minutes_dropped or done.hours_rolled:
+            log.info(
+                "counters compacted",
+                minutes_dropped=done.minutes_dropped,
+                hours_rolled=done.hours_rolled,
+            )

@@ -15,7 +15,6 @@ from activitylog.contract.times import iso
 from activitylog.counters.rollups import Grain, truncate
 from activitylog.runtime import metrics
 from activitylog.runtime.backoff import Backoff
-from activitylog.runtime.db import is_transient
 from activitylog.runtime.logs import get_logger
 from activitylog.runtime.settings import Settings
 from activitylog.storage import event_counts, watch_rules
@@ -24,6 +23,7 @@ from activitylog.watch import rates, silence
 from activitylog.watch.rules import WatchRule, format_duration, rule_for
 from activitylog.watch.schedule import is_active
 from activitylog_retry.alerts import Webhook, slack_escape
+from activitylog_retry.periodic import every
 
 log = get_logger("activitylog.retry.watch")
 
@@ -261,16 +261,10 @@ class Watcher:
 
     async def run(self) -> None:
         """Check every `interval_s` until stopped; a database outage is a back-off."""
-        while not self.stop.is_set():
-            try:
-                await self.check()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("database unavailable; watch rules wait", error=repr(exc))
-                if await self.backoff.wait(self.stop):
-                    return
-                continue
-            self.backoff.reset()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), timeout=self.config.interval_s)
+        await every(
+            self.config.interval_s,
+            self.check,
+            stop=self.stop,
+            backoff=self.backoff,
+            job="watch rules",
+        )
