@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -124,7 +123,6 @@ def _uuid5_in_node(names: list[str]) -> list[str]:
     return ids
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 @settings(max_examples=5, deadline=None)
 @given(st.lists(st.text(max_size=300), min_size=1, max_size=40))
 def test_event_ids_from_the_template_are_the_contracts_uuid5(names: list[str]) -> None:
