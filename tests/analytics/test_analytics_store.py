@@ -12,10 +12,10 @@ from datetime import timedelta
 import asyncpg
 
 from activitylog.analytics import keeping
-from activitylog.analytics.rules import FULL_GRAIN
+from activitylog.analytics.counting import FULL_GRAIN
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.runtime.settings import Settings
-from activitylog.storage import analytics, lead_lifecycle, leads
+from activitylog.storage import analytics, analytics_rebuild, lead_lifecycle, leads
 from activitylog.storage.unit_of_work import move_history, store_batch
 from activitylog_retry.service import run_retry
 from activitylog_testing.analytics_history import (
@@ -87,7 +87,7 @@ async def test_out_of_order_duplicate_and_late_writes_match_by_hand_and_the_rebu
     incremental = await counts(pool)
     stored_facts = await facts(pool)
     async with pool.acquire() as conn:
-        await analytics.rebuild(conn)
+        await analytics_rebuild.rebuild(conn)
     assert await facts(pool) == stored_facts
     assert await counts(pool) == incremental
 
@@ -110,7 +110,7 @@ async def test_a_late_backfill_moves_the_cohort_and_agrees_with_the_rebuild(
     assert got[("reply", "any", 6)] == 1
     assert got[("reply", "2", 6)] == 1
     async with pool.acquire() as conn:
-        await analytics.rebuild(conn)
+        await analytics_rebuild.rebuild(conn)
     assert await counts(pool) == incremental
 
 
@@ -127,7 +127,7 @@ async def test_a_client_move_moves_the_counts(pool: asyncpg.Pool) -> None:
     assert of_campaign(moved) == {}
     assert of_campaign(moved, other) == THREE_MESSAGES_COUNTS
     async with pool.acquire() as conn:
-        await analytics.rebuild(conn)
+        await analytics_rebuild.rebuild(conn)
     assert await counts(pool) == moved
 
 
@@ -139,7 +139,7 @@ async def test_a_purged_lead_leaves_the_counts(pool: asyncpg.Pool) -> None:
     incremental = await counts(pool)
     assert of_campaign(incremental) == LATE_REPLY_COUNTS
     async with pool.acquire() as conn:
-        await analytics.rebuild(conn)
+        await analytics_rebuild.rebuild(conn)
     assert await counts(pool) == incremental
 
 
@@ -157,7 +157,7 @@ async def test_two_merged_leads_count_as_one(pool: asyncpg.Pool) -> None:
     incremental = await counts(pool)
     assert of_campaign(incremental) == THREE_MESSAGES_COUNTS
     async with pool.acquire() as conn:
-        await analytics.rebuild(conn)
+        await analytics_rebuild.rebuild(conn)
     assert await counts(pool) == incremental
 
 
@@ -228,7 +228,7 @@ async def test_random_histories_in_random_batches_agree_with_the_rebuild(
         incremental = await counts(pool)
         stored_facts = await facts(pool)
         async with pool.acquire() as conn:
-            await analytics.rebuild(conn)
+            await analytics_rebuild.rebuild(conn)
         assert await facts(pool) == stored_facts, seed
         assert await counts(pool) == incremental, seed
 
@@ -264,7 +264,7 @@ async def test_two_retry_services_fold_the_writes_in_once_and_agree_with_the_reb
         kept[tuple(r)[:8]] += r["n"]
     incremental = {k: n for k, n in kept.items() if n}
     async with pool.acquire() as conn:
-        await analytics.rebuild(conn)
+        await analytics_rebuild.rebuild(conn)
     assert await counts(pool) == incremental
     assert of_campaign(incremental) == dict(
         Counter({k: 10 * n for k, n in THREE_MESSAGES_COUNTS.items()})

@@ -10,20 +10,22 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from activitylog.analytics.rules import (
+from activitylog.analytics.counting import (
     CLIENT_KEPT,
     FULL_GRAIN,
     GRAINS,
+    contributions,
+    delay_bucket,
+    delta,
+    week_of,
+)
+from activitylog.analytics.rules import (
     AnalyticsEvent,
     Facts,
     analytics_event,
     campaign_of,
-    contributions,
-    delay_bucket,
-    delta,
     merge_leads,
     update_lead,
-    week_of,
 )
 from activitylog_testing.analytics_history import (
     CAMPAIGN,

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from ui_data import body, store_events
 
 from activitylog.storage import leads
-from activitylog.storage.activity_log.queries import ActivityFilter, Ordering, SortKey, browse
+from activitylog.storage.activity_log.filters import ActivityFilter, Ordering, SortKey
+from activitylog.storage.activity_log.queries import browse
 from activitylog_api.paging import keyset_page
 from activitylog_testing.leads import add_lead
 

@@ -11,7 +11,8 @@ import asyncpg
 
 from activitylog.contract.times import iso
 from activitylog.runtime.logs import get_logger
-from activitylog.storage.activity_log.queries import ActivityFilter, Ordering, browse
+from activitylog.storage.activity_log.filters import ActivityFilter, Ordering
+from activitylog.storage.activity_log.queries import browse
 from activitylog_api.errors import outage_message
 
 log = get_logger("activitylog.api")

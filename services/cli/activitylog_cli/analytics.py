@@ -8,7 +8,7 @@ import time
 import click
 
 from activitylog.runtime.db import connect
-from activitylog.storage import analytics as analytics_storage
+from activitylog.storage import analytics_rebuild
 from activitylog_cli.support import database_url
 
 
@@ -24,7 +24,7 @@ def rebuild() -> None:
     async def run() -> int:
         conn = await connect(database_url())
         try:
-            return await analytics_storage.rebuild(conn)
+            return await analytics_rebuild.rebuild(conn)
         finally:
             await conn.close()
 

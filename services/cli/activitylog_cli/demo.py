@@ -14,7 +14,7 @@ from activitylog.contract.events import parse_event
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.counters.rollups import compaction_cutoffs
 from activitylog.runtime.db import connect
-from activitylog.storage import analytics, event_counts, leads
+from activitylog.storage import analytics_rebuild, event_counts, leads
 from activitylog.storage.activity_log import writes as activity_writes
 from activitylog.storage.leads import DetailRow
 from activitylog.storage.unit_of_work import store_batch
@@ -72,7 +72,7 @@ async def remove(url: str) -> tuple[int, int]:
             removed = await leads.delete_leads(conn, ids)
         # What the write path added for them is recounted from what is left.
         await event_counts.rebuild(conn, compaction_cutoffs(datetime.now(UTC)))
-        await analytics.rebuild(conn)
+        await analytics_rebuild.rebuild(conn)
         return removed, events
     finally:
         await conn.close()

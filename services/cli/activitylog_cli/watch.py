@@ -12,7 +12,7 @@ import click
 
 from activitylog.runtime.db import connect
 from activitylog.storage import watch_rules
-from activitylog.storage.activity_log import queries
+from activitylog.storage.activity_log import extracts
 from activitylog.watch import suggest as suggestions
 from activitylog.watch.rules import (
     RuleError,
@@ -111,7 +111,7 @@ def suggest(days: int, tz: str, pattern: str | None, percentile: float, accept: 
     except RuleError as exc:
         raise click.BadParameter(exc.message, param_hint=exc.field) from None
     since = datetime.now(UTC) - timedelta(days=days)
-    minutes = _run(lambda conn: queries.event_minutes_by_source(conn, since, pattern))
+    minutes = _run(lambda conn: extracts.event_minutes_by_source(conn, since, pattern))
     proposed = []
     for source, seen in sorted(minutes.items()):
         found = suggestions.suggest(source, seen, tz=zone, p=percentile / 100)

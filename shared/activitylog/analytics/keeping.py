@@ -10,21 +10,18 @@ from collections.abc import Iterable
 
 import asyncpg
 
+from activitylog.analytics.counting import CountKey, contributions, delta, needs_every_campaign
 from activitylog.analytics.rules import (
     COUNTED,
     NO_CAMPAIGN,
     AnalyticsEvent,
-    CountKey,
     Facts,
     analytics_event,
-    contributions,
-    delta,
     merge_leads,
-    needs_every_campaign,
     update_lead,
 )
 from activitylog.storage import analytics, analytics_queue, leads
-from activitylog.storage.activity_log import queries
+from activitylog.storage.activity_log import extracts
 from activitylog.storage.activity_log.writes import ActivityRow
 
 
@@ -64,7 +61,7 @@ async def drain(conn: asyncpg.Connection, limit: int = 500) -> int:
         taken = await analytics_queue.take(conn, limit)
         if not taken:
             return 0
-        rows = await queries.analytics_rows(conn, [e for _, e in taken if e is not None])
+        rows = await extracts.analytics_rows(conn, [e for _, e in taken if e is not None])
         events = [
             e
             for row in rows

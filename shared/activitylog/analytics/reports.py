@@ -24,7 +24,8 @@ from activitylog.analytics.answers import (
     ReplyRow,
     TimingAnswer,
 )
-from activitylog.analytics.rules import BOUNDS_HOURS, FUNNEL, week_of
+from activitylog.analytics.counting import week_of
+from activitylog.analytics.rules import BOUNDS_HOURS, FUNNEL
 from activitylog.storage import analytics
 from activitylog.storage.analytics import CountFilter
 

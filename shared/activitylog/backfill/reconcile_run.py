@@ -18,7 +18,7 @@ from activitylog.sms_audit.reconcile import (
     compare,
 )
 from activitylog.sms_audit.rows import AuditRow
-from activitylog.storage.activity_log import queries
+from activitylog.storage.activity_log import extracts
 
 
 def _sightings(
@@ -50,7 +50,7 @@ async def reconcile(
         found, n = await asyncio.to_thread(_sightings, rows, period, seen)
         airtable += found
         skipped += n
-    facts = await queries.sms_facts_between(
+    facts = await extracts.sms_facts_between(
         conn, [t.value for t in FACT_TYPES], period.start - SLACK, period.end + SLACK
     )
     log = [Sighting(f.event_type, f.timestamp, f.campaign_id, f.phone, f.lead) for f in facts]

@@ -7,7 +7,8 @@ import asyncpg
 
 from activitylog.storage import event_counts
 from activitylog.storage.activity_log import queries
-from activitylog.storage.activity_log.queries import ActivityFilter, Count
+from activitylog.storage.activity_log.filters import ActivityFilter
+from activitylog.storage.activity_log.queries import Count
 
 
 def from_counters(f: ActivityFilter) -> bool:

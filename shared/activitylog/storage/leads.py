@@ -11,7 +11,7 @@ import asyncpg
 
 from activitylog.contract.references import parse_lead_reference
 from activitylog.runtime.logs import get_logger
-from activitylog.storage.activity_log.queries import lead_condition
+from activitylog.storage.activity_log.filters import lead_condition
 
 log = get_logger("activitylog.leads")
 

@@ -21,12 +21,8 @@ from litestar.response import Stream
 from activitylog.access.keys import Role
 from activitylog.contract.taxonomy import Category
 from activitylog.counters.totals import count_by_category, count_total
-from activitylog.storage.activity_log.queries import (
-    ActivityFilter,
-    Ordering,
-    SortKey,
-    browse,
-)
+from activitylog.storage.activity_log.filters import ActivityFilter, Ordering, SortKey
+from activitylog.storage.activity_log.queries import browse
 from activitylog_api import params
 from activitylog_api.auth import READ_ACTIVITY, Principal
 from activitylog_api.csv_export import export_rows

@@ -13,7 +13,8 @@ from litestar.params import PathParameter, QueryParameter
 
 from activitylog.access.keys import Role
 from activitylog.storage import leads
-from activitylog.storage.activity_log.queries import ActivityFilter, Ordering, browse
+from activitylog.storage.activity_log.filters import ActivityFilter, Ordering
+from activitylog.storage.activity_log.queries import browse
 from activitylog_api import params
 from activitylog_api.auth import READ_ACTIVITY, Principal
 from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor

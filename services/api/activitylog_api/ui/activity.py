@@ -13,13 +13,8 @@ from litestar.response import Template
 
 from activitylog.contract.taxonomy import CATEGORY_STYLE, Category, CategoryStyle
 from activitylog.counters.totals import count_by_category
-from activitylog.storage.activity_log.queries import (
-    ActivityFilter,
-    Count,
-    Ordering,
-    SortKey,
-    browse,
-)
+from activitylog.storage.activity_log.filters import ActivityFilter, Ordering, SortKey
+from activitylog.storage.activity_log.queries import Count, browse
 from activitylog_api.cursor import decode_cursor, encode_cursor
 from activitylog_api.errors import ApiError
 from activitylog_api.paging import keyset_page

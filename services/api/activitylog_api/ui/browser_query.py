@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from activitylog.contract.references import LeadReference, parse_lead_reference
 from activitylog.contract.taxonomy import CATEGORY_STYLE, LABEL_OF, TYPES_OF, Category
-from activitylog.storage.activity_log.queries import ActivityFilter, Ordering, SortKey
+from activitylog.storage.activity_log.filters import ActivityFilter, Ordering, SortKey
 from activitylog_api import params
 from activitylog_api.errors import ApiError, bad_request
 

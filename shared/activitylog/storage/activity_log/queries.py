@@ -1,224 +1,33 @@
-"""SQL for the `lead_activity_log` table."""
+"""The API's reads of `lead_activity_log`: timelines, the admin browser, its counts and
+the CSV export (the filters they share are in `filters`)."""
 
 from __future__ import annotations
 
-import re
-import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import asyncpg
 import orjson
 
 from activitylog.contract.taxonomy import Category, EventType
-
-# -- Read queries of the API: timelines, the admin browser, its counts and CSV export ----
-#
-# The WHERE clause is assembled from fixed fragments so each query carries only the
-# conditions in use (the planner then picks the matching index); every value is a parameter.
-
-
-class SortKey(StrEnum):
-    """The admin browser's `sortBy`; ties always break on ("timestamp", id), newest first."""
-
-    TIMESTAMP = "timestamp"
-    EVENT_TYPE = "eventType"
-    EVENT_CATEGORY = "eventCategory"
-    # Events grouped by lead (the lead's id order), each lead's newest first: the (lead,
-    # time) index supplies it, so it is as quick as the time order.
-    LEAD = "lead"
-
-
-_PRIMARY_COLUMN = {
-    SortKey.EVENT_TYPE: "event_type",
-    SortKey.EVENT_CATEGORY: "event_category",
-    SortKey.LEAD: "lead_id",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Ordering:
-    key: SortKey = SortKey.TIMESTAMP
-    descending: bool = True
-
-    def position(self, record: asyncpg.Record) -> tuple[Any, ...]:
-        """The keyset position of a row: what a cursor must hold to continue after it."""
-        column = _PRIMARY_COLUMN.get(self.key)
-        tail = (record["timestamp"], record["id"])
-        return (record[column], *tail) if column else tail
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityFilter:
-    """Every filter of the timeline and the admin browser; None/empty means "any"."""
-
-    lead_id: uuid.UUID | None = None
-    lead_airtable_id: str | None = None
-    client_id: uuid.UUID | None = None
-    categories: tuple[str, ...] = ()
-    event_types: tuple[str, ...] = ()
-    source: str | None = None
-    source_prefix: str | None = None  # "n8n:" finds every n8n workflow's events
-    execution_id: str | None = None
-    since: datetime | None = None  # inclusive
-    before: datetime | None = None  # exclusive
-    search: str | None = None
-
-
-class _Params:
-    """Collects query values and hands out their $n placeholders."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-
-    def add(self, value: Any) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}"
-
-
-_READ_COLUMNS = """a.id, a."timestamp", a.event_type, a.event_category, a.description,
-    a.message_content, a.metadata, a.source, a.execution_id, a.lead_id, a.lead_airtable_id,
-    a.client_id, a.created_at"""
-_LEAD_COLUMNS = "l.id AS lead_row_id, l.first_name, l.last_name, l.email AS lead_email"
-_PHONE_QUERY = re.compile(r"^[\d\s()+.\-]+$")
-# A word long enough for a similar spelling to mean something (pg_trgm word similarity).
-_ONE_WORD = re.compile(r"^[^\W\d_]{4,}$")
-
-
-def _like_escaped(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _like_pattern(text: str) -> str:
-    return f"%{_like_escaped(text)}%"
-
-
-# The same expressions as the indexes of migration 0012 (the planner matches them as text).
-METADATA_WORDS = (
-    "jsonb_to_tsvector('simple', coalesce(a.metadata, '{}'::jsonb), '[\"string\", \"numeric\"]')"
+from activitylog.storage.activity_log.filters import (
+    _LEAD_COLUMNS,
+    _PRIMARY_COLUMN,
+    _READ_COLUMNS,
+    ActivityFilter,
+    Ordering,
+    SortKey,
+    _conditions,
+    _keyset,
+    _lead_match,
+    _order_by,
+    _Params,
+    _search_branches,
+    _text_match,
+    _where,
+    lead_match,
 )
-_LEAD_NAME = "(l.first_name || ' ' || l.last_name)"
 
-
-def _conditions(f: ActivityFilter, p: _Params) -> list[str]:
-    conds: list[str] = []
-    if f.lead_id is not None:
-        conds.append(f"a.lead_id = {p.add(f.lead_id)}")
-    if f.lead_airtable_id is not None:
-        # Through the lead, so the (lead_id, "timestamp") index serves it.
-        conds.append(
-            "a.lead_id IN (SELECT id FROM leads WHERE airtable_record_id = "
-            f"{p.add(f.lead_airtable_id)})"
-        )
-    if f.client_id is not None:
-        conds.append(f"a.client_id = {p.add(f.client_id)}")
-    # One value is an equality, not ANY(array): only then can a (…, column, time) index
-    # hand rows over in time order.
-    if len(f.categories) == 1:
-        conds.append(f"a.event_category = {p.add(f.categories[0])}")
-    elif f.categories:
-        conds.append(f"a.event_category = ANY({p.add(list(f.categories))}::text[])")
-    if len(f.event_types) == 1:
-        conds.append(f"a.event_type = {p.add(f.event_types[0])}")
-    elif f.event_types:
-        conds.append(f"a.event_type = ANY({p.add(list(f.event_types))}::text[])")
-    if f.source is not None:
-        conds.append(f"a.source = {p.add(f.source)}")
-    if f.source_prefix is not None:
-        conds.append(f"a.source LIKE {p.add(_like_escaped(f.source_prefix) + '%')}")
-    if f.execution_id is not None:
-        conds.append(f"a.execution_id = {p.add(f.execution_id)}")
-    if f.since is not None:
-        conds.append(f'a."timestamp" >= {p.add(f.since)}')
-    if f.before is not None:
-        conds.append(f'a."timestamp" < {p.add(f.before)}')
-    return conds
-
-
-def _text_match(text: str, p: _Params) -> str:
-    """The event's own text (English full text, web-search syntax) or a metadata value
-    (as written, no stemming) matches."""
-    value = p.add(text)
-    return (
-        f"(a.search_vector @@ websearch_to_tsquery('english', {value}) OR "
-        f"{METADATA_WORDS} @@ websearch_to_tsquery('simple', {value}))"
-    )
-
-
-def lead_match(text: str, p: _Params) -> str:
-    """Leads (alias l) matching `text`: name or email substring (so also prefix), a name
-    word similar to it (typos), the Airtable id, or phone digits. The trigram indexes of
-    migration 0002 serve each of them (0012's lead_name_similar is inlined to the indexed
-    expression)."""
-    pattern = p.add(_like_pattern(text))
-    match = [
-        f"{_LEAD_NAME} ILIKE {pattern}",
-        f"l.email ILIKE {pattern}",
-        f"l.airtable_record_id = {p.add(text)}",
-    ]
-    if _ONE_WORD.match(text):
-        # Only for one word: "bob.smith" would find every Smith by its second word.
-        match.append(f"lead_name_similar({_LEAD_NAME}, {p.add(text)})")
-    digits = re.sub(r"\D", "", text)
-    if len(digits) >= 4 and _PHONE_QUERY.match(text):
-        match.append(f"regexp_replace(l.phone, '\\D', '', 'g') LIKE {p.add(_like_pattern(digits))}")
-    return " OR ".join(match)
-
-
-def lead_condition(text: str) -> tuple[str, list[Any]]:
-    """`lead_match` on its own: the WHERE text over leads (alias l) and its values."""
-    p = _Params()
-    return lead_match(text, p), p.values
-
-
-def _lead_match(text: str, p: _Params) -> str:
-    """The event's lead matches (see `lead_match`)."""
-    return f"a.lead_id IN (SELECT l.id FROM leads l WHERE {lead_match(text, p)})"
-
-
-def _search_branches(f: ActivityFilter, p: _Params) -> list[str] | None:
-    """The two ways an event matches `search`: its text, or its lead's name/email/phone.
-
-    They are queried as a UNION of two index-friendly branches rather than one OR.
-    """
-    if not f.search:
-        return None
-    return [_text_match(f.search, p), _lead_match(f.search, p)]
-
-
-def _keyset(ordering: Ordering, after: tuple[Any, ...], p: _Params) -> str:
-    column = _PRIMARY_COLUMN.get(ordering.key)
-    if column is None:
-        op = "<" if ordering.descending else ">"
-        return f'(a."timestamp", a.id) {op} ({p.add(after[0])}, {p.add(after[1])}::uuid)'
-    op = "<" if ordering.descending else ">"
-    value = p.add(after[0])
-    return (
-        f"(a.{column} {op} {value} OR (a.{column} = {value} AND "
-        f'(a."timestamp", a.id) < ({p.add(after[1])}, {p.add(after[2])}::uuid)))'
-    )
-
-
-def _order_by(ordering: Ordering, *, opaque: bool = False, alias: str = "a") -> str:
-    """ORDER BY for `ordering`; `opaque` hides the columns from the planner (same order) so
-    no index can supply it and the WHERE clause picks the index instead."""
-    direction = "DESC" if ordering.descending else "ASC"
-    column = _PRIMARY_COLUMN.get(ordering.key)
-    ts = f"({alias}.\"timestamp\" + interval '0 s')" if opaque else f'{alias}."timestamp"'
-    if column is None:
-        return f"{ts} {direction}, {alias}.id {direction}"
-    primary = f"({alias}.{column}::text || '')" if opaque else f"{alias}.{column}"
-    return f"{primary} {direction}, {ts} DESC, {alias}.id DESC"
-
-
-def _where(conds: list[str]) -> str:
-    return " AND ".join(conds) if conds else "TRUE"
-
-
-# A text search expected to match fewer rows than this reads them through the text index;
-# a commoner one walks the time index, where matches come soon. (The two cost the same near
 # sqrt(page size × table rows): about 7,000 matches for a page of 50 in a million events.)
 RARE_MATCHES = 10_000
 # An estimate this many times the cap is taken as it is, without counting up to the cap.
@@ -540,79 +349,3 @@ async def count_by_category(
             floor = cap if value is not None else 0
             counts[name] = Count(max(estimates[name], floor), True)
     return {name: counts[name] for name in scopes}
-
-
-# -- The admin dashboard's charts ---------------------------------------------------------
-
-
-# -- Cadence, for suggested watch rules -----------------------------------------------------
-
-
-async def event_minutes_by_source(
-    conn: asyncpg.Connection, since: datetime, source_pattern: str | None = None
-) -> dict[str, list[datetime]]:
-    """Per source, the distinct minutes (event time, UTC, ascending) it has events in since
-    `since`; a LIKE `source_pattern` narrows the sources. Read once by `watch suggest`."""
-    rows = await conn.fetch(
-        """
-        SELECT source, date_trunc('minute', "timestamp", 'UTC') AS minute
-        FROM lead_activity_log
-        WHERE "timestamp" >= $1 AND "timestamp" <= now() AND ($2::text IS NULL OR source LIKE $2)
-        GROUP BY 1, 2
-        ORDER BY 1, 2
-        """,
-        since,
-        source_pattern,
-    )
-    found: dict[str, list[datetime]] = {}
-    for r in rows:
-        found.setdefault(r["source"], []).append(r["minute"])
-    return found
-
-
-# -- SMS facts, for the SMS_Audit reconcile ---------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SmsFact:
-    """An SMS event as reconcile compares it: type, time, and the message's names."""
-
-    event_type: str
-    timestamp: datetime
-    campaign_id: str
-    phone: str
-    lead: str
-
-
-async def sms_facts_between(
-    conn: asyncpg.Connection, event_types: list[str], start: datetime, end: datetime
-) -> list[SmsFact]:
-    """Events of `event_types` with start <= time < end, with their campaign id and phone
-    as the timeline shows them (metadata) and their lead (the Airtable id first)."""
-    rows = await conn.fetch(
-        """
-        SELECT event_type, "timestamp",
-               coalesce(metadata->>'campaign_id', metadata->>'campaignId', '') AS campaign_id,
-               coalesce(metadata->>'phone', '') AS phone,
-               coalesce(lead_airtable_id, lead_id::text) AS lead
-        FROM lead_activity_log
-        WHERE event_type = ANY($1::text[]) AND "timestamp" >= $2 AND "timestamp" < $3
-        """,
-        event_types,
-        start,
-        end,
-    )
-    return [SmsFact(*r) for r in rows]
-
-
-async def analytics_rows(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> list[asyncpg.Record]:
-    """The stored events with these ids (those still there), as the analytics read them,
-    each with its lead's client."""
-    return await conn.fetch(
-        """
-        SELECT a.id, a.lead_id, l.client_id, a.event_type, a."timestamp", a.source, a.metadata
-        FROM lead_activity_log AS a JOIN leads AS l ON l.id = a.lead_id
-        WHERE a.id = ANY($1::uuid[])
-        """,
-        ids,
-    )
