@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
-import asyncpg
-
 from activitylog.counters.rollups import compaction_cutoffs
-from activitylog.runtime.backoff import Backoff
 from activitylog.runtime.logs import get_logger
 from activitylog.storage import analytics, event_counts
-from activitylog_retry.periodic import every
+from activitylog_retry.periodic import PeriodicJob
 
 log = get_logger("activitylog.retry")
 
 
-class Compactor:
+class Compactor(PeriodicJob):
     """Compacts `event_counts` every `interval_s`; replicas take turns (advisory lock)."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, *, interval_s: float, backoff: Backoff, stop: asyncio.Event
-    ) -> None:
-        self.pool = pool
-        self.interval_s = interval_s
-        self.backoff = backoff
-        self.stop = stop
+    job = "compaction"
 
-    async def run(self) -> None:
-        await every(
-            self.interval_s, self.compact, stop=self.stop, backoff=self.backoff, job="compaction"
-        )
-
-    async def compact(self) -> None:
+    async def step(self) -> None:
         async with self.pool.acquire() as conn:
             done = await event_counts.compact(conn, compaction_cutoffs(datetime.now(UTC)))
             await analytics.compact(conn)  # shard rows folded, zeros dropped

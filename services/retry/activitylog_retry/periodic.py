@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
+import asyncpg
+
 from activitylog.runtime.backoff import Backoff
 from activitylog.runtime.db import is_transient
 from activitylog.runtime.logs import get_logger
@@ -36,3 +38,23 @@ async def every(
         backoff.reset()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+
+class PeriodicJob:
+    """A job of the retry service that runs `step` every `interval_s` (see `every`)."""
+
+    job = "periodic job"  # its name in the log
+
+    def __init__(
+        self, pool: asyncpg.Pool, *, interval_s: float, backoff: Backoff, stop: asyncio.Event
+    ) -> None:
+        self.pool = pool
+        self.interval_s = interval_s
+        self.backoff = backoff
+        self.stop = stop
+
+    async def run(self) -> None:
+        await every(self.interval_s, self.step, stop=self.stop, backoff=self.backoff, job=self.job)
+
+    async def step(self) -> None:
+        raise NotImplementedError

@@ -50,16 +50,13 @@ def short_number(n: float) -> str:
     return f"{n:g}"
 
 
-def stacked_bars(bars: Sequence[Bar], series: Sequence[Series], *, label: str) -> Markup:
-    """A chart of `bars` with `series` stacked bottom-up in order; hover a bar for its figures."""
-    count = max(len(bars), 1)
-    totals = [sum(s.values[i] for s in series) for i in range(len(bars))]
-    top = nice_max(max(totals, default=0))
-    width = count * 10  # 10 units a bar: 8 of bar, 2 of gap
-    parts: list[str] = [f'<figure class="chart" role="img" aria-label="{escape(label)}">']
+def _open(count: int, *, label: str, top: float, unit: str = "") -> list[str]:
+    """A chart's frame up to its plot: the y axis and the grid, 10 units a bar or point."""
+    width = count * 10
+    parts = [f'<figure class="chart" role="img" aria-label="{escape(label)}">']
     parts.append('<div class="chart-y">')
     for value in (top, top / 2, 0):
-        parts.append(f"<span>{short_number(value)}</span>")
+        parts.append(f"<span>{short_number(value)}{escape(unit)}</span>")
     parts.append("</div>")
     parts.append(
         f'<svg class="chart-plot" viewBox="0 0 {width} 100" preserveAspectRatio="none" '
@@ -70,6 +67,29 @@ def stacked_bars(bars: Sequence[Bar], series: Sequence[Series], *, label: str) -
             f'<line class="grid" x1="0" x2="{width}" y1="{y}" y2="{y}" '
             'vector-effect="non-scaling-stroke"/>'
         )
+    return parts
+
+
+def _close(parts: list[str], columns: Sequence[Bar]) -> Markup:
+    """The plot closed, the x axis ticks, the figure as markup."""
+    count = max(len(columns), 1)
+    parts.append("</svg>")
+    parts.append('<div class="chart-x">')
+    for i, column in enumerate(columns):
+        if column.tick:
+            left = 100 * (i + 0.5) / count
+            parts.append(f'<span style="left: {left:.2f}%">{escape(column.tick)}</span>')
+    parts.append("</div></figure>")
+    # Every piece of text above went through escape(); the rest is our own markup.
+    return Markup("".join(parts))  # noqa: S704
+
+
+def stacked_bars(bars: Sequence[Bar], series: Sequence[Series], *, label: str) -> Markup:
+    """A chart of `bars` with `series` stacked bottom-up in order; hover a bar for its figures."""
+    count = max(len(bars), 1)
+    totals = [sum(s.values[i] for s in series) for i in range(len(bars))]
+    top = nice_max(max(totals, default=0))
+    parts = _open(count, label=label, top=top)
     for i, bar in enumerate(bars):
         x = i * 10 + 1
         detail = [f"{s.name}: {s.values[i]:,}" for s in series if s.values[i]]
@@ -89,15 +109,7 @@ def stacked_bars(bars: Sequence[Bar], series: Sequence[Series], *, label: str) -
                 f'fill="{escape(s.colour)}"/>'
             )
         parts.append("</g>")
-    parts.append("</svg>")
-    parts.append('<div class="chart-x">')
-    for i, bar in enumerate(bars):
-        if bar.tick:
-            left = 100 * (i + 0.5) / count
-            parts.append(f'<span style="left: {left:.2f}%">{escape(bar.tick)}</span>')
-    parts.append("</div></figure>")
-    # Every piece of text above went through escape(); the rest is our own markup.
-    return Markup("".join(parts))  # noqa: S704
+    return _close(parts, bars)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,21 +126,7 @@ def lines(
 ) -> Markup:
     """A line chart over `points` (same axes as `stacked_bars`); hover a point for its values."""
     count = max(len(points), 1)
-    width = count * 10
-    parts: list[str] = [f'<figure class="chart" role="img" aria-label="{escape(label)}">']
-    parts.append('<div class="chart-y">')
-    for value in (top, top / 2, 0):
-        parts.append(f"<span>{short_number(value)}{escape(unit)}</span>")
-    parts.append("</div>")
-    parts.append(
-        f'<svg class="chart-plot" viewBox="0 0 {width} 100" preserveAspectRatio="none" '
-        'aria-hidden="true">'
-    )
-    for y in (0, 50, 100):
-        parts.append(
-            f'<line class="grid" x1="0" x2="{width}" y1="{y}" y2="{y}" '
-            'vector-effect="non-scaling-stroke"/>'
-        )
+    parts = _open(count, label=label, top=top, unit=unit)
     for i, point in enumerate(points):
         detail = [f"{s.name}: {s.values[i]:g}{unit}" for s in series if s.values[i] is not None]
         title = escape("\n".join([point.title, *detail]))
@@ -154,12 +152,4 @@ def lines(
                 f'stroke="{escape(s.colour)}" stroke-width="2" '
                 'vector-effect="non-scaling-stroke"/>'
             )
-    parts.append("</svg>")
-    parts.append('<div class="chart-x">')
-    for i, point in enumerate(points):
-        if point.tick:
-            left = 100 * (i + 0.5) / count
-            parts.append(f'<span style="left: {left:.2f}%">{escape(point.tick)}</span>')
-    parts.append("</div></figure>")
-    # Every piece of text above went through escape(); the rest is our own markup.
-    return Markup("".join(parts))  # noqa: S704
+    return _close(parts, points)
