@@ -391,6 +391,17 @@ async def measure(args: argparse.Namespace, name: str, url: str) -> None:
                     admin_get(search=f"{rng.choice(FIRST).lower()}.{rng.choice(LAST).lower()}")
                     for _ in range(n // 4)
                 ],
+                "email, by lead": [
+                    admin_get(
+                        search=f"{rng.choice(FIRST).lower()}.{rng.choice(LAST).lower()}",
+                        sortBy="lead",
+                    )
+                    for _ in range(n // 4)
+                ],
+                "word, by lead": [
+                    admin_get(search=rng.choice(COMMON + RARE), sortBy="lead")
+                    for _ in range(n // 4)
+                ],
             }
             print("\nGET /api/admin/activity-logs?search=… (50 a page, with the capped count)")
             for label, requests in searches.items():
@@ -416,6 +427,23 @@ async def measure(args: argparse.Namespace, name: str, url: str) -> None:
                 ],
                 "source, page 5": [
                     admin_get(source=f"n8n:wf-{rng.randrange(12)}", page="5") for _ in range(n // 4)
+                ],
+                "by lead name": [
+                    admin_get(sortBy="lead", sortOrder=rng.choice(["asc", "desc"]))
+                    for _ in range(n // 4)
+                ],
+                "by lead, page 5": [admin_get(sortBy="lead", page="5") for _ in range(n // 4)],
+                "by lead, cl+type": [
+                    admin_get(
+                        sortBy="lead",
+                        clientId=str(rng.choice(leads)["client_id"]),
+                        eventType=rng.choice(TYPES).value,
+                    )
+                    for _ in range(n // 4)
+                ],
+                "by lead, type": [
+                    admin_get(sortBy="lead", eventType=rng.choice(TYPES).value)
+                    for _ in range(n // 4)
                 ],
                 "counts (tabs)": [
                     get_request(

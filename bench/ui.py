@@ -90,19 +90,24 @@ async def pages(url: str) -> list[tuple[str, str]]:
         ("activity, today (zone)", "/admin/activity-logs?range=today"),
         ("activity, sorted by event", "/admin/activity-logs?sort=event"),
         ("activity, sorted by lead", "/admin/activity-logs?sort=lead&dir=asc"),
+        ("activity, sorted by lead Z-A", "/admin/activity-logs?sort=lead"),
+        ("activity, by lead, 3rd page", "OLDER2 /admin/activity-logs?sort=lead&dir=asc"),
+        ("activity, by lead, type OPT_OUT", "/admin/activity-logs?sort=lead&eventType=OPT_OUT"),
+        ("activity, by lead, SMS today", "/admin/activity-logs?sort=lead&category=SMS&range=today"),
+        ("activity, by lead, search word", "/admin/activity-logs?sort=lead&search=inspection"),
         ("activity, email search by lead", f"/admin/activity-logs?search={email}&sort=lead"),
         ("lead context (row opened)", f"/admin/leads/{busy['lead_id']}/context"),
         ("lead suggestions", "/admin/lead-suggestions?q=jane"),
         ("activity, lead filter", f"/admin/activity-logs?lead={busy['lead_id']}"),
-        ("activity, 3rd page (keyset)", "OLDER2"),
+        ("activity, 3rd page (keyset)", "OLDER2 /admin/activity-logs"),
         (f"lead page ({busy['n']} events)", f"/admin/leads/{busy['lead_id']}"),
         ("retry queue", "/admin/retry-queue"),
         ("retry queue, dead", "/admin/retry-queue?status=dead"),
     ]
 
 
-async def third_page(http: httpx.AsyncClient) -> str:
-    path = "/admin/activity-logs"
+async def third_page(http: httpx.AsyncClient, path: str) -> str:
+    """The path of the third page from `path`, following its "Older" links."""
     for _ in range(2):
         html = (await http.get(path)).text
         found = re.search(r'href="([^"]+)" id="older"', html)
@@ -147,8 +152,8 @@ async def main() -> None:
             print(f"{'page':40} {'first':>7} {'min':>7} {'median':>7} {'p95':>7} {'max':>7}  (ms)")
             for label, path in await pages(url):
                 headers = {}
-                if path == "OLDER2":
-                    path = await third_page(http)
+                if path.startswith("OLDER2 "):
+                    path = await third_page(http, path.removeprefix("OLDER2 "))
                 if path.endswith("?__partial"):
                     path = path.removesuffix("?__partial")
                     headers = {"x-partial": "1"}

@@ -129,6 +129,7 @@ async def test_shape(api, admin_key, sample) -> None:
         "firstName": "Ana",
         "lastName": "Lopez",
         "email": "ana.lopez@example.com",
+        "displayName": "Ana Lopez",
     }
     assert oldest["metadata"] == {"campaign_id": "spring"}
     assert oldest["messageContent"] == "Your appointment is confirmed for Tuesday"
@@ -237,28 +238,43 @@ async def test_sorting(api, admin_key, sample) -> None:
 
 @pytest.mark.parametrize(
     ("sort_by", "sort_order"),
-    [("timestamp", "desc"), ("timestamp", "asc"), ("eventType", "desc"), ("eventCategory", "asc")],
+    [
+        ("timestamp", "desc"),
+        ("timestamp", "asc"),
+        ("eventType", "desc"),
+        ("eventCategory", "asc"),
+        ("lead", "asc"),
+        ("lead", "desc"),
+    ],
 )
 async def test_pages_and_cursors_walk_everything_once(
     api, pool, admin_key, sort_by, sort_order
 ) -> None:
-    lead = await add_lead(pool, "recPaging001")
+    leads = [
+        await add_lead(pool, "recPaging001", "Zed"),
+        await add_lead(pool, "recPaging002", "amy"),
+    ]
     kinds = [("MESSAGE_SENT", "SMS"), ("NOTE_ADDED", "MANUAL"), ("BOOKING_CONFIRMED", "BOOKING")]
     stamps = times(40)
     rows = [
         event_row(
-            lead, event_type=kinds[i % 3][0], category=kinds[i % 3][1], timestamp=stamps[i % 40]
+            leads[i % 2],
+            event_type=kinds[i % 3][0],
+            category=kinds[i % 3][1],
+            timestamp=stamps[i % 40],
         )
         for i in range(250)
     ]
     await insert_rows(pool, rows)
     order = {"sortBy": sort_by, "sortOrder": sort_order}
     by_cursor: list[str] = []
+    names: list[str] = []
     cursor = None
     while True:
         params = order | {"limit": 30} | ({"cursor": cursor} if cursor else {})
         body = (await _get(api, admin_key, **params)).json()
         by_cursor += [a["id"] for a in body["activities"]]
+        names += [a["lead"]["displayName"] for a in body["activities"]]
         cursor = body["pagination"]["nextCursor"]
         if cursor is None:
             break
@@ -270,6 +286,9 @@ async def test_pages_and_cursors_walk_everything_once(
         by_page += [a["id"] for a in body["activities"]]
     assert len(by_cursor) == len(set(by_cursor)) == 250
     assert by_cursor == by_page
+    if sort_by == "lead":  # by the name shown, case aside: "amy" before "Zed"
+        by_name = ["amy", "Zed"] if sort_order == "asc" else ["Zed", "amy"]
+        assert list(dict.fromkeys(names)) == by_name
 
 
 async def test_counts(api, admin_key, sample) -> None:

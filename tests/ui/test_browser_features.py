@@ -14,6 +14,7 @@ from ui_data import body, seed, store_events
 from ui_support import screenshot
 
 from activitylog.runtime.settings import Settings
+from activitylog_testing.leads import add_lead
 from activitylog_testing.ports import free_port
 
 pytestmark = pytest.mark.browser
@@ -56,10 +57,6 @@ async def test_sorting_chip_counts_types_and_source_kinds(admin: Page, pool, art
     await admin.click("#sort-event")
     await expect(admin.locator("#sort-event")).to_contain_text("↓")
     assert await labels(admin) == sorted(names, reverse=True)
-    # Lead column: each lead's events together, newest first within the lead.
-    await admin.click("#sort-lead")
-    leads = await admin.locator(f"{ROWS}").evaluate_all("rs => rs.map(r => r.dataset.lead)")
-    assert leads == sorted(leads)
     # Time column: oldest first after a click on the (current) time order.
     await admin.goto("/admin/activity-logs")
     await admin.click("#sort-time")
@@ -88,6 +85,26 @@ async def test_sorting_chip_counts_types_and_source_kinds(admin: Page, pool, art
     await expect(admin.locator(ROWS)).to_have_count(1)
     await admin.goto("/admin/activity-logs?sort=nonsense")
     await expect(admin.locator("#filter-error")).to_contain_text("sort")
+
+    # Lead column: by the name shown, as a person reads it ("ana" before "Bob", where byte
+    # order would put every capital first; a stub by its Airtable id), each lead's events
+    # together, newest first; a second click reverses the leads.
+    await add_lead(pool, "recAnaLopez1", "ana", "Lopez")
+    await store_events(pool, [body("NOTE_ADDED", "recAnaLopez1", "Called back", datetime.now(UTC))])
+    by_name = ["ana Lopez", "Bob Stone", "Jane Doe", "recStubLead9"]
+    await admin.goto("/admin/activity-logs")
+    for expected in (by_name, by_name[::-1]):
+        await admin.click("#sort-lead")
+        await expect(admin.locator(f"{ROWS} .ev-lead").first).to_have_text(expected[0])
+        shown = await admin.locator(f"{ROWS} .ev-lead").all_inner_texts()
+        assert list(dict.fromkeys(shown)) == expected
+        times = await admin.locator(f"{ROWS}").evaluate_all(
+            "rs => rs.map(r => [r.querySelector('.ev-lead').textContent,"
+            " r.querySelector('.ev-time time').getAttribute('datetime')])"
+        )
+        for name in by_name:
+            own = [t for n, t in times if n.strip() == name]
+            assert own == sorted(own, reverse=True), name
 
 
 async def test_presets_follow_the_admins_time_zone(admin: Page, pool) -> None:

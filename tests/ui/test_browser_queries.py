@@ -97,14 +97,15 @@ async def test_lead_first_search_pages_match_a_plain_sort_of_every_match(
         flt = ActivityFilter(search=search or None, event_types=(event_type,) if event_type else ())
         ordering = Ordering(key, descending)
         everything = await browse(conn, flt, ordering=ordering, limit=1000)
-        column = {
-            SortKey.EVENT_TYPE: "event_type",
-            SortKey.EVENT_CATEGORY: "event_category",
-            SortKey.LEAD: "lead_id",
+        primary = {
+            SortKey.EVENT_TYPE: lambda r: r["event_type"],
+            SortKey.EVENT_CATEGORY: lambda r: r["event_category"],
+            # The seeded names are plain ASCII: a person's order is the case-folded one.
+            SortKey.LEAD: lambda r: (r["lead_name"].casefold(), r["lead_id"]),
         }.get(key)
         newest_first = sorted(everything, key=lambda r: (r["timestamp"], r["id"]), reverse=True)
-        if column:  # the primary column in `descending`, ties newest first
-            expected = sorted(newest_first, key=lambda r: r[column], reverse=descending)
+        if primary:  # the primary key in `descending`, ties newest first
+            expected = sorted(newest_first, key=primary, reverse=descending)
         else:
             expected = newest_first if descending else newest_first[::-1]
         assert [r["id"] for r in everything] == [r["id"] for r in expected]
@@ -132,3 +133,61 @@ async def test_lead_first_search_pages_match_a_plain_sort_of_every_match(
                 break
             after = ordering.position(page.rows[-1])
         assert paged == [r["id"] for r in everything]
+
+
+async def test_the_lead_column_sorts_by_the_shown_name_as_a_person_reads_it(pool) -> None:
+    """By lead: the name shown (a stub's email, else its Airtable id), case and accents
+    aside, each lead's events newest first; both directions, both plans, page by page."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    shown = {
+        "recOrder0001": ("Émile", "Zola", None),
+        "recOrder0002": ("emma", "Stone", None),
+        "recOrder0003": ("Alice", "Brown", None),
+        "recOrder0004": ("", "", "zed@example.com"),
+        "recOrder0005": ("", "", None),
+    }
+    for airtable_id, (first, last, email) in shown.items():
+        await add_lead(pool, airtable_id, first, last, email=email)
+    await store_events(
+        pool,
+        [
+            body("NOTE_ADDED", airtable_id, f"note {i}", now - timedelta(minutes=i * 7 + n))
+            for n, airtable_id in enumerate(shown)
+            for i in range(3)
+        ],
+    )
+    # Byte order would put "Émile" after every ASCII name and "emma" after "Zola".
+    readers_order = ["Alice Brown", "Émile Zola", "emma Stone", "recOrder0005", "zed@example.com"]
+    async with pool.acquire() as conn:
+        for descending in (False, True):
+            ordering = Ordering(SortKey.LEAD, descending)
+            # 0: always walk the leads in name order; 10**9: always read the matches first.
+            for rare_matches in (0, 10**9):
+                rows: list[asyncpg.Record] = []
+                after = None
+                while True:
+                    found = await browse(
+                        conn, ActivityFilter(), ordering=ordering, after=after, limit=3,
+                        rare_matches=rare_matches, budget_ms=10_000,
+                    )  # fmt: skip
+                    page = keyset_page(found, 2, ordering.position)
+                    rows += page.rows
+                    if not page.has_more:
+                        break
+                    after = ordering.position(page.rows[-1])
+                names = list(dict.fromkeys(r["lead_name"] for r in rows))
+                wanted = readers_order[::-1] if descending else readers_order
+                assert names == wanted, (descending, rare_matches)
+                assert len({r["id"] for r in rows}) == len(rows) == 15
+                for name in names:
+                    times = [r["timestamp"] for r in rows if r["lead_name"] == name]
+                    assert times == sorted(times, reverse=True)
+        # A lead filter holds for the walk of the leads as for the matches.
+        for rare_matches in (0, 10**9):
+            one = await browse(
+                conn,
+                ActivityFilter(lead_airtable_id="recOrder0002"),
+                ordering=Ordering(SortKey.LEAD, False),
+                rare_matches=rare_matches,
+            )
+            assert [r["lead_name"] for r in one] == ["emma Stone"] * 3

@@ -601,6 +601,7 @@ export interface components {
             firstName: string | null;
             lastName: string | null;
             email: string | null;
+            displayName: string;
         };
         /** LeadsSaved */
         LeadsSaved: {

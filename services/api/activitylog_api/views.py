@@ -61,6 +61,9 @@ class LeadSummary(TypedDict):
     firstName: str | None
     lastName: str | None
     email: str | None
+    # What the admin UI shows, and what sortBy=lead orders by: the name, else the email or
+    # Airtable id of a lead not yet named.
+    displayName: str
 
 
 class ActivityItem(TypedDict):
@@ -267,6 +270,7 @@ def activity_item(row: asyncpg.Record) -> ActivityItem:
             "firstName": row["first_name"],
             "lastName": row["last_name"],
             "email": row["lead_email"],
+            "displayName": row["lead_name"],
         }
     return {
         "id": str(row["id"]),

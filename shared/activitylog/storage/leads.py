@@ -11,7 +11,7 @@ import asyncpg
 
 from activitylog.contract.references import parse_lead_reference
 from activitylog.runtime.logs import get_logger
-from activitylog.storage.activity_log.filters import lead_condition
+from activitylog.storage.activity_log.filters import LEAD_NAME, lead_condition
 
 log = get_logger("activitylog.leads")
 
@@ -174,8 +174,10 @@ async def advance_last_activity(
 
 # -- Reads, upserts and deletes ----------------------------------------------------------
 
+# display_name: what the admin UI shows the lead as (migration 0014's rule).
 _LEAD_COLUMNS = """id, airtable_record_id, client_id, first_name, last_name, email, phone,
-    status, last_activity_at, created_at, updated_at, deleted_at"""
+    status, last_activity_at, created_at, updated_at, deleted_at,
+    lead_display_name(first_name, last_name, email, airtable_record_id) AS display_name"""
 
 
 async def find_lead(
@@ -436,7 +438,8 @@ async def suggest(conn: asyncpg.Connection, text: str, limit: int = 8) -> list[a
         exact = f" OR l.id = ${len(values) + 1}"
         values = [*values, reference.lead_id]
     return await conn.fetch(
-        f"SELECT l.id, l.airtable_record_id, l.first_name, l.last_name, l.email, l.phone "
+        f"SELECT l.id, l.airtable_record_id, l.first_name, l.last_name, l.email, l.phone, "
+        f"{LEAD_NAME} AS display_name "
         f"FROM leads l WHERE ({condition}{exact}) AND l.deleted_at IS NULL "
         f"ORDER BY l.last_activity_at DESC NULLS LAST LIMIT {int(limit)}",
         *values,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -147,13 +146,6 @@ def _cursor_kind(ordering: NamedDependency[Ordering]) -> str:
     return f"browse:{ordering.key.value}:{'desc' if ordering.descending else 'asc'}"
 
 
-def _cursor_types(ordering: NamedDependency[Ordering]) -> tuple[type, ...]:
-    tail: tuple[type, ...] = (datetime, uuid.UUID)
-    if ordering.key == SortKey.TIMESTAMP:
-        return tail
-    return (uuid.UUID if ordering.key == SortKey.LEAD else str, *tail)
-
-
 class AdminActivityLogs(Controller):
     path = "/api/admin/activity-logs"
     guards = [READ_ACTIVITY]  # noqa: RUF012 - Litestar reads the class attribute
@@ -195,7 +187,7 @@ class AdminActivityLogs(Controller):
                 "page", f"pages beyond row {MAX_OFFSET} are reached with the cursor, not page"
             )
         kind = _cursor_kind(ordering)
-        after = decode_cursor(cursor, kind, _cursor_types(ordering)) if cursor else None
+        after = decode_cursor(cursor, kind, ordering.position_types()) if cursor else None
         cap = services.settings.api_count_cap
 
         async def page_rows() -> list[Any]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from litestar import Request, get
@@ -70,7 +68,7 @@ async def read_page(
     newer = newer if by_time else None
     cursor = newer or older
     kind = _cursor_kind(ordering)
-    types = _cursor_types(ordering)
+    types = ordering.position_types()
     after = decode_cursor(cursor, kind, types) if cursor else None
     if newer:
         # Newer pages are read in the other direction from their edge, then turned round.
@@ -94,13 +92,6 @@ def _cursor_kind(ordering: Ordering) -> str:
     if ordering.key == SortKey.TIMESTAMP:
         return _CURSOR_KIND  # both directions share it: "newer" reads ascending
     return f"{_CURSOR_KIND}:{ordering.key.value}:{'desc' if ordering.descending else 'asc'}"
-
-
-def _cursor_types(ordering: Ordering) -> tuple[type, ...]:
-    tail: tuple[type, ...] = (datetime, uuid.UUID)
-    if ordering.key == SortKey.TIMESTAMP:
-        return tail
-    return (uuid.UUID if ordering.key == SortKey.LEAD else str, *tail)
 
 
 def category_chips(query: BrowserQuery, counts: dict[str, Count] | None = None) -> list[Chip]:

@@ -29,7 +29,7 @@ from activitylog_api.paging import keyset_page
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.activity import REFRESH_S, Chip, count_text
 from activitylog_api.ui.guard import SESSION, page_context, user_zone, wants_partial
-from activitylog_api.ui.present import EventView, event_view, lead_display_name
+from activitylog_api.ui.present import EventView, event_view
 
 PAGE_SIZE = 50
 _CURSOR_KIND = "ui-timeline"
@@ -132,9 +132,7 @@ def _lead_view(row: Any) -> LeadView:
         airtable_record_id=row["airtable_record_id"],
         client_id=row["client_id"],
         full_name=full,
-        display_name=lead_display_name(
-            row["first_name"], row["last_name"], row["email"], row["airtable_record_id"]
-        ),
+        display_name=row["display_name"],
         email=row["email"],
         phone=row["phone"],
         status=row["status"],
@@ -282,9 +280,7 @@ async def lead_suggestions(
         async with services.pool.acquire() as conn:
             rows = await leads.suggest(conn, text, SUGGESTIONS)
         for r in rows:
-            name = lead_display_name(
-                r["first_name"], r["last_name"], r["email"], r["airtable_record_id"]
-            )
+            name = r["display_name"]
             extra = " · ".join(v for v in (r["email"], r["phone"]) if v and v != name)
             found.append({"id": str(r["id"]), "label": f"{name} · {extra}" if extra else name})
     return Response(found, headers={"Cache-Control": "no-store"})

@@ -39,14 +39,6 @@ def label_of(event_type: str) -> str:
         return event_type.replace("_", " ").title()
 
 
-def lead_display_name(
-    first_name: str | None, last_name: str | None, email: str | None, airtable_id: str | None
-) -> str:
-    """The lead's name; a stub (no name yet) shows its email or Airtable id instead."""
-    name = f"{first_name or ''} {last_name or ''}".strip()
-    return name or email or airtable_id or "Unknown lead"
-
-
 def _first(metadata: dict[str, Any] | None, *keys: str) -> str | None:
     if not isinstance(metadata, dict):
         return None
@@ -129,17 +121,12 @@ def stored_json(row: asyncpg.Record) -> str:
 
 
 def event_view(row: asyncpg.Record, lead_name: str | None = None) -> EventView:
-    """From a `browse` row (with or without its lead's columns)."""
+    """From a `browse` row: with its lead's columns, or without them and `lead_name` given."""
     keys = set(row.keys())
     metadata = row["metadata"]
     email = row["lead_email"] if "lead_email" in keys else None
     if lead_name is None:
-        lead_name = lead_display_name(
-            row["first_name"] if "first_name" in keys else None,
-            row["last_name"] if "last_name" in keys else None,
-            None,
-            row["lead_airtable_id"],
-        )
+        lead_name = row["lead_name"]
     return EventView(
         id=row["id"],
         timestamp=aware_timestamp(row["timestamp"]),

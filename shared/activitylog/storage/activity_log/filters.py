@@ -22,16 +22,19 @@ class SortKey(StrEnum):
     TIMESTAMP = "timestamp"
     EVENT_TYPE = "eventType"
     EVENT_CATEGORY = "eventCategory"
-    # Events grouped by lead (the lead's id order), each lead's newest first: the (lead,
-    # time) index supplies it, so it is as quick as the time order.
+    # By the lead's name as shown (then its id), each lead's events newest first.
     LEAD = "lead"
 
 
 _PRIMARY_COLUMN = {
     SortKey.EVENT_TYPE: "event_type",
     SortKey.EVENT_CATEGORY: "event_category",
-    SortKey.LEAD: "lead_id",
 }
+
+# The name a lead is shown by (migration 0014) of the leads row `l`, and its order (the
+# expression of 0014's index, which the planner matches as written).
+LEAD_NAME = "lead_display_name(l.first_name, l.last_name, l.email, l.airtable_record_id)"
+LEAD_NAME_ORDER = f'({LEAD_NAME} COLLATE "und-x-icu")'
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +44,18 @@ class Ordering:
 
     def position(self, record: asyncpg.Record) -> tuple[Any, ...]:
         """The keyset position of a row: what a cursor must hold to continue after it."""
-        column = _PRIMARY_COLUMN.get(self.key)
         tail = (record["timestamp"], record["id"])
+        if self.key == SortKey.LEAD:
+            return (record["lead_name"], record["lead_id"], *tail)
+        column = _PRIMARY_COLUMN.get(self.key)
         return (record[column], *tail) if column else tail
+
+    def position_types(self) -> tuple[type, ...]:
+        """The types of `position`'s values, to read them back from a cursor."""
+        tail: tuple[type, ...] = (datetime, uuid.UUID)
+        if self.key == SortKey.LEAD:
+            return (str, uuid.UUID, *tail)
+        return (str, *tail) if self.key in _PRIMARY_COLUMN else tail
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +89,8 @@ class _Params:
 _READ_COLUMNS = """a.id, a."timestamp", a.event_type, a.event_category, a.description,
     a.message_content, a.metadata, a.source, a.execution_id, a.lead_id, a.lead_airtable_id,
     a.client_id, a.created_at"""
-_LEAD_COLUMNS = "l.id AS lead_row_id, l.first_name, l.last_name, l.email AS lead_email"
+_LEAD_COLUMNS = f"""l.id AS lead_row_id, l.first_name, l.last_name, {LEAD_NAME} AS lead_name,
+    l.email AS lead_email"""
 _PHONE_QUERY = re.compile(r"^[\d\s()+.\-]+$")
 # A word long enough for a similar spelling to mean something (pg_trgm word similarity).
 _ONE_WORD = re.compile(r"^[^\W\d_]{4,}$")
@@ -95,7 +108,7 @@ def _like_pattern(text: str) -> str:
 METADATA_WORDS = (
     "jsonb_to_tsvector('simple', coalesce(a.metadata, '{}'::jsonb), '[\"string\", \"numeric\"]')"
 )
-_LEAD_NAME = "(l.first_name || ' ' || l.last_name)"
+_FULL_NAME = "(l.first_name || ' ' || l.last_name)"
 
 
 def _conditions(f: ActivityFilter, p: _Params) -> list[str]:
@@ -133,6 +146,18 @@ def _conditions(f: ActivityFilter, p: _Params) -> list[str]:
     return conds
 
 
+def lead_conditions(f: ActivityFilter, p: _Params) -> list[str]:
+    """What `f` asks of the events' leads (l), so a walk of the leads skips the others. An
+    event belongs to its lead's client (README, "Publishing an event"), so the client
+    filter holds for the lead as well."""
+    pinned = {
+        "l.id": f.lead_id,
+        "l.airtable_record_id": f.lead_airtable_id,
+        "l.client_id": f.client_id,
+    }
+    return [f"{column} = {p.add(value)}" for column, value in pinned.items() if value is not None]
+
+
 def _text_match(text: str, p: _Params) -> str:
     """The event's own text (English full text, web-search syntax) or a metadata value
     (as written, no stemming) matches."""
@@ -150,17 +175,17 @@ def lead_match(text: str, p: _Params) -> str:
     expression)."""
     pattern = p.add(_like_pattern(text))
     match = [
-        f"{_LEAD_NAME} ILIKE {pattern}",
+        f"{_FULL_NAME} ILIKE {pattern}",
         f"l.email ILIKE {pattern}",
         f"l.airtable_record_id = {p.add(text)}",
     ]
     if _ONE_WORD.match(text):
         # Only for one word: "bob.smith" would find every Smith by its second word.
-        match.append(f"lead_name_similar({_LEAD_NAME}, {p.add(text)})")
+        match.append(f"lead_name_similar({_FULL_NAME}, {p.add(text)})")
     digits = re.sub(r"\D", "", text)
     if len(digits) >= 4 and _PHONE_QUERY.match(text):
         match.append(f"regexp_replace(l.phone, '\\D', '', 'g') LIKE {p.add(_like_pattern(digits))}")
-    return " OR ".join(match)
+    return f"({' OR '.join(match)})"
 
 
 def lead_condition(text: str) -> tuple[str, list[Any]]:
@@ -185,11 +210,17 @@ def _search_branches(f: ActivityFilter, p: _Params) -> list[str] | None:
 
 
 def _keyset(ordering: Ordering, after: tuple[Any, ...], p: _Params) -> str:
+    """Rows after the position `after` (events a; by lead, also their leads l)."""
+    op = "<" if ordering.descending else ">"
+    if ordering.key == SortKey.LEAD:
+        lead = f"({p.add(after[0])}, {p.add(after[1])}::uuid)"
+        return (
+            f"(({LEAD_NAME_ORDER}, l.id) {op} {lead} OR (({LEAD_NAME_ORDER}, l.id) = {lead} "
+            f'AND (a."timestamp", a.id) < ({p.add(after[2])}, {p.add(after[3])}::uuid)))'
+        )
     column = _PRIMARY_COLUMN.get(ordering.key)
     if column is None:
-        op = "<" if ordering.descending else ">"
         return f'(a."timestamp", a.id) {op} ({p.add(after[0])}, {p.add(after[1])}::uuid)'
-    op = "<" if ordering.descending else ">"
     value = p.add(after[0])
     return (
         f"(a.{column} {op} {value} OR (a.{column} = {value} AND "
@@ -198,11 +229,14 @@ def _keyset(ordering: Ordering, after: tuple[Any, ...], p: _Params) -> str:
 
 
 def _order_by(ordering: Ordering, *, opaque: bool = False, alias: str = "a") -> str:
-    """ORDER BY for `ordering`; `opaque` hides the columns from the planner (same order) so
-    no index can supply it and the WHERE clause picks the index instead."""
+    """ORDER BY for `ordering` (by lead, the leads are l); `opaque` hides the columns from
+    the planner (same order) so no index can supply it and the WHERE clause picks the
+    index instead."""
     direction = "DESC" if ordering.descending else "ASC"
-    column = _PRIMARY_COLUMN.get(ordering.key)
     ts = f"({alias}.\"timestamp\" + interval '0 s')" if opaque else f'{alias}."timestamp"'
+    if ordering.key == SortKey.LEAD:
+        return f"{LEAD_NAME_ORDER} {direction}, l.id {direction}, {ts} DESC, {alias}.id DESC"
+    column = _PRIMARY_COLUMN.get(ordering.key)
     if column is None:
         return f"{ts} {direction}, {alias}.id {direction}"
     primary = f"({alias}.{column}::text || '')" if opaque else f"{alias}.{column}"

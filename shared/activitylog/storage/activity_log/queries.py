@@ -14,6 +14,7 @@ from activitylog.storage.activity_log.filters import (
     _LEAD_COLUMNS,
     _PRIMARY_COLUMN,
     _READ_COLUMNS,
+    LEAD_NAME_ORDER,
     ActivityFilter,
     Ordering,
     SortKey,
@@ -25,6 +26,7 @@ from activitylog.storage.activity_log.filters import (
     _search_branches,
     _text_match,
     _where,
+    lead_conditions,
     lead_match,
 )
 
@@ -60,6 +62,91 @@ def _by_value_desc(
 
 
 _SINCE_FLOOR = '(t.floor IS NULL OR a."timestamp" >= t.floor)'
+
+
+def _walk_leads(
+    p: _Params,
+    conds: list[str],
+    leads_where: list[str],
+    ordering: Ordering,
+    after: tuple[Any, ...] | None,
+    reach: str,
+    *,
+    found: bool = False,
+) -> str:
+    """Leads walked in name order from the cursor's lead on, each one's events newest first
+    through the (lead, time) index: a page costs the leads it passes, not a sort of the log.
+
+    `found`: leads a search finds. They are ordered in a subquery of their own, so the
+    planner can find them first through the trigram indexes and sort them (else it reads
+    every found lead's events before sorting); every lead is walked through the index.
+    """
+    direction = "DESC" if ordering.descending else "ASC"
+    name, lead = ("s.name", "s.id") if found else (LEAD_NAME_ORDER, "l.id")
+    leads_where, events_where = [*leads_where], [*conds]
+    if after is not None:
+        position = f"({p.add(after[0])}, {p.add(after[1])}::uuid)"
+        from_lead = "<=" if ordering.descending else ">="
+        leads_where.append(f"({LEAD_NAME_ORDER}, l.id) {from_lead} {position}")
+        events_where.append(
+            f"(({name}, {lead}) <> {position} OR "
+            f'(a."timestamp", a.id) < ({p.add(after[2])}, {p.add(after[3])}::uuid))'
+        )
+    events = (
+        f'CROSS JOIN LATERAL (SELECT a.id, a."timestamp" FROM lead_activity_log a '
+        f"WHERE {_where([f'a.lead_id = {lead}', *events_where])} "
+        f'ORDER BY a."timestamp" DESC, a.id DESC LIMIT {reach}) e'
+    )
+    order = f'{name} {direction}, {lead} {direction}, e."timestamp" DESC, e.id DESC'
+    if found:
+        return (
+            f"SELECT e.id FROM (SELECT l.id, {LEAD_NAME_ORDER} AS name FROM leads l "
+            f"WHERE {_where(leads_where)} ORDER BY name {direction}, id {direction}) s "
+            f"{events} ORDER BY {order} LIMIT {reach}"
+        )
+    return (
+        f"SELECT e.id FROM leads l {events} WHERE {_where(leads_where)} "
+        f"ORDER BY {order} LIMIT {reach}"
+    )
+
+
+def _sort_matches_by_lead(
+    conds: list[str], keyset: list[str], ordering: Ordering, reach: str
+) -> str:
+    """Every matching event read through the filters' own index, then joined to its lead
+    and sorted: for few matches. Materialised, or the planner turns it back into a walk of
+    the leads on an estimate (a word it has no statistics for is 0.5 % of the log)."""
+    return (
+        f'WITH m AS MATERIALIZED (SELECT a.id, a.lead_id, a."timestamp" '
+        f"FROM lead_activity_log a WHERE {_where(conds)}) "
+        f"SELECT a.id FROM m a JOIN leads l ON l.id = a.lead_id WHERE {_where(keyset)} "
+        f"ORDER BY {_order_by(ordering)} LIMIT {reach}"
+    )
+
+
+def _by_lead(
+    f: ActivityFilter,
+    p: _Params,
+    ordering: Ordering,
+    after: tuple[Any, ...] | None,
+    reach: str,
+    matches_first: bool,
+) -> str:
+    """The WHERE of a page by lead name: its candidates, from the matches (few) or a walk
+    of the leads (many); a search's matching leads are walked in any case."""
+    conds = _conditions(f, p)
+
+    def candidates(*extra: str) -> str:
+        if matches_first:
+            keyset = [_keyset(ordering, after, p)] if after is not None else []
+            return _sort_matches_by_lead([*conds, *extra], keyset, ordering, reach)
+        return _walk_leads(p, [*conds, *extra], lead_conditions(f, p), ordering, after, reach)
+
+    if not f.search:
+        return f"a.id IN ({candidates()})"
+    leads = [*lead_conditions(f, p), lead_match(f.search, p)]
+    found = _walk_leads(p, conds, leads, ordering, after, reach, found=True)
+    return f"a.id IN (({candidates(_text_match(f.search, p))}) UNION ({found}))"
 
 
 def _lead_branch(
@@ -115,9 +202,19 @@ def _page_sql(
     limit: int,
     offset: int,
     with_lead: bool,
-    text_by_index: bool,
+    matches_first: bool,
 ) -> str:
-    """The page query (values go to `p`)."""
+    """The page query (values go to `p`). `matches_first`: read the matching rows through
+    the filters' (or the text's) index and sort them, rather than walk an index in the
+    page's order until the page is full."""
+    if ordering.key == SortKey.LEAD:
+        # Ordered by the lead's name: the leads are joined before the sort.
+        where = _by_lead(f, p, ordering, after, p.add(offset + limit), matches_first)
+        return (
+            f"SELECT {_READ_COLUMNS}, {_LEAD_COLUMNS} FROM lead_activity_log a "
+            f"JOIN leads l ON l.id = a.lead_id WHERE {where} "
+            f"ORDER BY {_order_by(ordering)} LIMIT {p.add(limit)} OFFSET {p.add(offset)}"
+        )
     conds = _conditions(f, p)
     if after is not None:
         conds.append(_keyset(ordering, after, p))
@@ -132,7 +229,7 @@ def _page_sql(
         text_branch = (
             f"(SELECT a.id FROM lead_activity_log a "
             f"WHERE {_where([*conds, _text_match(f.search, p)])} "
-            f"ORDER BY {_order_by(ordering, opaque=text_by_index)} LIMIT {reach})"
+            f"ORDER BY {_order_by(ordering, opaque=matches_first)} LIMIT {reach})"
         )
         lead_branch = _lead_branch(f, p, conds, ordering, reach)
         where = f"a.id IN ({text_branch} UNION {lead_branch})"
@@ -162,11 +259,12 @@ async def browse(
     rare_matches: int = RARE_MATCHES,
 ) -> list[asyncpg.Record]:
     """One page of events matching `f`, after the keyset position `after` or at `offset`."""
-    # A text search takes the path its expected matches suit (`rare_matches`). When that
-    # guess is wrong the time-index walk can read the whole table, so it gets `budget_ms`
-    # and past it the page is read through the text index instead.
+    # A text search, and a sort by lead, take the path their expected matches suit
+    # (`rare_matches`). When that guess is wrong the walk of the time index (or of the
+    # leads) can read the whole table, so it gets `budget_ms` and past it the matches are
+    # read first instead.
 
-    def build(text_by_index: bool) -> tuple[str, list[Any]]:
+    def build(matches_first: bool) -> tuple[str, list[Any]]:
         p = _Params()
         sql = _page_sql(
             f,
@@ -176,18 +274,23 @@ async def browse(
             limit=limit,
             offset=offset,
             with_lead=with_lead,
-            text_by_index=text_by_index,
+            matches_first=matches_first,
         )
         return sql, p.values
 
-    if not f.search:
+    if f.search:
+        rare = await _text_is_rare(conn, f, rare_matches)
+    elif ordering.key == SortKey.LEAD:
+        # A filter few events pass is read and sorted; a broad one walks the leads, where a
+        # page fills soon (a wrong guess is caught by the budget below).
+        rare = await _estimate(conn, f) < rare_matches
+    else:
         sql, values = build(False)
         return list(await conn.fetch(sql, *values))
-    rare = await _text_is_rare(conn, f, rare_matches)
     sql, values = build(rare)
-    # A search's branches each stop after a page, whatever the planner's (often huge)
-    # cost estimate: parallel workers and JIT compilation would cost more to start (tens
-    # to hundreds of ms) than they could save.
+    # A search's branches and a walk of the leads each stop after a page, whatever the
+    # planner's (often huge) cost estimate: parallel workers and JIT compilation would
+    # cost more to start (tens to hundreds of ms) than they could save.
     async with conn.transaction():
         await conn.execute(_NO_STARTUP_COSTS)
         if rare or budget_ms is None:
