@@ -34,7 +34,14 @@ _PRIMARY_COLUMN = {
 # The name a lead is shown by (migration 0014) of the leads row `l`, and its order (the
 # expression of 0014's index, which the planner matches as written).
 LEAD_NAME = "lead_display_name(l.first_name, l.last_name, l.email, l.airtable_record_id)"
-LEAD_NAME_ORDER = f'({LEAD_NAME} COLLATE "und-x-icu")'
+
+
+def name_order(text: str) -> str:
+    """`text` as 0014's indexes order lead names (case-blind, collation lead_name_order)."""
+    return f"(lower({text}) COLLATE lead_name_order)"
+
+
+LEAD_NAME_ORDER = name_order(LEAD_NAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +220,7 @@ def _keyset(ordering: Ordering, after: tuple[Any, ...], p: _Params) -> str:
     """Rows after the position `after` (events a; by lead, also their leads l)."""
     op = "<" if ordering.descending else ">"
     if ordering.key == SortKey.LEAD:
-        lead = f"({p.add(after[0])}, {p.add(after[1])}::uuid)"
+        lead = f"({name_order(p.add(after[0]))}, {p.add(after[1])}::uuid)"
         return (
             f"(({LEAD_NAME_ORDER}, l.id) {op} {lead} OR (({LEAD_NAME_ORDER}, l.id) = {lead} "
             f'AND (a."timestamp", a.id) < ({p.add(after[2])}, {p.add(after[3])}::uuid)))'

@@ -28,6 +28,7 @@ from activitylog.storage.activity_log.filters import (
     _where,
     lead_conditions,
     lead_match,
+    name_order,
 )
 
 # sqrt(page size × table rows): about 7,000 matches for a page of 50 in a million events.)
@@ -85,7 +86,7 @@ def _walk_leads(
     name, lead = ("s.name", "s.id") if found else (LEAD_NAME_ORDER, "l.id")
     leads_where, events_where = [*leads_where], [*conds]
     if after is not None:
-        position = f"({p.add(after[0])}, {p.add(after[1])}::uuid)"
+        position = f"({name_order(p.add(after[0]))}, {p.add(after[1])}::uuid)"
         from_lead = "<=" if ordering.descending else ">="
         leads_where.append(f"({LEAD_NAME_ORDER}, l.id) {from_lead} {position}")
         events_where.append(
