@@ -8,8 +8,9 @@ import uuid
 
 from api_support import event_row, insert_rows, times
 
+from activitylog.storage.activity_log.counts import count_by_category, count_capped
 from activitylog.storage.activity_log.filters import ActivityFilter, Ordering, SortKey
-from activitylog.storage.activity_log.queries import browse, count_by_category, count_capped
+from activitylog.storage.activity_log.queries import browse
 from activitylog_testing.leads import add_lead
 
 WORDS = ["appointment", "tomorrow", "reply", "confirm", "solar", "roof", "quote", "stop"]

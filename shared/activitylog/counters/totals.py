@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncpg
 
 from activitylog.storage import event_counts
-from activitylog.storage.activity_log import queries
+from activitylog.storage.activity_log import counts as activity_counts
+from activitylog.storage.activity_log.counts import Count
 from activitylog.storage.activity_log.filters import ActivityFilter
-from activitylog.storage.activity_log.queries import Count
 
 
 def from_counters(f: ActivityFilter) -> bool:
@@ -30,7 +30,7 @@ async def count_total(
 ) -> Count:
     """How many events match `f`: exact from the counters, else capped (see `count_capped`)."""
     if not from_counters(f):
-        return await queries.count_capped(conn, f, cap, budget_ms=budget_ms)
+        return await activity_counts.count_capped(conn, f, cap, budget_ms=budget_ms)
     totals = await event_counts.totals_by_category(
         conn, client_id=f.client_id, event_types=f.event_types
     )
@@ -47,7 +47,9 @@ async def count_by_category(
 ) -> dict[str, Count]:
     """Counts for `all` and each category (`f.categories` ignored), as `count_total`."""
     if not from_counters(f):
-        return await queries.count_by_category(conn, f, categories, cap, budget_ms=budget_ms)
+        return await activity_counts.count_by_category(
+            conn, f, categories, cap, budget_ms=budget_ms
+        )
     totals = await event_counts.totals_by_category(
         conn, client_id=f.client_id, event_types=f.event_types
     )

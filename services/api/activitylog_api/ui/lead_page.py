@@ -20,8 +20,9 @@ from activitylog.contract.taxonomy import CATEGORY_STYLE, Category
 from activitylog.contract.times import aware_timestamp
 from activitylog.counters.totals import count_by_category, count_total
 from activitylog.storage import leads
+from activitylog.storage.activity_log.counts import Count
 from activitylog.storage.activity_log.filters import ActivityFilter, Ordering
-from activitylog.storage.activity_log.queries import Count, browse
+from activitylog.storage.activity_log.queries import browse
 from activitylog_api import params
 from activitylog_api.cursor import decode_cursor
 from activitylog_api.errors import ApiError

@@ -1,13 +1,11 @@
-"""The API's reads of `lead_activity_log`: timelines, the admin browser, its counts and
-the CSV export (the filters they share are in `filters`)."""
+"""The API's page reads of `lead_activity_log`: timelines, the admin browser and the CSV
+export (the filters they share are in `filters`, the counts in `counts`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
-import orjson
 
 from activitylog.contract.taxonomy import Category, EventType
 from activitylog.storage.activity_log.filters import (
@@ -20,21 +18,23 @@ from activitylog.storage.activity_log.filters import (
     SortKey,
     _conditions,
     _keyset,
-    _lead_match,
     _order_by,
     _Params,
-    _search_branches,
     _text_match,
     _where,
     lead_conditions,
     lead_match,
     name_order,
 )
+from activitylog.storage.activity_log.planner import (
+    _NO_STARTUP_COSTS,
+    _estimate,
+    _plan_rows,
+    _within_budget,
+)
 
 # sqrt(page size × table rows): about 7,000 matches for a page of 50 in a million events.)
 RARE_MATCHES = 10_000
-# An estimate this many times the cap is taken as it is, without counting up to the cap.
-_FAR_BEYOND_CAP = 5
 
 
 # The values a primary sort column can hold (the contract admits no others).
@@ -303,7 +303,6 @@ async def browse(
         return list(await conn.fetch(sql, *values))
 
 
-_NO_STARTUP_COSTS = "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
 # How long the text index may be asked whether a word the statistics do not know is rare.
 RARE_PROBE_MS = 10
 
@@ -332,124 +331,3 @@ async def _text_matches_estimate(conn: asyncpg.Connection, f: ActivityFilter) ->
     p = _Params()
     conds = _conditions(f, p)
     return await _plan_rows(conn, _where([*conds, _text_match(f.search, p)]), p.values)
-
-
-async def _plan_rows(conn: asyncpg.Connection, where: str, values: list[Any]) -> int:
-    plan = await conn.fetchval(
-        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM lead_activity_log a WHERE {where}", *values
-    )
-    if isinstance(plan, str):
-        plan = orjson.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
-
-
-def _capped_count_sql(f: ActivityFilter, p: _Params, cap: int) -> str:
-    conds = _conditions(f, p)
-    branches = _search_branches(f, p)
-    reach = p.add(cap + 1)
-    if branches is None:
-        return (
-            f"SELECT count(*) FROM (SELECT 1 FROM lead_activity_log a "
-            f"WHERE {_where(conds)} LIMIT {reach}) s"
-        )
-    parts = [
-        f"(SELECT a.id FROM lead_activity_log a WHERE {_where([*conds, b])} LIMIT {reach})"
-        for b in branches
-    ]
-    return f"SELECT count(*) FROM ({' UNION '.join(parts)}) s"
-
-
-async def _estimate(conn: asyncpg.Connection, f: ActivityFilter) -> int:
-    """The planner's row estimate for `f` (fast at any size; exact only by luck)."""
-    # A search is estimated branch by branch and summed: the planner has no useful estimate
-    # for an OR with a sub-select.
-    if not f.search:
-        p = _Params()
-        return await _plan_rows(conn, _where(_conditions(f, p)), p.values)
-    total = 0
-    for branch in (_text_match, _lead_match):
-        p = _Params()
-        conds = _conditions(f, p)
-        total += await _plan_rows(conn, _where([*conds, branch(f.search, p)]), p.values)
-    return total
-
-
-@dataclass(frozen=True, slots=True)
-class Count:
-    """A row count; `estimated` when the exact count was cut at the cap."""
-
-    value: int
-    estimated: bool
-
-
-async def _within_budget(
-    conn: asyncpg.Connection,
-    sql: str,
-    values: list[Any],
-    budget_ms: int | None,
-    *,
-    many: bool = False,
-) -> Any:
-    """The query's row (or rows, `many`); None if it needed more than `budget_ms`.
-
-    PostgreSQL itself cancels the statement at the budget (statement_timeout).
-    """
-    fetch = conn.fetch if many else conn.fetchrow
-    if budget_ms is None:
-        return await fetch(sql, *values)
-    try:
-        async with conn.transaction():
-            await conn.execute(
-                f"SET LOCAL statement_timeout = {int(budget_ms)}; {_NO_STARTUP_COSTS}"
-            )
-            return await fetch(sql, *values)
-    except asyncpg.QueryCanceledError:
-        return None
-
-
-async def count_capped(
-    conn: asyncpg.Connection, f: ActivityFilter, cap: int, *, budget_ms: int | None = None
-) -> Count:
-    """Exact count up to `cap`; above it, or past `budget_ms`, the planner's estimate.
-
-    The estimate is never below the cap when the cap was reached.
-    """
-    estimate = await _estimate(conn, f)
-    if estimate > _FAR_BEYOND_CAP * cap:
-        # Counting up to the cap would only confirm that it is reached.
-        return Count(estimate, True)
-    p = _Params()
-    row = await _within_budget(conn, _capped_count_sql(f, p, cap), p.values, budget_ms)
-    if row is not None and row[0] <= cap:
-        return Count(int(row[0]), False)
-    return Count(max(estimate, cap if row is not None else 0), True)
-
-
-async def count_by_category(
-    conn: asyncpg.Connection,
-    f: ActivityFilter,
-    categories: list[str],
-    cap: int,
-    *,
-    budget_ms: int | None = None,
-) -> dict[str, Count]:
-    """Capped counts for `all` and each category, in one round trip (`f.categories` ignored)."""
-    base = replace(f, categories=())
-    scopes: dict[str, ActivityFilter] = {"all": base}
-    scopes.update({c: replace(base, categories=(c,)) for c in categories})
-    estimates = {name: await _estimate(conn, scope) for name, scope in scopes.items()}
-    counts = {name: Count(e, True) for name, e in estimates.items() if e > _FAR_BEYOND_CAP * cap}
-    exact = [name for name in scopes if name not in counts]
-    row = None
-    if exact:
-        p = _Params()
-        parts = [f"({_capped_count_sql(scopes[name], p, cap)})" for name in exact]
-        row = await _within_budget(conn, f"SELECT {', '.join(parts)}", p.values, budget_ms)
-    for index, name in enumerate(exact):
-        value = row[index] if row is not None else None
-        if value is not None and value <= cap:
-            counts[name] = Count(int(value), False)
-        else:
-            floor = cap if value is not None else 0
-            counts[name] = Count(max(estimates[name], floor), True)
-    return {name: counts[name] for name in scopes}
