@@ -290,3 +290,12 @@ DateTo = Annotated[
         schema_extra=INSTANT_PARAM,
     ),
 ]
+# The client filter of the browser and analytics routes; a portal key is pinned to its own.
+ClientIdParam = Annotated[
+    str | None,
+    QueryParameter(
+        name="clientId",
+        description="a portal key may only name its own client (403 otherwise)",
+        schema_extra=UUID_PARAM,
+    ),
+]

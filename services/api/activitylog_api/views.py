@@ -4,7 +4,7 @@ The TypedDicts are those shapes as the OpenAPI document describes them.
 """
 
 # No `from __future__ import annotations`: TypedDict reads NotRequired from real annotations.
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 import asyncpg
 
@@ -272,6 +272,11 @@ def activity_item(row: asyncpg.Record) -> ActivityItem:
             "email": row["lead_email"],
             "displayName": row["lead_name"],
         }
+    return cast(ActivityItem, {**event_fields(row), "lead": lead})
+
+
+def event_fields(row: asyncpg.Record) -> dict[str, Any]:
+    """A stored event's own fields under the API's names (its lead's are the caller's)."""
     return {
         "id": str(row["id"]),
         "timestamp": iso(row["timestamp"]),
@@ -283,7 +288,6 @@ def activity_item(row: asyncpg.Record) -> ActivityItem:
         "source": row["source"],
         "executionId": row["execution_id"],
         "leadAirtableId": row["lead_airtable_id"],
-        "lead": lead,
     }
 
 

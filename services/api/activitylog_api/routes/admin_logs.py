@@ -31,6 +31,7 @@ from activitylog_api.openapi import (
     AIRTABLE_ID_PARAM,
     KEY_ERRORS,
     UUID_PARAM,
+    ClientIdParam,
     DateFrom,
     DateTo,
     error_responses,
@@ -70,14 +71,7 @@ def provide_filter(
     lead_airtable_id: Annotated[
         str | None, QueryParameter(name="leadAirtableId", schema_extra=AIRTABLE_ID_PARAM)
     ] = None,
-    client_id: Annotated[
-        str | None,
-        QueryParameter(
-            name="clientId",
-            description="a portal key may only name its own client (403 otherwise)",
-            schema_extra=UUID_PARAM,
-        ),
-    ] = None,
+    client_id: ClientIdParam = None,
     source: Annotated[
         str | None, QueryParameter(schema_extra=text_param(params.MAX_TEXT_CHARS))
     ] = None,

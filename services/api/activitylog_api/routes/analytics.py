@@ -31,7 +31,7 @@ from activitylog_api.csv_export import neutralise
 from activitylog_api.errors import bad_request
 from activitylog_api.openapi import (
     KEY_ERRORS,
-    UUID_PARAM,
+    ClientIdParam,
     DateFrom,
     DateTo,
     error_responses,
@@ -82,14 +82,7 @@ def provide_count_filter(
     principal: NamedDependency[Principal],
     date_from: DateFrom = None,
     date_to: DateTo = None,
-    client_id: Annotated[
-        str | None,
-        QueryParameter(
-            name="clientId",
-            description="a portal key may only name its own client (403 otherwise)",
-            schema_extra=UUID_PARAM,
-        ),
-    ] = None,
+    client_id: ClientIdParam = None,
     campaign: Annotated[
         str | None,
         QueryParameter(

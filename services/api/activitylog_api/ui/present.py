@@ -20,6 +20,7 @@ from activitylog.contract.taxonomy import (
 )
 from activitylog.contract.times import aware_timestamp, iso
 from activitylog_api.ui.highlight import mark
+from activitylog_api.views import event_fields
 
 SNIPPET_CHARS = 160
 _UNKNOWN_STYLE = CategoryStyle("Other", "grey", "#6b7280", "gear")
@@ -103,17 +104,8 @@ def stored_json(row: asyncpg.Record) -> str:
     """The event as stored (the API's field names), indented for reading."""
     keys = set(row.keys())
     value = {
-        "id": str(row["id"]),
-        "timestamp": iso(row["timestamp"]),
-        "eventType": row["event_type"],
-        "category": row["event_category"],
-        "description": row["description"],
-        "messageContent": row["message_content"],
-        "metadata": row["metadata"],
-        "source": row["source"],
-        "executionId": row["execution_id"],
+        **event_fields(row),
         "leadId": str(row["lead_id"]),
-        "leadAirtableId": row["lead_airtable_id"],
         "clientId": str(row["client_id"]) if "client_id" in keys and row["client_id"] else None,
         "createdAt": iso(row["created_at"]) if "created_at" in keys else None,
     }
