@@ -173,21 +173,12 @@
 
     // Auto-refresh: on by default, the choice remembered in this browser.
     if (toggle) {
-      var stored = null;
-      try { stored = window.localStorage.getItem(AUTO_REFRESH_KEY); } catch (e) { /* private mode */ }
-      toggle.checked = stored !== "off";
-      toggle.addEventListener("change", function () {
-        try { window.localStorage.setItem(AUTO_REFRESH_KEY, toggle.checked ? "on" : "off"); } catch (e) { /* ignore */ }
-        if (note) note.textContent = toggle.checked ? "" : "paused";
-      });
-      if (!toggle.checked && note) note.textContent = "paused";
-      var seconds = parseFloat(toggle.getAttribute("data-interval")) || 30;
-      setInterval(function () {
+      autoRefresh(toggle, note, function () {
         var results = document.getElementById("results");
         // Only the newest page is live; an older page stays where the reader put it.
-        if (!toggle.checked || document.hidden || !results || results.getAttribute("data-live") !== "1") return;
+        if (!results || results.getAttribute("data-live") !== "1") return;
         load(window.location.pathname + window.location.search, { quiet: true, markNew: true });
-      }, seconds * 1000);
+      });
     }
   }
 
@@ -280,10 +271,9 @@
     }
   });
 
-  // ---- the lead timeline refreshes its newest page ------------------------------------------
-  function setupTimelineRefresh(toggle) {
-    var timeline = document.getElementById("timeline");
-    var note = document.getElementById("refresh-note");
+  // ---- auto-refresh: on by default, the choice remembered in this browser -----------------
+  // `tick` runs every data-interval seconds while the toggle is on and the tab is visible.
+  function autoRefresh(toggle, note, tick) {
     var stored = null;
     try { stored = window.localStorage.getItem(AUTO_REFRESH_KEY); } catch (e) { /* private mode */ }
     toggle.checked = stored !== "off";
@@ -294,8 +284,17 @@
     if (!toggle.checked && note) note.textContent = "paused";
     var seconds = parseFloat(toggle.getAttribute("data-interval")) || 30;
     setInterval(function () {
+      if (toggle.checked && !document.hidden) tick();
+    }, seconds * 1000);
+  }
+
+  // ---- the lead timeline refreshes its newest page ------------------------------------------
+  function setupTimelineRefresh(toggle) {
+    var timeline = document.getElementById("timeline");
+    var note = document.getElementById("refresh-note");
+    autoRefresh(toggle, note, function () {
       // Once older pages are loaded the reader is looking back: leave the list as it is.
-      if (!toggle.checked || document.hidden || timeline.getAttribute("data-appended")) return;
+      if (timeline.getAttribute("data-appended")) return;
       var before = {};
       timeline.querySelectorAll("details.event").forEach(function (row) { before[row.id] = row.open ? "open" : "shut"; });
       fetchPartial(toggle.getAttribute("data-live-url")).then(function (html) {
@@ -310,7 +309,7 @@
       }).catch(function (error) {
         if (note) note.textContent = "refresh failed (" + error.message + ")";
       });
-    }, seconds * 1000);
+    });
   }
 
   // ---- "load older" on the lead timeline ---------------------------------------------------
