@@ -252,7 +252,3 @@ def _order_by(ordering: Ordering, *, opaque: bool = False, alias: str = "a") -> 
 
 def _where(conds: list[str]) -> str:
     return " AND ".join(conds) if conds else "TRUE"
-
-
-# A text search expected to match fewer rows than this reads them through the text index;
-# a commoner one walks the time index, where matches come soon. (The two cost the same near

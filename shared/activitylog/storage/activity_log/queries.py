@@ -33,7 +33,10 @@ from activitylog.storage.activity_log.planner import (
     _within_budget,
 )
 
-# sqrt(page size × table rows): about 7,000 matches for a page of 50 in a million events.)
+# A filter (or text search) expected to match fewer rows than this reads its matches first;
+# a commoner one walks an index in the page's order (time, or the leads by name), where
+# matches come soon. (The two cost the same near sqrt(page size × table rows): about
+# 7,000 matches for a page of 50 in a million events.)
 RARE_MATCHES = 10_000
 
 
