@@ -19,12 +19,12 @@ import uuid
 
 from bench_support import EMAIL, PASSWORD, measure, sign_in
 
-from activitylog.access.accounts import hash_password
-from activitylog.access.keys import generate_key, hash_key, key_prefix
 from activitylog.runtime.db import connect
 from activitylog.runtime.migrate import applied_checksums, migrate
 from activitylog.runtime.settings import Settings
 from activitylog.storage import admin_users, api_keys
+from activitylog.use_cases.access.accounts import hash_password
+from activitylog.use_cases.access.keys import generate_key, hash_key, key_prefix
 from activitylog_testing.databases import database_url
 from activitylog_testing.ports import free_port
 from activitylog_testing.serving import serving_api

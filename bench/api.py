@@ -37,8 +37,8 @@ import orjson
 import redis.asyncio as aioredis
 from bench_support import FIRST, LAST, load_log
 
-from activitylog.access.keys import generate_key, hash_key, key_prefix
 from activitylog.contract.taxonomy import EventType
+from activitylog.use_cases.access.keys import generate_key, hash_key, key_prefix
 from activitylog_testing.databases import with_database
 from activitylog_testing.ports import free_port
 

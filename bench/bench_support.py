@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 
 from activitylog.contract.taxonomy import CATEGORY_OF, EventType
-from activitylog.counters.rollups import compaction_cutoffs
+from activitylog.domain.counters.rollups import compaction_cutoffs
 from activitylog.runtime.db import connect
 from activitylog.storage import event_counts
 from activitylog.storage.activity_log import writes as activity_writes
@@ -100,13 +100,17 @@ async def load_log(
     days: int = 90,
     seed: int = 42,
     arrived_now: bool = False,
+    sources: int = 12,
+    arrived_within: timedelta | None = None,
 ) -> None:
     """`leads` leads (one in ten a stub, without details) spread over `clients` clients, and
     `events` events of the last `days` days with messages from `message`, loaded by COPY.
 
     Each event arrives a second after it happened, or, with `arrived_now`, all of them now
-    (as after a large backfill, or an hour at full ingest speed). The counters are then
-    recounted from the log, as `activitylog counters rebuild` does."""
+    (as after a large backfill, or an hour at full ingest speed), or with `arrived_within`
+    at a random time in that span before now (diverse traffic: every minute and hour of it
+    from many of the `sources`). The counters are then recounted from the log, as
+    `activitylog counters rebuild` does."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
     client_ids = [uuid.UUID(int=c + 1) for c in range(clients)]
@@ -141,6 +145,10 @@ async def load_log(
                     lead = lead_rows[lead_n]
                     event_type = rng.choice(_TYPES)
                     ts = now - timedelta(seconds=offsets[i])
+                    if arrived_within is not None:
+                        arrived = now - arrived_within * (1 - i / events)
+                    else:
+                        arrived = now if arrived_now else ts + timedelta(seconds=1)
                     rows.append(
                         (
                             uuid.uuid4(),
@@ -152,10 +160,10 @@ async def load_log(
                             f"{event_type.value.replace('_', ' ').title()} #{i}",
                             message(rng),
                             {"campaign_id": f"camp{i % 40}", "phone": f"+1555{lead_n:07d}"},
-                            f"n8n:wf-{i % 12}",
+                            f"n8n:wf-{i % sources}",
                             f"exec-{i}",
                             ts,
-                            now if arrived_now else ts + timedelta(seconds=1),
+                            arrived,
                         )
                     )
                 await conn.copy_records_to_table(

@@ -3,6 +3,10 @@ arrived within the hour, beside the row counts they used to run, measured in the
 
 Usage: python bench/counters.py [--events 1000000] [--leads 100000] [--health-runs 300]
                                 [--page-runs 40] [--database NAME] [--keep]
+                                [--sources 12] [--arrived-within-hours H]
+With --arrived-within-hours, events arrive spread over the last H hours instead of all now
+(diverse traffic: every minute of the window from many of the --sources); the health query
+of before the all-events totals (per category and source rows) is timed beside it.
 With --database NAME an existing database is reused (the one `bench/api.py --keep` or an
 earlier run left); it is loaded first when empty, every event arriving now. The counters
 are recounted from the log before timing, as `activitylog counters rebuild` does.
@@ -21,11 +25,11 @@ from datetime import UTC, datetime, timedelta
 
 from bench_support import EMAIL, PASSWORD, WORDS, load_log, measure, sign_in
 
-from activitylog.access.accounts import hash_password
-from activitylog.counters.rollups import compaction_cutoffs
+from activitylog.domain.counters.rollups import compaction_cutoffs
 from activitylog.runtime.db import connect
 from activitylog.runtime.settings import Settings
 from activitylog.storage import admin_users, event_counts
+from activitylog.use_cases.access.accounts import hash_password
 from activitylog_testing.databases import with_database
 from activitylog_testing.ports import free_port
 from activitylog_testing.serving import serving_api
@@ -35,6 +39,22 @@ REDIS = "redis://127.0.0.1:6379/0"
 
 # What health and the dashboard ran before the counters: counts over the log's rows.
 ROW_COUNTS = {
+    "health figures, per category and source rows": (
+        # What health read before the all-events totals (migration 0017): every arrival
+        # counter of a category and source in its windows, summed.
+        """
+        SELECT coalesce(sum(n) FILTER (WHERE grain = 'minute'
+                                       AND bucket >= now() - interval '1 hour'), 0),
+               coalesce(sum(n) FILTER (WHERE grain = 'hour'
+                                       AND bucket >= now() - interval '24 hours'), 0),
+               count(*)
+        FROM event_counts
+        WHERE basis = 'arrival' AND category <> '*'
+          AND ((grain = 'minute' AND bucket >= now() - interval '1 hour')
+               OR (grain = 'hour' AND bucket >= now() - interval '24 hours'))
+        """,
+        (),
+    ),
     "health figures, counting rows": (
         """
         SELECT count(*) FILTER (WHERE created_at >= now() - interval '1 hour'),
@@ -97,6 +117,8 @@ async def main() -> None:
     parser.add_argument("--baseline-runs", type=int, default=5)
     parser.add_argument("--database", help="reuse (or create and keep) this database")
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
+    parser.add_argument("--sources", type=int, default=12)
+    parser.add_argument("--arrived-within-hours", type=float, default=0.0)
     args = parser.parse_args()
     admin_url = os.environ.get("BENCH_DATABASE_URL", PG)
     redis_url = os.environ.get("BENCH_REDIS_URL", REDIS)
@@ -105,14 +127,20 @@ async def main() -> None:
         conn = await connect(url)
         try:
             if not await conn.fetchval("SELECT count(*) FROM lead_activity_log"):
-                print(f"loading {args.events:,} events, every one arriving now")
+                spread = args.arrived_within_hours
+                when = f"over the last {spread:g} h" if spread else "now"
+                print(
+                    f"loading {args.events:,} events from {args.sources} sources, arriving {when}"
+                )
                 await load_log(
                     url,
                     events=args.events,
                     leads=args.leads,
                     clients=args.clients,
                     message=message,
-                    arrived_now=True,
+                    arrived_now=not spread,
+                    sources=args.sources,
+                    arrived_within=timedelta(hours=spread) if spread else None,
                 )
             else:
                 started = time.perf_counter()

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -28,10 +31,14 @@ from bench_support import WORDS
 
 from activitylog.contract.events import parse_event_json
 from activitylog.contract.identity import AcceptedEvent
+from activitylog.contract.stream_format import entry_time
+from activitylog.domain.followers import lag_seconds
 from activitylog.runtime import db
+from activitylog.storage import log_followers
 from activitylog.storage.activity_log import writes as activity_writes
-from activitylog.storage.unit_of_work import store_batch
-from activitylog.stream.conventions import entry_time, publish, stream_stats
+from activitylog.storage.log_followers import Follower
+from activitylog.storage.stream import publish, stream_stats
+from activitylog.use_cases.store_batch import store_batch
 from activitylog_testing.databases import with_database
 
 REPO = Path(__file__).resolve().parent.parent
@@ -196,18 +203,67 @@ async def publish_from_another_process(
         raise RuntimeError("redis-cli --pipe failed")
 
 
-async def end_to_end(url: str, payloads: list[bytes], workers: int, batch: int) -> float:
-    """Real `activitylog ingest` processes; time from first XADD to the last commit."""
+async def watch_followers(url: str, stop: asyncio.Event, lags: dict[str, list[float]]) -> None:
+    """Every 0.25 s, how far the counters and the analytics trail the log (seconds)."""
+    conn = await asyncpg.connect(url)
+    try:
+        while not stop.is_set():
+            now = datetime.now(UTC)
+            for follower in Follower:
+                since = await log_followers.untaken_since(conn, follower)
+                lags.setdefault(follower.value, []).append(lag_seconds(since, now))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.25)
+    finally:
+        await conn.close()
+
+
+async def followers_caught_up(url: str) -> float:
+    """Seconds until both followers have taken in every stored row."""
+    started = time.perf_counter()
+    conn = await asyncpg.connect(url)
+    try:
+        last = await log_followers.newest_place(conn)
+        while last is not None:
+            cursors = await log_followers.cursors(conn)
+            if all(place >= last for place in cursors.values()):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+async def end_to_end(
+    url: str,
+    payloads: list[bytes],
+    workers: int,
+    batch: int,
+    *,
+    stages: str = "",
+    followers: bool = True,
+) -> float:
+    """Real `activitylog ingest` processes; time from first XADD to the last commit.
+
+    With `followers`, one `activitylog retry` service runs beside them, keeping the counters
+    and the analytics (they follow the log); the time they need after the last commit to
+    take everything in, and how far they trailed meanwhile, are printed. With `stages` (a
+    path prefix), each worker writes its per-stage seconds there on exit
+    (activitylog.runtime.stages)."""
     stream = f"bench:{uuid.uuid4().hex[:8]}:events"
-    env = os.environ | {
-        "DATABASE_URL": url,
-        "REDIS_URL": REDIS,
-        "ACTIVITY_STREAM": stream,
-        "INGEST_GROUP": "ingest",
-        "INGEST_BATCH_SIZE": str(batch),
-        "LOG_LEVEL": "WARNING",
-        "INGEST_BLOCK_MS": "100",
-    }
+    env = (
+        os.environ
+        | ({"ACTIVITYLOG_STAGE_PROFILE": stages} if stages else {})
+        | {
+            "DATABASE_URL": url,
+            "REDIS_URL": REDIS,
+            "ACTIVITY_STREAM": stream,
+            "INGEST_GROUP": "ingest",
+            "INGEST_BATCH_SIZE": str(batch),
+            "LOG_LEVEL": "WARNING",
+            "INGEST_BLOCK_MS": "100",
+        }
+    )
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "activitylog_cli", "ingest"],
@@ -216,6 +272,16 @@ async def end_to_end(url: str, payloads: list[bytes], workers: int, batch: int) 
         )
         for i in range(workers)
     ]
+    if followers:
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "activitylog_cli", "retry"],
+                env=env | {"INGEST_CONSUMER": "bench-retry"},
+                cwd=REPO,
+            )
+        )
+    lags: dict[str, list[float]] = {}
+    stop_watching = asyncio.Event()
     r = aioredis.Redis.from_url(REDIS)
     conn = await asyncpg.connect(url)
     try:
@@ -225,6 +291,7 @@ async def end_to_end(url: str, payloads: list[bytes], workers: int, batch: int) 
             if await r.exists(stream) and await r.xinfo_groups(stream):
                 break
             await asyncio.sleep(0.05)
+        watching = asyncio.create_task(watch_followers(url, stop_watching, lags))
         started = time.perf_counter()
         await publish_from_another_process(stream, payloads, r)
         published = time.perf_counter() - started
@@ -242,14 +309,88 @@ async def end_to_end(url: str, payloads: list[bytes], workers: int, batch: int) 
         if stored != len(payloads):
             raise RuntimeError(f"stream drained but {stored:,} of {len(payloads):,} rows stored")
         print(f"  (publishing, by redis-cli --pipe, took {published:.2f}s of {elapsed:.2f}s)")
+        if followers:
+            behind = await followers_caught_up(url)
+            stop_watching.set()
+            await watching
+            figures = "; ".join(
+                f"{name} p50 {statistics.median(v):.2f} s, max {max(v):.2f} s"
+                for name, v in sorted(lags.items())
+            )
+            print(f"  followers caught up {behind:.2f}s after the last commit; lag: {figures}")
         return len(payloads) / elapsed
     finally:
+        stop_watching.set()
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(30)
         await r.delete(stream)
         await r.aclose()
+        await conn.close()
+
+
+def stage_breakdown(prefix: str, events: int) -> None:
+    """Per-stage totals the workers wrote (summed over workers and rounds), per event."""
+    totals: dict[str, list[float]] = {}
+    for path in Path(prefix).parent.glob(Path(prefix).name + ".*.json"):
+        for name, figures in json.loads(path.read_text()).items():
+            seconds, calls = totals.setdefault(name, [0.0, 0.0])
+            totals[name] = [seconds + figures["seconds"], calls + figures["calls"]]
+        path.unlink()
+    if not totals:
+        return
+    whole = totals.get("store (whole)", [0.0, 0.0])[0]
+    print(f"per-stage wall time in the workers ({events:,} events stored; all workers):")
+    for name, (seconds, calls) in sorted(totals.items(), key=lambda kv: -kv[1][0]):
+        share = (
+            f"{100 * seconds / whole:5.1f} % of store"
+            if whole
+            and name not in ("store (whole)", "stream read", "decode and validation", "XACK")
+            else " " * 16
+        )
+        print(
+            f"  {name:<30} {seconds:8.2f} s  {1e6 * seconds / events:7.1f} us/event  "
+            f"{1000 * seconds / max(calls, 1):7.2f} ms/call  {share}"
+        )
+
+
+async def statements_report(url: str, top: int = 15) -> None:
+    """The statements the workers ran, by total time, when the server keeps
+    pg_stat_statements (it must be in shared_preload_libraries)."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            """
+            SELECT calls, total_exec_time AS ms, rows,
+                   regexp_replace(left(query, 90), '\\s+', ' ', 'g') AS query
+            FROM pg_stat_statements
+            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+            ORDER BY total_exec_time DESC LIMIT $1
+            """,
+            top,
+        )
+    finally:
+        await conn.close()
+    print("pg_stat_statements, by total execution time (server side):")
+    for r in rows:
+        print(f"  {r['ms']:9.0f} ms {r['calls']:7d} calls {r['rows']:9d} rows  {r['query']}")
+
+
+async def reset_statements(url: str) -> bool:
+    conn = await asyncpg.connect(url)
+    try:
+        preload = await conn.fetchval("SHOW shared_preload_libraries")
+        if "pg_stat_statements" not in preload:
+            print(
+                "pg_stat_statements is not in shared_preload_libraries "
+                f"({preload or 'empty'}): no server-side breakdown"
+            )
+            return False
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        await conn.execute("SELECT pg_stat_statements_reset()")
+        return True
+    finally:
         await conn.close()
 
 
@@ -273,7 +414,18 @@ async def main() -> None:
         action="store_true",
         help="skip the COPY ceiling and the naive floors (comparing two schemas' ingest)",
     )
+    parser.add_argument(
+        "--no-followers",
+        action="store_true",
+        help="run no retry service beside the workers (the counters and analytics then wait)",
+    )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="per-stage timings of the workers (and pg_stat_statements where the server has it)",
+    )
     args = parser.parse_args()
+    stages = str(Path(tempfile.mkdtemp(prefix="ingest-stages-")) / "stages") if args.stages else ""
 
     async with with_database(PG, f"activitylog_bench_{uuid.uuid4().hex[:8]}") as url:
         if args.drop_index:
@@ -299,17 +451,40 @@ async def main() -> None:
                     await conn.execute("TRUNCATE lead_activity_log, analytics_queue")
                 finally:
                     await conn.close()
-                e2es.append(await end_to_end(url, payloads, args.workers, args.batch_size))
+                e2es.append(
+                    await end_to_end(
+                        url,
+                        payloads,
+                        args.workers,
+                        args.batch_size,
+                        stages=stages,
+                        followers=not args.no_followers,
+                    )
+                )
                 print(f"round {n}: end-to-end {e2es[-1]:,.0f} events/s", flush=True)
                 continue
             ceilings.append(await copy_ceiling(url, payloads))
             floors.append(await naive_floor(url, naive))
             same_floors.append(await naive_floor(url, naive, same_work=True))
-            e2es.append(await end_to_end(url, payloads, args.workers, args.batch_size))
+            statements = args.stages and await reset_statements(url)
+            e2es.append(
+                await end_to_end(
+                    url,
+                    payloads,
+                    args.workers,
+                    args.batch_size,
+                    stages=stages,
+                    followers=not args.no_followers,
+                )
+            )
+            if statements:
+                await statements_report(url)
             print(
                 f"round {n}: COPY {ceilings[-1]:,.0f}  naive insert {floors[-1]:,.0f}  "
                 f"naive same work {same_floors[-1]:,.0f}  end-to-end {e2es[-1]:,.0f} events/s"
             )
+        if stages:
+            stage_breakdown(stages, args.events * args.rounds)
         if args.end_to_end_only:
             median = statistics.median(e2es)
             print(f"end-to-end ({args.workers} ingest workers): {median:,.0f} events/s (median)")

@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from activitylog.leads import sync as lead_sync
 from activitylog.runtime.db import connect
 from activitylog.storage.portal_leads import PortalTable
+from activitylog.use_cases.leads import sync as lead_sync
 from activitylog_testing.databases import database_url, drop_database, with_database
 
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from bench_support import WORDS, copy_ceiling_of_stored
 
-from activitylog.backfill import sms_audit as backfill
-from activitylog.backfill.sources import csv_chunks
 from activitylog.runtime import db
+from activitylog.use_cases.backfill import sms_audit as backfill
+from activitylog.use_cases.backfill.sources import csv_chunks
 from activitylog_testing.databases import with_database
 from activitylog_testing.sms_audit import HEADER
 

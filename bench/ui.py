@@ -22,10 +22,10 @@ import uuid
 import httpx
 from bench_support import EMAIL, PASSWORD, WORDS, load_log, measure, sign_in
 
-from activitylog.access.accounts import hash_password
 from activitylog.runtime.db import connect
 from activitylog.runtime.settings import Settings
 from activitylog.storage import admin_users
+from activitylog.use_cases.access.accounts import hash_password
 from activitylog_testing.databases import with_database
 from activitylog_testing.ports import free_port
 from activitylog_testing.serving import serving_api

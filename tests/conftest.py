@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 
 from activitylog.runtime.db import create_pool
 from activitylog.runtime.settings import Settings
-from activitylog.stream.conventions import redis_client
+from activitylog.storage.stream import redis_client
 from activitylog_testing.databases import create_database, database_url, drop_database
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from jsonschema import Draft202012Validator
 
-from activitylog.contract import events
+from activitylog.contract import events, tracking_plan
 from activitylog.contract.asyncapi import (
     EXAMPLE_EVENT,
     FIELD_DESCRIPTIONS,
@@ -25,7 +25,7 @@ from activitylog.contract.asyncapi import (
     asyncapi_yaml,
 )
 from activitylog.contract.events import ActivityEvent, InvalidEvent, parse_event
-from activitylog.stream.conventions import PAYLOAD_FIELD
+from activitylog.contract.stream_format import PAYLOAD_FIELD
 from poison_strategies import near_valid_events
 
 STREAM = "activity:events"
@@ -45,7 +45,7 @@ def _message(document: dict[str, Any]) -> dict[str, Any]:
 def _without_additions(schema: dict[str, Any]) -> dict[str, Any]:
     """The payload schema less exactly what the contract module writes in on top of the model."""
     schema = copy.deepcopy(schema)
-    assert schema.pop("allOf") == [LEAD_RULE]
+    assert schema.pop("allOf") == [LEAD_RULE, *tracking_plan.metadata_rules()]
     for prop in schema["properties"].values():
         prop.pop("description")
     assert schema["properties"]["source"].pop("pattern") == events.SOURCE_PATTERN
@@ -98,6 +98,11 @@ def _validator(document: dict[str, Any]) -> Draft202012Validator:
 
 VALID = [
     EXAMPLE_EVENT,
+    {**EXAMPLE_EVENT, "leadAirtableId": None, "leadPhone": "+14085550001"},
+    {  # a report may name its message instead of its lead
+        **{k: v for k, v in EXAMPLE_EVENT.items() if k != "leadAirtableId"},
+        "eventType": "MESSAGE_DELIVERED",
+    },
     {
         "eventType": "NOTE_ADDED",
         "leadId": "0b5e7a8e-7f4c-4e56-9d1b-3b3b8f7c6a11",
@@ -117,6 +122,8 @@ INVALID = [
     {**EXAMPLE_EVENT, "timestamp": 1772359200000},  # milliseconds
     {**EXAMPLE_EVENT, "description": "x" * (events.MAX_DESCRIPTION_CHARS + 1)},
     {**EXAMPLE_EVENT, "leadAirtableId": "notarecord"},
+    {**EXAMPLE_EVENT, "metadata": {"phone": "12345"}},  # the tracking plan's phone
+    {**EXAMPLE_EVENT, "metadata": {"campaignId": " "}},  # a blank campaign
 ]
 
 

@@ -14,13 +14,14 @@ import orjson
 
 from activitylog.contract.events import parse_event
 from activitylog.contract.identity import AcceptedEvent
-from activitylog.retry.outcomes import RetryPolicy
-from activitylog.retry.redrive import redrive_due
+from activitylog.domain.dead_letters import DeadLetter, RetryStatus
+from activitylog.domain.retry.outcomes import RetryPolicy
 from activitylog.runtime.migrate import available, migrate
-from activitylog.storage import lead_lifecycle, retry_queue
+from activitylog.storage import retry_queue
 from activitylog.storage.activity_log import writes as activity_writes
-from activitylog.storage.retry_queue import DeadLetter, RetryStatus
-from activitylog.storage.unit_of_work import StoreResult, store_batch
+from activitylog.use_cases.leads import saving as lead_saving
+from activitylog.use_cases.retry.redrive import redrive_due
+from activitylog.use_cases.store_batch import StoreResult, store_batch
 from activitylog_testing.polling import wait_for
 from support import event
 
@@ -46,7 +47,7 @@ async def store(pool: asyncpg.Pool, events: list[AcceptedEvent]) -> StoreResult:
 
 async def add_lead(pool: asyncpg.Pool, airtable_id: str, client: uuid.UUID | None) -> uuid.UUID:
     async with pool.acquire() as conn, conn.transaction():
-        row, _ = await lead_lifecycle.upsert_details(conn, airtable_id, {"client_id": client})
+        row, _ = await lead_saving.upsert_details(conn, airtable_id, {"client_id": client})
     return row["id"]
 
 
@@ -60,7 +61,7 @@ async def clients_of(pool: asyncpg.Pool, lead_id: uuid.UUID) -> list[uuid.UUID |
 
 async def move_lead(conn: asyncpg.Connection, airtable_id: str, client: uuid.UUID) -> None:
     """What PUT /api/internal/leads/{airtableId} does in its transaction."""
-    row, _ = await lead_lifecycle.upsert_details(conn, airtable_id, {"client_id": client})
+    row, _ = await lead_saving.upsert_details(conn, airtable_id, {"client_id": client})
     await activity_writes.reassign_client(conn, {row["id"]: row["client_id"]})
 
 

@@ -16,8 +16,8 @@ import orjson
 import redis as redis_sync
 import redis.asyncio as aioredis
 
+from activitylog.ingest.lease import ConsumerLease, holder_value
 from activitylog.runtime.settings import Settings
-from activitylog.stream.lease import ConsumerLease, holder_value
 from activitylog_testing.polling import wait_for
 from support import dumps, event, spawn, stop_process
 

@@ -119,7 +119,8 @@ def test_metadata_is_an_object_of_at_most_64_kib() -> None:
     assert fields_of(invalid(metadata=["a"])) == {"metadata"}
     assert fields_of(invalid(metadata={"blob": "x" * (64 * 1024)})) == {"metadata"}
     event = parse_event({**BASE, "metadata": {"campaign_id": "c1", "nested": {"a": [1, 2]}}})
-    assert event.metadata == {"campaign_id": "c1", "nested": {"a": [1, 2]}}
+    # A tracking-plan key is stored under its one name; the others as sent.
+    assert event.metadata == {"campaignId": "c1", "nested": {"a": [1, 2]}}
 
 
 @pytest.mark.parametrize("source", ["n8n:wf-1", "ui:claim_lead", "system:backfill"])
@@ -253,14 +254,17 @@ def test_content_hash_when_timestamp_or_execution_id() -> None:
     same = {
         "event_type": "message_sent",
         "lead_airtable_id": BASE["leadAirtableId"],
-        "description": "a different description does not count",
+        "description": BASE["description"],
         "source": "n8n:wf1",
         "timestamp": "2026-01-01T01:00:00+01:00",
         "metadata": {"b": 2, "a": 1},
     }
     first = derive_event_id(parse_event(with_ts))
     assert first.version == 5
+    # The same event spelled another way (snake_case, an offset, key order) is one event...
     assert derive_event_id(parse_event(same)) == first
+    # ...and every field counts: a different description is a different event.
+    assert derive_event_id(parse_event({**same, "description": "another"})) != first
     assert derive_event_id(parse_event({**with_ts, "metadata": {"a": 2, "b": 2}})) != first
     assert derive_event_id(parse_event({**with_ts, "messageContent": "x"})) != first
     by_exec = parse_event({**BASE, "executionId": "exec-1"})

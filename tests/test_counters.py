@@ -1,4 +1,5 @@
-"""Event counters: kept by the write path, never doubled, compacted, and equal to a recount."""
+"""Event counters: kept by following the log, never doubled, compacted, equal to a recount,
+and exact for readers before the follower has taken a row in."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import asyncpg
 
 from activitylog.contract.events import parse_event
 from activitylog.contract.identity import AcceptedEvent
-from activitylog.counters.rollups import (
+from activitylog.domain.counters.rollups import (
     Basis,
     CountedEvent,
     CounterKey,
@@ -23,7 +24,8 @@ from activitylog.counters.rollups import (
     minute_window,
 )
 from activitylog.storage import event_counts
-from activitylog.storage.unit_of_work import move_history, store_batch
+from activitylog.use_cases.counters import following
+from activitylog.use_cases.store_batch import move_history, store_batch
 from support import event
 
 NOW = datetime.now(UTC)
@@ -50,7 +52,9 @@ async def store(pool: asyncpg.Pool, events: list[AcceptedEvent]):
 
 
 async def snapshot(pool: asyncpg.Pool) -> dict[tuple, int]:
-    """Every counter with its shards added up."""
+    """Every counter with its shards added up, once the follower has taken every row in."""
+    async with pool.acquire() as conn:
+        await following.catch_up(conn)
     rows = await pool.fetch(
         """
         SELECT basis, grain, bucket, category, event_type, source, client_id, sum(n) AS n
@@ -79,7 +83,11 @@ async def test_a_recount_agrees_exactly_with_the_counters_every_path_kept(
     # A backfill: last year's events count under their own time, and under today's arrival.
     last_year = NOW - timedelta(days=365)
     await store(pool, [accepted(n, when=last_year + timedelta(hours=n)) for n in range(600, 700)])
-    # A lead moves to another client with its history; a client-less stub adopts one.
+    # The follower takes these in (as the retry service would, shortly after each commit)...
+    async with pool.acquire() as conn:
+        assert await following.catch_up(conn) == 500 + 100
+    # ... so a lead that moves to another client moves counts already kept; a client-less
+    # stub then adopts one while its rows are not taken in yet (they count as moved later).
     async with pool.acquire() as conn, conn.transaction():
         lead = await conn.fetchval(
             "SELECT id FROM leads WHERE airtable_record_id = 'recCount00003'"
@@ -92,12 +100,14 @@ async def test_a_recount_agrees_exactly_with_the_counters_every_path_kept(
     # Compaction as it would run three days from now: every minute goes, every hour rolls.
     later = compaction_cutoffs(NOW + timedelta(days=3))
     async with pool.acquire() as conn:
+        await following.catch_up(conn)
         done = await event_counts.compact(conn, later)
     assert done.minutes_dropped > 0
     assert done.hours_rolled > 0
     # And events after the compaction, into counters that now sit beside day counters.
     await store(pool, [accepted(n) for n in range(900, 950)])
     async with pool.acquire() as conn:
+        await following.catch_up(conn)
         await event_counts.compact(conn, later)
 
     kept = await snapshot(pool)
@@ -141,9 +151,73 @@ async def test_batches_sharing_every_counter_commit_side_by_side(pool: asyncpg.P
     await asyncio.gather(*(store(pool, b) for b in batches))
     async with pool.acquire() as conn:
         totals = await event_counts.totals_by_category(conn)
-    assert sum(totals.values()) == 800
-    shards = await pool.fetchval("SELECT count(DISTINCT shard) FROM event_counts")
-    assert shards >= 1
+    assert sum(totals.values()) == 800  # exact before the follower took anything in
+    assert await pool.fetchval("SELECT count(*) FROM event_counts") == 0
+    async with pool.acquire() as conn:
+        await following.catch_up(conn)
+        assert sum((await event_counts.totals_by_category(conn)).values()) == 800
+    kept = await pool.fetchval("SELECT sum(n) FROM event_counts WHERE basis = 'event'")
+    assert kept == 800
+
+
+async def _follow_until(pool: asyncpg.Pool, done: asyncio.Event) -> int:
+    """A follower replica: steps until `done`, then once more; returns the rows it took in."""
+    taken = 0
+    async with pool.acquire() as conn:
+        while not done.is_set():
+            taken += await following.step(conn, limit=37)  # small steps: many turns
+            await asyncio.sleep(0)
+        taken += await following.step(conn, limit=37)
+    return taken
+
+
+async def test_two_followers_take_every_row_in_exactly_once(pool: asyncpg.Pool) -> None:
+    done = asyncio.Event()
+    followers = [asyncio.create_task(_follow_until(pool, done)) for _ in range(2)]
+    # Batches committing while both replicas follow, with replays of what is stored.
+    for start in range(0, 600, 100):
+        batches = [[accepted(n) for n in range(s, s + 60)] for s in (start, start + 40)]
+        await asyncio.gather(*(store(pool, b) for b in batches))
+    done.set()
+    taken = await asyncio.gather(*followers)
+    async with pool.acquire() as conn:
+        taken.append(await following.catch_up(conn))
+    assert sum(taken) == 600 == await pool.fetchval("SELECT count(*) FROM lead_activity_log")
+    kept = await snapshot(pool)
+    async with pool.acquire() as conn:
+        await event_counts.rebuild(conn, compaction_cutoffs(datetime.now(UTC)))
+    assert await snapshot(pool) == kept
+
+
+async def test_a_row_committed_after_a_higher_one_was_read_is_not_skipped(
+    pool: asyncpg.Pool,
+) -> None:
+    late = await pool.acquire()
+    try:
+        open_batch = late.transaction()
+        await open_batch.start()
+        # Its rows draw their positions first, and stay uncommitted...
+        await store_batch(late, [accepted(n) for n in range(10)])
+        # ... while a later batch, with higher positions, commits.
+        await store(pool, [accepted(n) for n in range(100, 120)])
+        async with pool.acquire() as conn:
+            low = await conn.fetchval("SELECT max(position) FROM lead_activity_log")
+            assert await following.step(conn) == 0  # the open transaction holds it back
+            # Readers are exact meanwhile: the committed rows, counted on the fly.
+            assert sum((await event_counts.totals_by_category(conn)).values()) == 20
+        await open_batch.commit()
+    finally:
+        await pool.release(late)
+    async with pool.acquire() as conn:
+        positions = await conn.fetch("SELECT position FROM lead_activity_log ORDER BY position")
+        assert min(r["position"] for r in positions) < low  # committed late, below
+        assert await following.catch_up(conn) == 30
+        assert sum((await event_counts.totals_by_category(conn)).values()) == 30
+    kept = await snapshot(pool)
+    assert sum(n for key, n in kept.items() if key[0] == "event") == 30
+    async with pool.acquire() as conn:
+        await event_counts.rebuild(conn, compaction_cutoffs(datetime.now(UTC)))
+    assert await snapshot(pool) == kept
 
 
 def test_what_one_event_adds() -> None:
@@ -152,7 +226,10 @@ def test_what_one_event_adds() -> None:
     keys = keys_of(
         CountedEvent("INBOUND_REPLY", "SMS", "n8n:wf-1", CLIENTS[0], event_time, arrived)
     )
+    minute, hour = arrived.replace(second=0), arrived.replace(minute=0, second=0)
     assert keys == (
+        CounterKey(Basis.ARRIVAL, Grain.MINUTE, minute, "*", None, None, None),
+        CounterKey(Basis.ARRIVAL, Grain.HOUR, hour, "*", None, None, None),
         CounterKey(
             Basis.ARRIVAL, Grain.MINUTE, arrived.replace(second=0), "SMS", None, "n8n:wf-1", None
         ),

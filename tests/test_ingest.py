@@ -13,7 +13,7 @@ import redis as redis_sync
 import redis.asyncio as aioredis
 
 from activitylog.runtime.settings import Settings
-from activitylog.stream.conventions import ensure_group
+from activitylog.storage.stream import ensure_group
 from activitylog_ingest.service import run_ingest
 from activitylog_testing.polling import wait_for
 from activitylog_testing.serving import running

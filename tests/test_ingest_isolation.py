@@ -9,10 +9,11 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from activitylog.domain import stream_entries as decoding
+from activitylog.ingest import processor
 from activitylog.runtime.settings import Settings
 from activitylog.storage import retry_queue
-from activitylog.stream import decoding, processor
-from activitylog.stream.conventions import ensure_group
+from activitylog.storage.stream import ensure_group
 from activitylog_ingest.service import run_ingest
 from activitylog_testing.polling import wait_for
 from activitylog_testing.serving import running

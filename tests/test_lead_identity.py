@@ -18,14 +18,15 @@ import pytest_asyncio
 
 from activitylog.contract.events import parse_event
 from activitylog.contract.identity import AcceptedEvent
-from activitylog.leads import sync as lead_sync
-from activitylog.leads.airtable_csv import header_fields
-from activitylog.leads.identity import Action, Known, plan
-from activitylog.leads.records import LeadInput
+from activitylog.domain.leads.airtable_csv import header_fields
+from activitylog.domain.leads.identity import Action, Known, plan
+from activitylog.domain.leads.records import LeadInput
 from activitylog.runtime.settings import Settings
-from activitylog.storage import lead_lifecycle, leads
+from activitylog.storage import leads
 from activitylog.storage.portal_leads import PortalTable
-from activitylog.storage.unit_of_work import store_batch
+from activitylog.use_cases.leads import saving as lead_saving
+from activitylog.use_cases.leads import sync as lead_sync
+from activitylog.use_cases.store_batch import store_batch
 from activitylog_cli.leads import sync_every
 from activitylog_testing.databases import empty_database
 from activitylog_testing.polling import wait_for
@@ -284,7 +285,7 @@ async def test_events_stored_while_the_lead_adopts_its_uuid_all_follow(pool) -> 
 
     async def adopt() -> None:
         async with pool.acquire() as conn, conn.transaction():
-            await lead_lifecycle.save_leads(
+            await lead_saving.save_leads(
                 conn, [LeadInput(portal_id, "recRacing001", {"first_name": "Rae"})]
             )
 

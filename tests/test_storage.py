@@ -9,7 +9,7 @@ import asyncpg
 
 from activitylog.contract.events import parse_event
 from activitylog.contract.identity import AcceptedEvent
-from activitylog.storage.unit_of_work import store_batch
+from activitylog.use_cases.store_batch import store_batch
 from support import event
 
 RECEIVED = datetime(2026, 3, 2, tzinfo=UTC)
@@ -39,7 +39,7 @@ async def test_a_batch_holding_stored_ids_adds_only_the_new_ones(pool: asyncpg.P
 
 
 async def test_metadata_is_stored_as_a_json_object(pool: asyncpg.Pool) -> None:
-    meta = {"campaign_id": "c7", "nested": {"list": [1, "two", None]}, "ünï": "cödé"}
+    meta = {"campaignId": "c7", "nested": {"list": [1, "two", None]}, "ünï": "cödé"}
     await store(pool, [accepted(1, metadata=meta), accepted(2, metadata=None)])
     # Through the COPY path and through the fallback (a repeat of 1 with a new event 3).
     await store(pool, [accepted(1, metadata=meta), accepted(3, metadata=meta)])
@@ -53,7 +53,7 @@ async def test_metadata_is_stored_as_a_json_object(pool: asyncpg.Pool) -> None:
         (meta, "object"),
     ]
     found = await pool.fetchval(
-        "SELECT count(*) FROM lead_activity_log WHERE metadata @> $1::jsonb", {"campaign_id": "c7"}
+        "SELECT count(*) FROM lead_activity_log WHERE metadata @> $1::jsonb", {"campaignId": "c7"}
     )
     assert found == 2
 

@@ -1,1 +1,3 @@
-"""Shared core of the lead activity log: event contract, settings, storage and stream helpers."""
+"""The lead activity log's core: the contract, the pure domain, storage, use cases and the stream
+consumer (docs/ARCHITECTURE.md).
+"""

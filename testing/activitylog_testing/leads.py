@@ -6,7 +6,7 @@ import uuid
 
 import asyncpg
 
-from activitylog.storage import lead_lifecycle
+from activitylog.use_cases.leads import saving as lead_saving
 
 
 async def add_lead(
@@ -30,5 +30,5 @@ async def add_lead(
         "status": status,
     }
     async with pool.acquire() as conn, conn.transaction():
-        record, _ = await lead_lifecycle.upsert_details(conn, airtable_id, details)
+        record, _ = await lead_saving.upsert_details(conn, airtable_id, details)
     return record["id"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from activitylog.retry.airtable_import import parse_time
+from activitylog.domain.airtable import parse_time
 
 HEADER = ["Event", "Campaign ID", "Phone", "Status", "Carrier", "Lead Record ID", "Text",
           "Sent At", "Delivery At", "Webhook Raw", "Clicked", "Clicked At"]  # fmt: skip
@@ -36,16 +36,18 @@ ROWS: list[tuple[str, ...]] = [
     # The send itself failed: one MESSAGE_FAILED at Sent At.
     ("recSms0004", "SMS Sent", "st-1004", "+15550001004", "Failed", "", "recLead0004",
      "Spring offer", "11/8/2025 11:00am", "", "", "", ""),
-    # Sent; its delivery comes in a separate "Delivery Update" row below.
-    ("recSms0005", "SMS Sent", "st-1005", "+15550001005", "Sent", "", "recLead0005",
+    # The production scheduler's row (Event "Sent", 10 digits); its delivery comes in a row
+    # of the delivery workflow's own, whose lead lookup failed (Lead Record ID blank).
+    ("recSms0005", "Sent", "st-1005", "5550001005", "Sent", "", "recLead0005",
      "Call us back", "11/9/2025 10:00am", "", "", "", ""),
-    ("recSms0006", "Delivery Update", "st-1005", "+15550001005", "Delivered", "T-Mobile",
-     "recLead0005", "", "", "11/9/2025 10:02am", "", "", ""),
+    ("recSms0006", "Delivery", "st-1005", "5550001005", "Delivered", "T-Mobile",
+     "", "", "", "11/9/2025 10:02am", '{"messageId":"st-1005","carrier":"T-Mobile"}', "", ""),
     # A "Delivery Update" row for st-1002, whose delivery its own row already holds.
     ("recSms0007", "Delivery Update", "st-1002", "+15550001002", "Delivered", "AT&T",
      "recLead0002", "", "", "11/8/2025 9:01am", "", "", ""),
-    # Skipped: no lead; a lead that is a name, not a record id; an unknown status; no time.
-    ("recSms0008", "SMS Sent", "st-1008", "+15550001008", "Sent", "", "", "x",
+    # Skipped: no lead nor phone; a lead that is a name, not a record id; an unknown status;
+    # no time.
+    ("recSms0008", "SMS Sent", "", "", "Sent", "", "", "x",
      "11/9/2025 11:00am", "", "", "", ""),
     ("recSms0009", "SMS Sent", "st-1009", "+15550001009", "Sent", "", "Sam Smith", "x",
      "11/9/2025 11:00am", "", "", "", ""),
@@ -88,7 +90,7 @@ def portal_record(row: tuple[str, ...]) -> dict[str, Any]:
         "airtable_record_id": record_id,
         "sms_campaign_id": campaign,
         # The portal keeps phones as E.164; the export as the base displays them.
-        "phone": "+1" + "".join(c for c in phone if c.isdigit())[-10:],
+        "phone": "+1" + "".join(c for c in phone if c.isdigit())[-10:] if phone else None,
         "lead_record_id": lead or None,
         "event": event,
         "text": text or None,
@@ -146,15 +148,21 @@ def sends_on(day: datetime, n: int, prefix: str) -> list[tuple[str, ...]]:
     return rows
 
 
-def log_payload(row: tuple[str, ...]) -> dict[str, Any]:
-    """The event n8n wrote for a send during the dual-write period."""
+def log_payload(row: tuple[str, ...], campaign: str = "spring-roofs") -> dict[str, Any]:
+    """The event the SMS scheduler template wrote for a send during the dual-write period:
+    SMS_Audit's Campaign ID is the message id, the campaign is a campaign."""
     sent = parse_time(row[8])
     return {
         "eventType": "MESSAGE_SENT",
         "leadAirtableId": row[6],
         "description": "SMS sent",
         "messageContent": row[7],
-        "metadata": {"campaign_id": row[2], "phone": row[3]},
+        "metadata": {
+            "provider": "simpletexting",
+            "messageId": row[2],
+            "campaignId": campaign,
+            "phone": row[3],
+        },
         "source": "n8n:wf-sms",
         "timestamp": sent.astimezone(UTC).isoformat(),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from activitylog.runtime.settings import Settings
-from activitylog.stream.conventions import stream_stats
+from activitylog.storage.stream import stream_stats
 
 
 async def stream_drained(redis: aioredis.Redis, settings: Settings) -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from activitylog.analytics.demo import DEMO_LEAD_PREFIX, DEMO_SOURCE
 from activitylog.runtime.settings import Settings
+from activitylog.use_cases.analytics.demo import DEMO_LEAD_PREFIX, DEMO_SOURCE
 from support import run_cli
 
 

@@ -1,5 +1,5 @@
-"""Analytics kept from the write path's notes: out-of-order, duplicate and late-backfill writes
-give the hand-computed counts, and `rebuild` from the log agrees with them exactly."""
+"""Analytics kept by following the log: out-of-order, duplicate and late-backfill writes give
+the hand-computed counts, and `rebuild` from the log agrees with them exactly."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from datetime import timedelta
 
 import asyncpg
 
-from activitylog.analytics import keeping
-from activitylog.analytics.counting import FULL_GRAIN
 from activitylog.contract.identity import AcceptedEvent
+from activitylog.domain.analytics.counting import FULL_GRAIN
 from activitylog.runtime.settings import Settings
-from activitylog.storage import analytics, analytics_rebuild, lead_lifecycle, leads
-from activitylog.storage.unit_of_work import move_history, store_batch
+from activitylog.storage import analytics, analytics_rebuild, lead_identities
+from activitylog.use_cases.analytics import keeping
+from activitylog.use_cases.counters import following
+from activitylog.use_cases.leads import saving as lead_saving
+from activitylog.use_cases.store_batch import move_history, store_batch
 from activitylog_retry.service import run_retry
 from activitylog_testing.analytics_history import (
     CAMPAIGN,
@@ -33,7 +35,7 @@ from activitylog_testing.serving import running
 
 
 async def folded(pool: asyncpg.Pool) -> None:
-    """What the retry service's keeper does: fold every note the writes left."""
+    """What the retry service's keeper does: fold every row stored (and every note)."""
     async with pool.acquire() as conn:
         await keeping.drain_all(conn)
 
@@ -135,7 +137,7 @@ async def test_a_purged_lead_leaves_the_counts(pool: asyncpg.Pool) -> None:
     await store(pool, accepted("recAnalytics0005", THREE_MESSAGES))
     await store(pool, accepted("recAnalytics0006", LATE_REPLY))
     async with pool.acquire() as conn:
-        assert await lead_lifecycle.purge(conn, "recAnalytics0005") is not None
+        assert await lead_saving.purge(conn, "recAnalytics0005") is not None
     incremental = await counts(pool)
     assert of_campaign(incremental) == LATE_REPLY_COUNTS
     async with pool.acquire() as conn:
@@ -153,7 +155,7 @@ async def test_two_merged_leads_count_as_one(pool: asyncpg.Pool) -> None:
     ]
     async with pool.acquire() as conn, conn.transaction():
         await keeping.merge(conn, survivor, absorbed)
-        await leads.repoint(conn, absorbed, survivor)
+        await lead_identities.repoint(conn, absorbed, survivor)
     incremental = await counts(pool)
     assert of_campaign(incremental) == THREE_MESSAGES_COUNTS
     async with pool.acquire() as conn:
@@ -237,7 +239,9 @@ async def test_an_event_twice_in_one_batch_is_counted_once(pool: asyncpg.Pool) -
     events = accepted("recAnalytics0010", THREE_MESSAGES)
     await store(pool, events + events[::-1])
     assert of_campaign(await counts(pool)) == THREE_MESSAGES_COUNTS
-    # The event counters too (the same write path).
+    # The event counters too (following the same log).
+    async with pool.acquire() as conn:
+        await following.catch_up(conn)
     counted = await pool.fetchval("SELECT sum(n) FROM event_counts WHERE basis = 'event'")
     assert counted == len(THREE_MESSAGES)
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from activitylog.analytics.counting import (
+from activitylog.domain.analytics.counting import (
     CLIENT_KEPT,
     FULL_GRAIN,
     GRAINS,
@@ -19,7 +19,7 @@ from activitylog.analytics.counting import (
     delta,
     week_of,
 )
-from activitylog.analytics.rules import (
+from activitylog.domain.analytics.rules import (
     AnalyticsEvent,
     Facts,
     analytics_event,
@@ -89,8 +89,8 @@ def test_delay_buckets_include_their_upper_bound() -> None:
 
 
 def test_a_campaign_is_a_non_empty_string_in_metadata() -> None:
-    assert campaign_of({"campaign_id": "a", "campaignId": "b"}) == "a"
-    assert campaign_of({"campaign_id": "", "campaignId": "b"}) == "b"
+    assert campaign_of({"campaign_id": "a", "campaignId": "b"}) == "b"  # the plan's name first
+    assert campaign_of({"campaignId": "", "campaign_id": "a"}) == "a"
     assert campaign_of({"campaign_id": 7}) == ""
     assert campaign_of(None) == ""
 

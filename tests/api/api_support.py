@@ -11,10 +11,10 @@ from typing import Any
 import asyncpg
 import httpx
 
-from activitylog.access.accounts import hash_password
-from activitylog.counters.rollups import compaction_cutoffs
+from activitylog.domain.counters.rollups import compaction_cutoffs
 from activitylog.storage import admin_users, event_counts
 from activitylog.storage.activity_log import writes as activity_writes
+from activitylog.use_cases.access.accounts import hash_password
 
 # The stored columns less created_by, which the tests never set.
 _COPY_COLUMNS = tuple(c for c in activity_writes.COLUMNS if c != "created_by")

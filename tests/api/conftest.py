@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from activitylog.access.keys import Role, generate_key, hash_key, key_prefix
 from activitylog.runtime.settings import Settings
 from activitylog.storage import api_keys
+from activitylog.use_cases.access.keys import Role, generate_key, hash_key, key_prefix
 from activitylog_testing.ports import free_port
 from activitylog_testing.serving import ServedApi, serving_api
 

@@ -8,9 +8,9 @@ import uuid
 
 import asyncpg
 
-from activitylog.access.keys import Role
-from activitylog.analytics import keeping
-from activitylog.storage.unit_of_work import store_batch
+from activitylog.use_cases.access.keys import Role
+from activitylog.use_cases.analytics import keeping
+from activitylog.use_cases.store_batch import store_batch
 from activitylog_testing.analytics_history import (
     CLIENT,
     LATE_REPLY,

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from api_support import event_row, insert_rows
 
-from activitylog.monitoring.health import health_report
+from activitylog.domain.dead_letters import DeadLetter, RetryStatus
 from activitylog.storage import retry_queue
-from activitylog.storage.retry_queue import DeadLetter, RetryStatus
-from activitylog.stream.conventions import redis_client
+from activitylog.storage.stream import redis_client
+from activitylog.use_cases.health import health_report
 from activitylog_ingest.service import run_ingest
 from activitylog_testing.leads import add_lead
 from activitylog_testing.polling import wait_for
@@ -26,6 +26,7 @@ HEALTH_FIELDS = {
     "events_last_hour",
     "events_last_24h",
     "retry_queue_size",
+    "unplaced_events",
     "dead_letters",
     "stream",
     "last_event",
@@ -61,6 +62,7 @@ async def test_health_body_counts_arrivals_and_carries_no_lead_data(api, pool, i
     assert body["events_last_hour"] == 1
     assert body["events_last_24h"] == 1
     assert body["retry_queue_size"] == 2
+    assert body["unplaced_events"] == 0  # these two wait for no lead
     assert body["dead_letters"] == 1
     assert body["last_event"].endswith("Z")
     assert body["stream"] == {"length": 0, "pending": 0, "lag": 0, "oldest_pending_age_s": 0.0}

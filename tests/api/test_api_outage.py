@@ -112,6 +112,9 @@ async def _all_unavailable(o: Outage, *, limit_s: float) -> None:
         body = response.json()
         assert body["success"] is False
         assert "PostgreSQL" in body["error"], body
+    for response, _ in results[len(api) + len(ui) :]:
+        # The health checks' 503s say when to look again, like every other 503.
+        assert response.headers["retry-after"] == RETRY_AFTER, response.request.url
     for response, _ in results[len(api) : len(api) + len(ui)]:
         assert response.headers["retry-after"] == RETRY_AFTER, response.request.url
         assert response.headers["content-type"].startswith("text/html")

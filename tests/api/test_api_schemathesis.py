@@ -12,8 +12,8 @@ import orjson
 import pytest
 from api_support import event_row, insert_rows, times
 
+from activitylog.domain.dead_letters import DeadLetter, RetryStatus
 from activitylog.storage import retry_queue
-from activitylog.storage.retry_queue import DeadLetter, RetryStatus
 from activitylog_testing.leads import add_lead
 from support import event
 

@@ -68,6 +68,8 @@ async def test_client_logs_and_reads_through_the_running_api(
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip().splitlines()[-1]
     lead = f"recTs{uuid.uuid4().hex[:12]}"
+    # ActivityLogger's tests (test/delivery.test.ts) log to a lead of their own.
+    delivery_lead = f"recTd{uuid.uuid4().hex[:12]}"
     await _run("npm", "ci", "--no-audit", "--no-fund", "--prefer-offline", cwd=package)
 
     async with serving_api(settings) as api, running(functools.partial(run_ingest, settings)):
@@ -85,11 +87,16 @@ async def test_client_logs_and_reads_through_the_running_api(
             "npm",
             "test",
             cwd=package,
-            env={"API_URL": api.url, "API_KEY": key, "LEAD_AIRTABLE_ID": lead},
+            env={
+                "API_URL": api.url,
+                "API_KEY": key,
+                "LEAD_AIRTABLE_ID": lead,
+                "DELIVERY_LEAD_AIRTABLE_ID": delivery_lead,
+            },
         )
 
     assert "# fail 0" in output, output
-    assert "# pass 3" in output, output
+    assert "# pass 12" in output, output
     async with pool.acquire() as conn:
         stored = await conn.fetch(
             "SELECT description FROM lead_activity_log WHERE lead_airtable_id = $1 "
@@ -97,6 +104,24 @@ async def test_client_logs_and_reads_through_the_running_api(
             lead,
         )
     assert [r["description"] for r in stored] == ["SMS 1", "SMS 2", "Delivered", "Booked"]
+    # What the never-throwing logger delivered through outages, timeouts, 503/429 and 500,
+    # each exactly once; nothing of what it gave up (a 400, a 401, dropped, closed).
+    async with pool.acquire() as conn:
+        delivered = await conn.fetch(
+            "SELECT description FROM lead_activity_log WHERE lead_airtable_id = $1",
+            delivery_lead,
+        )
+    assert sorted(r["description"] for r in delivered) == sorted(
+        [
+            "Back after an outage 1",
+            "Back after an outage 2",
+            "Slow answer",
+            "After a 503",
+            "After a 429 and a 500",
+            "Queued 2",
+            "Queued 3",
+        ]
+    )
 
     fresh = (package / SCHEMA).read_text()
     if os.environ.get(UPDATE_ENV):

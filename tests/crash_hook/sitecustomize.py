@@ -12,7 +12,7 @@ import os
 _MARKER = os.environ.get("FAULT_CRASH_MARKER", "").encode()
 
 if _MARKER:
-    from activitylog.stream.processor import StreamProcessor
+    from activitylog.ingest.processor import StreamProcessor
 
     _handle = StreamProcessor.handle
 

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from deploy_support import REPO, json_log_lines, try_scrape, wait_exit
 
 from activitylog.runtime.settings import Settings
-from activitylog.stream.conventions import publish
+from activitylog.storage.stream import publish
 from activitylog_ingest.service import run_ingest
 from activitylog_testing.polling import wait_for
 from activitylog_testing.ports import free_port

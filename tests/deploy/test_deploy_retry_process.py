@@ -10,10 +10,10 @@ import asyncpg
 import redis.asyncio as aioredis
 from deploy_support import json_log_lines, try_scrape, wait_exit
 
+from activitylog.domain.dead_letters import DeadLetter, RetryStatus
 from activitylog.runtime.settings import Settings
 from activitylog.storage import retry_queue
-from activitylog.storage.retry_queue import DeadLetter, RetryStatus
-from activitylog.stream.conventions import ensure_group
+from activitylog.storage.stream import ensure_group
 from activitylog_retry.service import run_retry
 from activitylog_testing.polling import wait_for
 from activitylog_testing.ports import free_port

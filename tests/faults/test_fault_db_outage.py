@@ -8,9 +8,9 @@ import time
 import pytest
 from fault_support import count_events, supervised
 
-from activitylog.monitoring.health import health_report
 from activitylog.runtime.db import create_pool
-from activitylog.stream.conventions import ensure_group, publish, stream_stats
+from activitylog.storage.stream import ensure_group, publish, stream_stats
+from activitylog.use_cases.health import health_report
 from activitylog_testing.polling import wait_for
 from activitylog_testing.streams import stream_drained
 from support import dumps, event

@@ -8,7 +8,7 @@ import random
 import pytest
 from fault_support import count_events, supervised
 
-from activitylog.stream.conventions import ensure_group, publish
+from activitylog.storage.stream import ensure_group, publish
 from activitylog_testing.polling import wait_for
 from activitylog_testing.streams import stream_drained
 from support import dumps, event

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from fault_support import supervised
 
-from activitylog.stream.conventions import ensure_group
+from activitylog.storage.stream import ensure_group
 from activitylog_testing.polling import wait_for
 from faults.webhook_sink import WebhookSink
 from support import dumps, event

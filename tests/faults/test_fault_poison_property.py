@@ -15,8 +15,8 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from activitylog.contract.identity import AcceptedEvent
-from activitylog.stream.conventions import ensure_group
-from activitylog.stream.decoding import decode_entry
+from activitylog.domain.stream_entries import decode_entry
+from activitylog.storage.stream import ensure_group
 from activitylog_testing.polling import wait_for
 from activitylog_testing.streams import stream_drained
 from poison_strategies import entry_fields

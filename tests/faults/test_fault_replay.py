@@ -9,7 +9,7 @@ import uuid
 import pytest
 from fault_support import count_events, supervised
 
-from activitylog.stream.conventions import ensure_group
+from activitylog.storage.stream import ensure_group
 from activitylog_testing.polling import wait_for
 from activitylog_testing.streams import stream_drained
 from support import dumps, event, run_cli

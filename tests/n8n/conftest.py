@@ -8,7 +8,6 @@ import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -17,19 +16,15 @@ from n8n_support import (
     INSTALL_SCRIPT,
     N8N_BIN,
     N8N_VERSION,
-    N8nConfig,
     N8nHarness,
-    credential_role,
     n8n_installed,
-    running_n8n,
+    n8n_log,
 )
+from n8n_support import n8n_harness as n8n_harness_for
 
-from activitylog.access.keys import Role, generate_key, hash_key, key_prefix
 from activitylog.runtime.settings import Settings
 from activitylog.storage import api_keys
-from activitylog_testing.ports import free_port
-from faults.webhook_sink import WebhookSink
-from tcp_proxy import TcpProxy
+from activitylog.use_cases.access.keys import Role, hash_key, key_prefix
 
 if TYPE_CHECKING:
     from conftest import Infra
@@ -57,38 +52,16 @@ def n8n_binary() -> Path:
 async def n8n_harness(
     n8n_binary: Path, infra: Infra, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[N8nHarness]:
-    events_db = urlsplit(infra.database_url)
-    db_path = TcpProxy(events_db.hostname or "127.0.0.1", events_db.port or 5432)
-    await db_path.start()
-    sink = WebhookSink()
-    await sink.start()
-    artifacts = Path(
-        os.environ.get("TEST_ARTIFACTS", Path(__file__).parent.parent.parent / "test-artifacts")
-    )
-    artifacts.mkdir(parents=True, exist_ok=True)
-    api_port = free_port()
-    try:
-        async with credential_role(infra.database_url) as (role, password):
-            config = N8nConfig(
-                admin_url=infra.admin_url,
-                api_url=f"http://127.0.0.1:{api_port}",
-                alert_url=sink.url,
-                api_key=generate_key(),
-                events_db=(
-                    "127.0.0.1",
-                    db_path.port,
-                    events_db.path.lstrip("/"),
-                    role,
-                    password,
-                ),
-                folder=tmp_path_factory.mktemp("n8n"),
-                log_path=artifacts / "n8n.log",
-            )
-            async with running_n8n(config) as server:
-                yield N8nHarness(server, api_port, config.api_key, sink, db_path)
-    finally:
-        await sink.stop()
-        await db_path.cut()
+    """The module's n8n, with the retry_queue fallback's credential (a module may override
+    this fixture to run without it)."""
+    async with n8n_harness_for(
+        infra.admin_url,
+        infra.database_url,
+        tmp_path_factory.mktemp("n8n"),
+        n8n_log("n8n.log"),
+        fallback=True,
+    ) as harness:
+        yield harness
 
 
 @pytest_asyncio.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,15 +15,34 @@ import orjson
 from activitylog_testing.ports import free_port
 
 
+@dataclass(frozen=True)
+class SentMessage:
+    """A message the stand-in accepted, and the id it answered (SimpleTexting's message id)."""
+
+    contact_phone: str
+    text: str
+    message_id: str
+
+
 @dataclass
 class FakeSimpleTexting:
     """Accepts every message except to phones in `refused`, which get a 400 as SimpleTexting
-    answers an invalid contact; keeps each request's body and Authorization header."""
+    answers an invalid contact; keeps each request's body and Authorization header, and each
+    accepted message with its id."""
 
     refused: set[str] = field(default_factory=set)
     port: int = field(default_factory=free_port)
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    sent: list[SentMessage] = field(default_factory=list)
     _server: asyncio.Server | None = None
+    # SimpleTexting's ids are MongoDB ObjectIds (24 hex digits: seconds, random, counter);
+    # the random part keeps one test's ids apart from another's.
+    _id_prefix: str = field(default_factory=lambda: f"{int(time.time()):08x}{secrets.token_hex(5)}")
+
+    def message_id_to(self, phone: str) -> str:
+        """The id of the one message accepted for `phone`."""
+        (message_id,) = (m.message_id for m in self.sent if m.contact_phone == phone)
+        return message_id
 
     @property
     def url(self) -> str:
@@ -51,7 +72,11 @@ class FakeSimpleTexting:
             sending = head.startswith("POST /v2/api/messages ")
             reply: dict[str, Any]
             if sending and body.get("contactPhone") not in self.refused:
-                status, reply = 201, {"id": f"65f1c0a9{len(self.received):016d}", "credits": 1}
+                message_id = f"{self._id_prefix}{len(self.received):06x}"
+                self.sent.append(
+                    SentMessage(str(body.get("contactPhone")), str(body.get("text")), message_id)
+                )
+                status, reply = 201, {"id": message_id, "credits": 1}
             else:
                 status = 400
                 reply = {"code": "INVALID_CONTACT", "message": "Invalid contact phone"}

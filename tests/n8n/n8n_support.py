@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from activitylog.use_cases.access.keys import generate_key
 from activitylog_testing.databases import database_url, drop_database
 from activitylog_testing.polling import wait_for
 from activitylog_testing.ports import free_port
@@ -45,13 +46,19 @@ SMS_TEST_WORKFLOW = "ActLogSmsTest001"
 WEBHOOK_WORKFLOWS = ("ActLogStDelivery", "ActLogStInbound1", "ActLogCalendly01", "ActLogTestCaller")
 
 
-# What the templates' PostgreSQL credential needs, exactly as deploy/n8n/README.md grants it:
-# the fallback's insert (ON CONFLICT reads queue_id) and the lead look-ups.
+# What the fallback's PostgreSQL credential needs, exactly as deploy/n8n/README.md grants it:
+# the insert (ON CONFLICT reads queue_id). No template looks anything up in the database.
 CREDENTIAL_GRANTS = (
     "GRANT INSERT (queue_id, operation_type, lead_id, payload, last_error, status,"
     " next_retry_at), SELECT (queue_id) ON retry_queue TO {role}",
-    "GRANT SELECT (airtable_record_id, email, phone, updated_at) ON leads TO {role}",
 )
+
+
+def n8n_log(name: str) -> Path:
+    """Where n8n's output goes: the test artifacts, kept after the run."""
+    artifacts = Path(os.environ.get("TEST_ARTIFACTS", HERE.parent.parent / "test-artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    return artifacts / name
 
 
 def n8n_installed() -> bool:
@@ -72,7 +79,9 @@ class N8nConfig:
     api_url: str  # ACTIVITYLOG_API_URL
     alert_url: str  # ACTIVITYLOG_ALERT_WEBHOOK_URL
     api_key: str  # the x-api-key of the API key credential
-    events_db: tuple[str, int, str, str, str]  # host, port, database, user, password
+    # host, port, database, user, password of the fallback's credential; None: no such
+    # credential at all (the basic path, which needs only the API key)
+    events_db: tuple[str, int, str, str, str] | None
     folder: Path  # N8N_USER_FOLDER and the files imported
     log_path: Path
 
@@ -166,8 +175,7 @@ def _env(config: N8nConfig, database: str, port: int) -> dict[str, str]:
 
 
 def _credentials(config: N8nConfig) -> list[dict[str, object]]:
-    host, port, database, user, password = config.events_db
-    return [
+    credentials: list[dict[str, object]] = [
         {
             "id": API_KEY_CREDENTIAL[0],
             "name": API_KEY_CREDENTIAL[1],
@@ -180,6 +188,11 @@ def _credentials(config: N8nConfig) -> list[dict[str, object]]:
             "type": "httpBearerAuth",
             "data": {"token": SIMPLETEXTING_TOKEN},
         },
+    ]
+    if config.events_db is None:
+        return credentials
+    host, port, database, user, password = config.events_db
+    credentials.append(
         {
             "id": POSTGRES_CREDENTIAL[0],
             "name": POSTGRES_CREDENTIAL[1],
@@ -192,8 +205,9 @@ def _credentials(config: N8nConfig) -> list[dict[str, object]]:
                 "password": password,
                 "ssl": "disable",
             },
-        },
-    ]
+        }
+    )
+    return credentials
 
 
 async def _cli(env: dict[str, str], log_path: Path, *args: str, check: bool = True) -> int:
@@ -341,3 +355,46 @@ async def running_n8n(config: N8nConfig) -> AsyncIterator[N8n]:
                 process.kill()
                 process.wait()
         await drop_database(config.admin_url, database)
+
+
+@contextlib.asynccontextmanager
+async def n8n_harness(
+    admin_url: str,
+    events_database_url: str,
+    folder: Path,
+    log_path: Path,
+    *,
+    fallback: bool,
+) -> AsyncIterator[N8nHarness]:
+    """A running n8n for a test module, with the alert sink, the API's port and a path to
+    the events database; with `fallback`, the retry_queue fallback's PostgreSQL credential
+    (a role with exactly its grants, through the cuttable path), else no such credential."""
+    events_db = urlsplit(events_database_url)
+    db_path = TcpProxy(events_db.hostname or "127.0.0.1", events_db.port or 5432)
+    await db_path.start()
+    sink = WebhookSink()
+    await sink.start()
+    api_port = free_port()
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            credential = None
+            if fallback:
+                role, password = await stack.enter_async_context(
+                    credential_role(events_database_url)
+                )
+                database = events_db.path.lstrip("/")
+                credential = ("127.0.0.1", db_path.port, database, role, password)
+            config = N8nConfig(
+                admin_url=admin_url,
+                api_url=f"http://127.0.0.1:{api_port}",
+                alert_url=sink.url,
+                api_key=generate_key(),
+                events_db=credential,
+                folder=folder,
+                log_path=log_path,
+            )
+            server = await stack.enter_async_context(running_n8n(config))
+            yield N8nHarness(server, api_port, config.api_key, sink, db_path)
+    finally:
+        await sink.stop()
+        await db_path.cut()

@@ -3,11 +3,9 @@ retries, the retry_queue fallback, the error workflow) and the provider webhook 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -16,46 +14,16 @@ import orjson
 import redis.asyncio as aioredis
 from fake_simpletexting import FakeSimpleTexting
 from http_gate import OutageGate
+from n8n_flows import activity_log, handled, post_webhook, retry_rows, stored, wait_stored
 from n8n_support import SIMPLETEXTING_TOKEN, SMS_TEST_WORKFLOW, N8nHarness, payload
 
-from activitylog.contract.identity import EVENT_ID_NAMESPACE
+from activitylog.contract.identity import EVENT_ID_NAMESPACE, message_fact_id
 from activitylog.runtime.settings import Settings
-from activitylog_ingest.service import run_ingest
 from activitylog_retry.service import run_retry
 from activitylog_testing.leads import add_lead
 from activitylog_testing.polling import wait_for
 from activitylog_testing.ports import free_port
-from activitylog_testing.serving import running, serving_api
-from activitylog_testing.streams import stream_drained
-
-
-@contextlib.asynccontextmanager
-async def activity_log(settings: Settings) -> AsyncIterator[None]:
-    """The API and an ingest worker, as in production: events go API → stream → table."""
-    async with serving_api(settings), running(functools.partial(run_ingest, settings)):
-        yield
-
-
-async def stored(pool: asyncpg.Pool) -> list[asyncpg.Record]:
-    async with pool.acquire() as conn:
-        return await conn.fetch(
-            "SELECT id, event_type, lead_airtable_id, description, message_content, metadata,"
-            " source, execution_id, timestamp FROM lead_activity_log ORDER BY timestamp, id"
-        )
-
-
-async def wait_stored(pool: asyncpg.Pool, n: int, what: str) -> list[asyncpg.Record]:
-    async def enough() -> list[asyncpg.Record] | None:
-        rows = await stored(pool)
-        return rows if len(rows) >= n else None
-
-    rows: list[asyncpg.Record] = await wait_for(enough, timeout=60, message=what)
-    return rows
-
-
-async def retry_rows(pool: asyncpg.Pool) -> list[asyncpg.Record]:
-    async with pool.acquire() as conn:
-        return await conn.fetch("SELECT * FROM retry_queue ORDER BY id")
+from activitylog_testing.serving import running
 
 
 def events(n: int, prefix: str) -> list[dict[str, Any]]:
@@ -105,6 +73,34 @@ async def test_sub_workflow_stores_each_event_once_with_ids_from_execution_and_i
     assert {r["execution_id"] for r in rows} == {rows[0]["execution_id"]}
     assert await retry_rows(pool) == []
     assert n8n.sink.received == []
+
+
+async def test_an_sms_fact_gets_no_event_id_here_and_is_one_event_across_executions(
+    n8n: N8nHarness, n8n_settings: Settings, pool: asyncpg.Pool
+) -> None:
+    # The same send handed to log-activity by two executions (a re-run, or a second
+    # workflow that saw it): no id from either execution, the activity log's from the message.
+    sent = {
+        "eventType": "MESSAGE_SENT",
+        "leadAirtableId": "recSmsFact0001",
+        "description": "SMS sent",
+        "metadata": {
+            "provider": "simpletexting",
+            "messageId": "65f1c0a94b3a2e0012ab0001",
+            "campaignId": "camp-n8n",
+            "phone": "4085550001",
+        },
+    }
+    async with activity_log(n8n_settings):
+        for _ in range(2):
+            response = await call_log_activity(n8n, [sent])
+            assert response.status_code == 200, response.text
+        rows = await wait_stored(pool, 1, "the send stored")
+    assert len(rows) == 1
+    (row,) = rows
+    assert row["id"] == message_fact_id("simpletexting", "65f1c0a94b3a2e0012ab0001", "MESSAGE_SENT")
+    assert row["metadata"]["phone"] == "+14085550001"  # 10 digits, stored as E.164
+    assert await retry_rows(pool) == []
 
 
 async def test_api_answering_503_once_then_recovering_stores_each_event_once(
@@ -189,15 +185,10 @@ async def _has_alert(n8n: N8nHarness, word: str) -> bool:
     return any(word in text for text in n8n.sink.texts)
 
 
-async def post_webhook(n8n: N8nHarness, path: str, body: dict[str, Any]) -> None:
-    async with httpx.AsyncClient(timeout=60) as http:
-        response = await http.post(n8n.server.webhook_url(path), json=body)
-    assert response.status_code == 200, response.text
-
-
 async def test_simpletexting_delivery_webhook_logs_delivered_and_failed_once(
     n8n: N8nHarness, n8n_settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis
 ) -> None:
+    # No send of this message is logged: the activity log places the reports by leadPhone.
     await add_lead(pool, "recLeadSt0001", "Ann", "Lead", phone="+1 (555) 123-0001")
     delivered = payload("simpletexting-delivery-report.json")
     failed = copy.deepcopy(delivered)
@@ -211,12 +202,33 @@ async def test_simpletexting_delivery_webhook_logs_delivered_and_failed_once(
         await post_webhook(n8n, "simpletexting-delivery", delivered)
         await handled(n8n, n8n_settings, redis, "ActLogStDelivery", before + 3)
     rows = await stored(pool)
+    message_id = delivered["values"]["messageId"]
     assert sorted(r["event_type"] for r in rows) == ["MESSAGE_DELIVERED", "MESSAGE_FAILED"]
     assert {r["lead_airtable_id"] for r in rows} == {"recLeadSt0001"}
     assert {r["source"] for r in rows} == {"n8n:ActLogStDelivery"}
+    for row in rows:
+        assert row["id"] == message_fact_id("simpletexting", message_id, row["event_type"])
+        assert row["metadata"]["provider"] == "simpletexting"
+        assert row["metadata"]["messageId"] == message_id
+        assert row["metadata"]["phone"] == "+15551230001"
+        assert row["metadata"]["carrier"] == "Verizon"
     meta = {r["event_type"]: r["metadata"] for r in rows}
-    assert meta["MESSAGE_DELIVERED"]["messageId"] == delivered["values"]["messageId"]
-    assert meta["MESSAGE_FAILED"]["carrier"] == "Verizon"
+    assert meta["MESSAGE_FAILED"]["reportId"] == "65f1c0de4b3a2e0012ab99ff"
+    assert await retry_rows(pool) == []
+
+
+async def test_a_report_type_the_delivery_flow_does_not_handle_alerts_instead_of_vanishing(
+    n8n: N8nHarness, pool: asyncpg.Pool
+) -> None:
+    report = payload("simpletexting-delivery-report.json")
+    report.update(reportId="65f1c0de4b3a2e0012ab77aa", type="INCOMING_MESSAGE")
+    await post_webhook(n8n, "simpletexting-delivery", report)
+    await wait_for(
+        lambda: _has_alert(n8n, "is not a delivery report"),
+        timeout=60,
+        message="the error workflow's alert naming the report type",
+    )
+    assert await stored(pool) == []
 
 
 async def test_simpletexting_inbound_webhook_logs_replies_and_opt_outs(
@@ -226,15 +238,20 @@ async def test_simpletexting_inbound_webhook_logs_replies_and_opt_outs(
     reply = payload("simpletexting-inbound-message.json")
     stop = copy.deepcopy(reply)
     stop["reportId"] = "65f1c9124b3a2e0012ab3600"
-    stop["values"]["text"] = " Stop "
+    stop["values"].update(messageId="65f1c9104b3a2e0012ab3601", text=" Stop ")
     async with activity_log(n8n_settings):
         await post_webhook(n8n, "simpletexting-inbound", reply)
         await post_webhook(n8n, "simpletexting-inbound", stop)
         rows = await wait_stored(pool, 2, "the reply and the opt-out")
     by_type = {r["event_type"]: r for r in rows}
     assert set(by_type) == {"INBOUND_REPLY", "OPT_OUT"}
-    assert by_type["INBOUND_REPLY"]["message_content"] == "Yes, Thursday afternoon works for me"
-    assert by_type["INBOUND_REPLY"]["timestamp"].isoformat() == "2026-03-02T14:20:08.489000+00:00"
+    answer = by_type["INBOUND_REPLY"]
+    assert answer["message_content"] == "Yes, Thursday afternoon works for me"
+    assert answer["timestamp"].isoformat() == "2026-03-02T14:20:08.489000+00:00"
+    assert answer["id"] == message_fact_id(
+        "simpletexting", reply["values"]["messageId"], "INBOUND_REPLY"
+    )
+    assert answer["metadata"]["phone"] == "+15551230001"
     assert {r["lead_airtable_id"] for r in rows} == {"recLeadSt0002"}
 
 
@@ -245,7 +262,8 @@ async def test_calendly_webhook_logs_confirmed_cancelled_and_rescheduled(
     created = payload("calendly-invitee-created.json")
     canceled = payload("calendly-invitee-canceled.json")
     # A reschedule: the old booking is canceled with rescheduled=true, a new one created
-    # with old_invitee; this one has no utm_content, so the invitee's email finds the lead.
+    # with old_invitee; this one has no utm_content, so the activity log finds the lead by
+    # the invitee's email (leadEmail).
     old_canceled = copy.deepcopy(canceled)
     old_canceled["payload"].update(
         rescheduled=True, email="cy.lead@example.com", tracking={}, uri="https://x/inv/OLD"
@@ -274,28 +292,26 @@ async def test_calendly_webhook_logs_confirmed_cancelled_and_rescheduled(
     ]
     assert rows[0]["description"].startswith("Booked 30 Minute Discovery Call")
     assert "Something came up at work" in rows[1]["description"]
-    assert rows[0]["metadata"]["startTime"] == "2026-03-05T16:00:00.000000Z"
-
-
-async def handled(
-    n8n: N8nHarness, settings: Settings, redis: aioredis.Redis, workflow_id: str, n: int
-) -> None:
-    """Wait until n8n has finished `n` executions of the workflow and the ingest has
-    taken everything the API published."""
-
-    async def done() -> bool:
-        finished = await n8n.server.finished_executions(workflow_id) >= n
-        return finished and await stream_drained(redis, settings)
-
-    await wait_for(done, timeout=30, message=f"{n} executions of {workflow_id} handled")
+    assert rows[0]["metadata"]["startTime"] == "2026-03-05T16:00:00Z"
+    assert await retry_rows(pool) == []
 
 
 async def test_sms_scheduler_run_by_n8n_execute_logs_sent_and_failed_messages(
     n8n: N8nHarness, n8n_settings: Settings, pool: asyncpg.Pool
 ) -> None:
     due = [
-        {"leadAirtableId": "recLeadSms001", "phone": "5551230010", "text": "Hi Ann, still keen?"},
-        {"leadAirtableId": "recLeadSms002", "phone": "5551230020", "text": "Hi Bo, still keen?"},
+        {
+            "leadAirtableId": "recLeadSms001",
+            "phone": "5551230010",
+            "text": "Hi Ann, still keen?",
+            "campaignId": "spring-roofing",
+        },
+        {
+            "leadAirtableId": "recLeadSms002",
+            "phone": "5551230020",
+            "text": "Hi Bo, still keen?",
+            "campaignId": "spring-roofing",
+        },
     ]
     async with (
         FakeSimpleTexting(refused={"5551230020"}) as simpletexting,
@@ -316,7 +332,18 @@ async def test_sms_scheduler_run_by_n8n_execute_logs_sent_and_failed_messages(
     by_lead = {r["lead_airtable_id"]: r for r in rows}
     sent, failed = by_lead["recLeadSms001"], by_lead["recLeadSms002"]
     assert (sent["event_type"], sent["message_content"]) == ("MESSAGE_SENT", due[0]["text"])
-    assert sent["metadata"]["messageId"].startswith("65f1c0a9")
+    message_id = simpletexting.message_id_to("5551230010")
+    assert sent["metadata"] == {
+        "provider": "simpletexting",
+        "messageId": message_id,
+        "campaignId": "spring-roofing",
+        "phone": "+15551230010",
+    }
+    assert sent["id"] == message_fact_id("simpletexting", message_id, "MESSAGE_SENT")
     assert failed["event_type"] == "MESSAGE_FAILED"
     assert "failed" in failed["description"]
+    # A refused send has no message id: no messageId, and an id from its execution.
+    assert "messageId" not in failed["metadata"]
+    assert failed["metadata"]["campaignId"] == "spring-roofing"
+    assert failed["id"] == expected_id(failed, 0)
     assert {r["source"] for r in rows} == {f"n8n:{SMS_TEST_WORKFLOW}"}

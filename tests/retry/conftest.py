@@ -11,10 +11,10 @@ import asyncpg
 import orjson
 import pytest
 
-from activitylog.retry.outcomes import RetryPolicy
+from activitylog.domain.dead_letters import DeadLetter, RetryRow, RetryStatus
+from activitylog.domain.retry.outcomes import RetryPolicy
 from activitylog.runtime.settings import Settings
 from activitylog.storage import retry_queue
-from activitylog.storage.retry_queue import DeadLetter, RetryRow, RetryStatus
 
 AddRow = Callable[..., Awaitable[RetryRow]]
 

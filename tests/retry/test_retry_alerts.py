@@ -6,8 +6,8 @@ import functools
 
 import pytest
 
+from activitylog.domain.dead_letters import RetryStatus
 from activitylog.runtime.settings import Settings
-from activitylog.storage.retry_queue import RetryStatus
 from activitylog_retry.alerts import Alerter, Webhook, slack_escape
 from activitylog_retry.service import run_retry
 from activitylog_testing.polling import wait_for
@@ -126,11 +126,16 @@ async def test_service_alerts_when_a_row_goes_dead(
     pool, add_row, sink, retry_settings: Settings
 ) -> None:
     settings = retry_settings.model_copy(update={"alert_webhook_url": sink.url})
-    await add_row(event(7, leadId="5b0e8a52-64a4-4b4f-8a3b-0d5c0d6f9a11", leadAirtableId=None))
+    # Two leads share the phone the event names: no retry can choose between them.
+    await pool.execute(
+        "INSERT INTO leads (airtable_record_id, phone) VALUES ('recTwin1', '4085550003'), "
+        "('recTwin2', '408.555.0003')"
+    )
+    await add_row(event(7, leadPhone="4085550003", leadAirtableId=None))
     async with running(functools.partial(run_retry, settings)):
         await wait_for(lambda: _dead_alert(sink), timeout=15, message="the dead-row alert")
     text = _dead_alert_text(sink)
-    assert "lead 5b0e8a52-64a4-4b4f-8a3b-0d5c0d6f9a11 does not exist (yet)" in text
+    assert "phone +14085550003 matches 2 leads (recTwin1, recTwin2)" in text
     assert "gave up after 3 attempts" in text
 
 

@@ -9,9 +9,9 @@ import pytest
 import pytest_asyncio
 from litestar.testing import AsyncTestClient
 
-from activitylog.access.keys import Role, generate_key, hash_key, key_prefix
+from activitylog.domain.dead_letters import RetryStatus
 from activitylog.storage import api_keys
-from activitylog.storage.retry_queue import RetryStatus
+from activitylog.use_cases.access.keys import Role, generate_key, hash_key, key_prefix
 from activitylog_api.app import create_app
 from support import event
 

@@ -9,7 +9,7 @@ import subprocess
 
 import orjson
 
-from activitylog.storage.retry_queue import RetryStatus
+from activitylog.domain.dead_letters import RetryStatus
 from support import event, run_cli
 
 

@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from activitylog.retry import airtable_import, redrive
-from activitylog.retry.airtable_import import ImportFormatError, parse_time
-from activitylog.retry.outcomes import DiscardRefused
-from activitylog.storage.retry_queue import RetryStatus
+from activitylog.domain.airtable import parse_time
+from activitylog.domain.dead_letters import RetryStatus
+from activitylog.domain.retry.airtable_export import IMPORT_FIELDS, ImportFormatError
+from activitylog.domain.retry.outcomes import DiscardRefused
+from activitylog.use_cases.retry import airtable_import, redrive
 from support import event
 
 
@@ -92,7 +93,7 @@ async def test_discard(pool, add_row, policy, fetch_row) -> None:
 
 def airtable_csv(rows: list[dict[str, str]]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(airtable_import.IMPORT_FIELDS))
+    writer = csv.DictWriter(out, fieldnames=list(IMPORT_FIELDS))
     writer.writeheader()
     writer.writerows(rows)
     return "\ufeff" + out.getvalue()  # Airtable's exports start with a BOM

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from activitylog.retry.outcomes import (
+from activitylog.domain.dead_letters import RetryRow, RetryStatus
+from activitylog.domain.retry.outcomes import (
     NotReplayable,
     RetryPolicy,
     accept_row,
@@ -17,7 +18,6 @@ from activitylog.retry.outcomes import (
     already_resolved,
     is_stream_id,
 )
-from activitylog.storage.retry_queue import RetryRow, RetryStatus
 from support import event
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)

@@ -11,13 +11,15 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from redis.exceptions import ResponseError
 
-from activitylog.retry.outcomes import RetryPolicy, accept_row, is_stream_id
-from activitylog.retry.redrive import redrive_due
+from activitylog.domain.dead_letters import RetryStatus
+from activitylog.domain.leads.records import LeadInput
+from activitylog.domain.retry.outcomes import RetryPolicy, accept_row, is_stream_id
+from activitylog.domain.stream_entries import decode_entry
+from activitylog.ingest.processor import ProcessorConfig, StreamProcessor
 from activitylog.runtime.settings import Settings
-from activitylog.storage.retry_queue import RetryStatus
-from activitylog.stream.conventions import ensure_group
-from activitylog.stream.decoding import decode_entry
-from activitylog.stream.processor import ProcessorConfig, StreamProcessor
+from activitylog.storage.stream import ensure_group
+from activitylog.use_cases.leads import saving as lead_saving
+from activitylog.use_cases.retry.redrive import redrive_due
 from activitylog_retry.service import run_retry
 from activitylog_testing.polling import wait_for
 from activitylog_testing.serving import running
@@ -69,9 +71,36 @@ async def test_a_row_waits_for_its_lead_then_is_stored_with_the_stream_id(
     assert status == "resolved"
 
 
-async def test_a_row_goes_dead_after_the_last_attempt(pool, add_row, policy, fetch_row) -> None:
+async def test_a_row_dead_waiting_for_its_lead_comes_back_when_the_lead_does(
+    pool, add_row, policy, fetch_row
+) -> None:
     lead = uuid.uuid4()
     row = await add_row(late_event(2, lead), lead_id=str(lead))
+    for _ in range(policy.max_attempts):
+        await pool.execute("UPDATE retry_queue SET next_retry_at = now()")
+        await redrive_due(pool, policy, 10)
+    current = await fetch_row(row.id)
+    assert current.status is RetryStatus.DEAD  # a lead that never comes is alerted
+    assert f"lead {lead} does not exist (yet)" in current.last_error
+    assert await pool.fetchval("SELECT waiting_for FROM retry_queue") == [f"lead:{lead}"]
+
+    # The lead sync brings it after all: the row is pending and due again, then stored.
+    async with pool.acquire() as conn, conn.transaction():
+        await lead_saving.save_leads(conn, [LeadInput(lead, "recCameLate1", {})])
+    assert (await fetch_row(row.id)).status is RetryStatus.PENDING
+    (outcome,) = await redrive_due(pool, policy, 10)
+    assert outcome.status is RetryStatus.RESOLVED
+    assert await pool.fetchval("SELECT lead_id FROM lead_activity_log") == lead
+
+
+async def test_a_row_goes_dead_after_the_last_attempt(pool, add_row, policy, fetch_row) -> None:
+    # Two leads share the phone the event names: no retry can choose between them.
+    await pool.execute(
+        "INSERT INTO leads (airtable_record_id, phone) VALUES ('recTwin1', '4085550002'), "
+        "('recTwin2', '+1 408 555 0002')"
+    )
+    row = await add_row(event(2, leadAirtableId=None, leadPhone="4085550002"))
+    lead = "phone +14085550002 matches 2 leads"
 
     async def dead():
         await redrive_due(pool, policy, 10)
@@ -80,7 +109,7 @@ async def test_a_row_goes_dead_after_the_last_attempt(pool, add_row, policy, fet
 
     final = await wait_for(dead, message="the row to go dead")
     assert final.retry_count == policy.max_attempts == 3
-    assert f"lead {lead} does not exist (yet)" in final.last_error
+    assert lead in final.last_error
     assert "gave up after 3 attempts" in final.last_error
     assert await pool.fetchval("SELECT count(*) FROM lead_activity_log") == 0
 

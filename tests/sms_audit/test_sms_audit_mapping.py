@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from activitylog.contract.identity import EVENT_ID_NAMESPACE
-from activitylog.sms_audit.facts import SOURCE, Fact, SkipReason, event_key, map_row
-from activitylog.sms_audit.rows import SourceFormatError, from_portal, read_csv
+from activitylog.domain.sms_audit.facts import SOURCE, Fact, SkipReason, event_key, map_row
+from activitylog.domain.sms_audit.rows import SourceFormatError, from_portal, read_csv
 from activitylog_testing.sms_audit import (
     EXPECTED,
     EXPECTED_SKIPPED,
@@ -68,7 +68,7 @@ def test_every_fact_becomes_its_event_and_bad_rows_are_skipped_with_a_reason() -
     assert by_where[("line 15", None)].reason is SkipReason.NO_LEAD
     assert "'Sam Smith'" in by_where[("line 15", None)].detail
 
-    clicked = [e for e in events if e.message.campaign_id == "st-1001"]
+    clicked = [e for e in events if e.message.message_id == "st-1001"]
     assert [e.event_type.value for e in clicked] == [
         "MESSAGE_SENT", "MESSAGE_DELIVERED", "LINK_CLICKED"
     ]  # fmt: skip
@@ -79,13 +79,16 @@ def test_every_fact_becomes_its_event_and_bad_rows_are_skipped_with_a_reason() -
     assert sent.event.source == SOURCE
     assert sent.event.lead_airtable_id == "recLead0001"
     assert sent.event.message_content == "Hi Sam,\nyour roof quote is ready: https://x.example/q"
+    # Campaign ID is SimpleTexting's message id, never a campaign; the phone is E.164.
     assert sent.event.metadata == {
-        "campaign_id": "st-1001", "phone": "+1 (555) 000-1001", "status": "Clicked"
+        "provider": "simpletexting", "messageId": "st-1001", "phone": "+15550001001",
+        "status": "Clicked",
     }  # fmt: skip
+    assert "campaignId" not in sent.event.metadata
     assert delivered.event.metadata["carrier"] == "Verizon"
     assert delivered.event.description == "SMS delivered (Verizon)"
 
-    failed = {e.message.campaign_id: e.accepted for e in events if e.event_type == "MESSAGE_FAILED"}
+    failed = {e.message.message_id: e.accepted for e in events if e.event_type == "MESSAGE_FAILED"}
     assert failed["st-1004"].event.description == "SMS failed to send"  # at Sent At
     assert failed["st-1004"].timestamp == datetime(2025, 11, 8, 11, 0, tzinfo=UTC)
     assert failed["st-1003"].event.description == "SMS undelivered (T-Mobile)"  # at Delivery At
@@ -98,20 +101,41 @@ def test_ids_name_the_message_and_fact_so_both_sources_agree() -> None:
     assert {e.accepted.id for e in from_csv} == {e.accepted.id for e in from_db}
     # The contract's UUIDv5 of an idempotency key, in the one namespace.
 
+    # The id the API gives the same fact from a template: provider, message id and type.
     first = from_csv[0]
-    key = event_key("message:st-1001:15550001001", Fact.SEND)
-    assert first.accepted.id == uuid.uuid5(EVENT_ID_NAMESPACE, "idempotency-key:" + key)
+    assert first.accepted.id == uuid.uuid5(
+        EVENT_ID_NAMESPACE, "sms:simpletexting:st-1001:MESSAGE_SENT"
+    )
+    # The id the backfill gave it before the tracking plan, so a re-run recognises it.
+    assert first.legacy_id == uuid.uuid5(
+        EVENT_ID_NAMESPACE, "idempotency-key:sms-audit:message:st-1001:15550001001:send"
+    )
     # The replayable payload carries the settled id.
     assert f'"eventId":"{first.accepted.id}"' in first.accepted.raw
+
+
+def test_a_delivery_row_without_its_lead_names_its_message() -> None:
+    """The production delivery workflow writes its own row; a failed lookup leaves the Lead
+    Record ID blank: the delivery still names its message (and the phone)."""
+    events, _ = mapped(export_rows())
+    (delivery,) = [
+        e for e in events if e.message.message_id == "st-1005" and e.fact is Fact.DELIVERY
+    ]
+    assert delivery.accepted.event.lead_airtable_id is None
+    assert delivery.accepted.event.lead_phone == "+15550001005"
+    assert delivery.accepted.event.message is not None
+    assert delivery.accepted.event.message.key == "simpletexting:st-1005"
+    assert delivery.accepted.event.event_type == "MESSAGE_DELIVERED"
 
 
 def test_without_campaign_id_the_record_id_names_the_message() -> None:
     record = portal_record(ROWS[4]) | {"sms_campaign_id": ""}
     (event,), _ = map_row(from_portal(record), UTC)
-    key = event_key("record:recSms0005", Fact.SEND)
     (again,), _ = map_row(from_portal(record | {"text": "edited later"}), UTC)
     assert event.accepted.id == again.accepted.id
-    assert key.endswith(":send")
+    key = event_key(from_portal(record), Fact.SEND)
+    assert key == "sms-audit:record:recSms0005:send"
+    assert event.accepted.id == uuid.uuid5(EVENT_ID_NAMESPACE, "idempotency-key:" + key)
     bare = from_portal(record | {"airtable_record_id": ""})
     assert map_row(bare, UTC)[1][0].reason is SkipReason.NO_MESSAGE_ID
 

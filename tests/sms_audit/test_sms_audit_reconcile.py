@@ -13,8 +13,8 @@ from sms_audit_cli import invoke
 
 from activitylog.contract.events import parse_event
 from activitylog.contract.identity import AcceptedEvent
-from activitylog.sms_audit.reconcile import Period, Sighting, compare
-from activitylog.storage.unit_of_work import store_batch
+from activitylog.domain.sms_audit.reconcile import Period, Sighting, compare
+from activitylog.use_cases.store_batch import store_batch
 from activitylog_testing.sms_audit import airtable_csv, fill_portal, log_payload, sends_on
 
 SEPT_16 = datetime(2025, 9, 16, tzinfo=UTC)
@@ -22,8 +22,8 @@ SEPT_17 = datetime(2025, 9, 17, tzinfo=UTC)
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-def sent(at: datetime, campaign: str, phone: str = "+15550000001") -> Sighting:
-    return Sighting("MESSAGE_SENT", at, campaign, phone, "recLead0001")
+def sent(at: datetime, message_id: str, phone: str = "+15550000001") -> Sighting:
+    return Sighting("MESSAGE_SENT", at, message_id, phone, "recLead0001")
 
 
 def test_matching_across_midnight_and_the_slack() -> None:
@@ -44,8 +44,8 @@ def test_matching_across_midnight_and_the_slack() -> None:
     (row,) = report.rows
     assert (row.day, row.airtable, row.log) == (date(2025, 9, 16), 3, 2)
     assert (row.missing_in_log, row.missing_in_airtable) == (1, 1)
-    assert [s.campaign_id for s in report.missing_in_log] == ["c3"]
-    assert [s.campaign_id for s in report.missing_in_airtable] == ["c5"]
+    assert [s.message_id for s in report.missing_in_log] == ["c3"]
+    assert [s.message_id for s in report.missing_in_airtable] == ["c5"]
     assert report.unmatched == 2
     assert not report.within(1)
     assert report.within(2)
@@ -92,7 +92,7 @@ async def test_a_planted_gap_is_found_and_a_clean_period_passes(
     assert tolerated.exit_code == 0, tolerated.output
     report = json.loads(tolerated.stdout)
     assert report["totals"]["missingInLog"] == 6
-    assert {m["campaignId"] for m in report["missingInLog"]} == {f"b-{i}" for i in range(6)}
+    assert {m["messageId"] for m in report["missingInLog"]} == {f"b-{i}" for i in range(6)}
     assert report["withinTolerance"] is True
     assert (await invoke(settings, *args, "--tolerance", "59%")).exit_code == 1
     assert (await invoke(settings, *args, "--tolerance", "60%")).exit_code == 0

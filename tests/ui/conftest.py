@@ -18,7 +18,10 @@ from activitylog_testing.serving import ServedApi, serving_api
 
 @pytest.fixture
 def ui_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"api_port": free_port(), "api_backend_timeout_s": 1.0})
+    # No growing delay between sign-in failures (tests/ui/test_login_devices.py has its own).
+    return settings.model_copy(
+        update={"api_port": free_port(), "api_backend_timeout_s": 1.0, "login_delay_s": 0.0}
+    )
 
 
 @pytest_asyncio.fixture

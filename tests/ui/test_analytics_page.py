@@ -9,8 +9,8 @@ from axe_support import severe_violations
 from playwright.async_api import Page, expect
 from ui_support import screenshot
 
-from activitylog.analytics import keeping
-from activitylog.storage.unit_of_work import store_batch
+from activitylog.use_cases.analytics import keeping
+from activitylog.use_cases.store_batch import store_batch
 from activitylog_cli.demo import load
 from activitylog_testing.analytics_history import LATE_REPLY, THREE_MESSAGES, accepted
 

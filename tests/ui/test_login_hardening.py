@@ -35,7 +35,7 @@ def ui_settings(ui_settings: Settings) -> Settings:
     return ui_settings.model_copy(
         update={
             "login_max_failures": MAX_FAILURES,
-            "login_max_attempts_per_address": PER_ADDRESS,
+            "login_max_failures_per_address": PER_ADDRESS,
             "login_lockout_s": WINDOW_S,
         }
     )

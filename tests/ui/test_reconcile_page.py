@@ -14,7 +14,7 @@ from ui_support import screenshot
 from activitylog.contract.events import parse_event
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.runtime.settings import Settings
-from activitylog.storage.unit_of_work import store_batch
+from activitylog.use_cases.store_batch import store_batch
 from activitylog_testing.databases import empty_database
 from activitylog_testing.ports import free_port
 from activitylog_testing.sms_audit import airtable_csv, fill_portal, log_payload, sends_on

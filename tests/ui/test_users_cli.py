@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from activitylog.access.accounts import LoginLimits, sign_in
 from activitylog.runtime.settings import Settings
+from activitylog.use_cases.access.accounts import LoginLimits, sign_in
 from support import run_cli
 
 
@@ -16,7 +16,7 @@ def users(settings: Settings, *args: str, stdin: str = "") -> subprocess.Complet
 async def check(pool, email: str, password: str) -> bool:
     async with pool.acquire() as conn:
         result = await sign_in(
-            conn, email, password, address="127.0.0.1", limits=LoginLimits(100, 100, 100, 0)
+            conn, email, password, address="127.0.0.1", limits=LoginLimits(100, 100, 0, 0, 0)
         )
     return result.ok
 

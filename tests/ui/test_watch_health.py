@@ -9,10 +9,10 @@ import pytest
 from playwright.async_api import Page, expect
 from ui_support import screenshot
 
-from activitylog.counters.rollups import Basis, CounterKey, Grain, truncate
+from activitylog.domain.counters.rollups import Basis, CounterKey, Grain, truncate
+from activitylog.domain.watch.rules import WatchRule, Window, parse_window
 from activitylog.runtime.backoff import Backoff
 from activitylog.storage import event_counts, watch_rules
-from activitylog.watch.rules import WatchRule, Window, parse_window
 from activitylog_retry.alerts import Webhook
 from activitylog_retry.watcher import WatchConfig, Watcher
 

@@ -12,7 +12,7 @@ import orjson
 
 from activitylog.contract.events import parse_event
 from activitylog.contract.identity import AcceptedEvent
-from activitylog.storage.unit_of_work import store_batch
+from activitylog.use_cases.store_batch import store_batch
 from activitylog_testing.leads import add_lead
 
 

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from activitylog.counters.rollups import Basis, CounterKey, Grain, truncate
+from activitylog.domain.counters.rollups import Basis, CounterKey, Grain, truncate
 from activitylog.runtime.settings import Settings
 from activitylog.storage import event_counts
 from faults.webhook_sink import WebhookSink

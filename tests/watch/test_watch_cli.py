@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from activitylog.contract.events import parse_event
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.runtime.settings import Settings
-from activitylog.storage.unit_of_work import store_batch
+from activitylog.use_cases.store_batch import store_batch
 from activitylog_cli.watch import watch
 from support import event, run_cli
 

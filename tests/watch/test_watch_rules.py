@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from activitylog.watch import rates, silence
-from activitylog.watch.rules import (
+from activitylog.domain.watch import rates, silence
+from activitylog.domain.watch.rules import (
     RuleError,
     WatchRule,
     Window,
@@ -21,8 +21,8 @@ from activitylog.watch.rules import (
     parse_zone,
     rule_for,
 )
-from activitylog.watch.schedule import active_time, is_active
-from activitylog.watch.suggest import active_window, suggest
+from activitylog.domain.watch.schedule import active_time, is_active
+from activitylog.domain.watch.suggest import active_window, suggest
 
 NY = "America/New_York"
 OFFICE = Window(time(8), time(20), NY)

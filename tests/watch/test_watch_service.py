@@ -11,13 +11,13 @@ import asyncpg
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
-from activitylog.counters.rollups import Grain, truncate
-from activitylog.monitoring.health import DEGRADED, health_report
+from activitylog.domain.counters.rollups import Grain, truncate
+from activitylog.domain.watch.rules import WatchRule
 from activitylog.runtime.backoff import Backoff
 from activitylog.runtime.settings import Settings
 from activitylog.storage import watch_rules
-from activitylog.stream.conventions import publish
-from activitylog.watch.rules import WatchRule
+from activitylog.storage.stream import publish
+from activitylog.use_cases.health import DEGRADED, health_report
 from activitylog_ingest.service import run_ingest
 from activitylog_retry.alerts import Webhook
 from activitylog_retry.service import run_retry

@@ -166,3 +166,15 @@ export class ActivityLogClient {
     return csv;
   }
 }
+
+// The never-throwing logger (retries, a bounded queue, onGiveUp): src/logger.ts.
+export {
+  ActivityLogger,
+  backoffDelay,
+  retryAfterMs,
+  type FieldError,
+  type GiveUp,
+  type GiveUpReason,
+  type LoggerOptions,
+  type LogOutcome,
+} from "./logger.js";

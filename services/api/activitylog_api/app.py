@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Request, Response, get
+from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
 from litestar.plugins.prometheus import PrometheusController
-from litestar.types import ControllerRouterHandler
+from litestar.types import ControllerRouterHandler, Message, Scope
 
 from activitylog.runtime.db import close_pool, create_pool
 from activitylog.runtime.settings import Settings, get_settings
-from activitylog.stream.conventions import redis_client
+from activitylog.storage.stream import redis_client
 from activitylog_api.auth import KeyVerifier, principal_of
 from activitylog_api.errors import EXCEPTION_HANDLERS, bad_request
 from activitylog_api.metrics import request_metrics
@@ -78,7 +79,12 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     )
     redis = redis_client(redis_url, socket_timeout=settings.api_backend_timeout_s)
     verifier = KeyVerifier(
-        pool, ttl_s=settings.api_key_cache_s, timeout_s=settings.api_backend_timeout_s
+        pool,
+        ttl_s=settings.api_key_cache_s,
+        timeout_s=settings.api_backend_timeout_s,
+        redis=redis,
+        stream=settings.activity_stream,
+        offline_s=settings.api_key_offline_s,
     )
     app.state.key_verifier = verifier
     app.state.services = ApiServices(settings, pool, redis, verifier)
@@ -104,6 +110,20 @@ async def _reject_nul(request: Request[Any, Any, Any]) -> None:
             raise bad_request(name, "may not contain NUL characters")
 
 
+async def _secure_headers(message: Message, scope: Scope) -> None:
+    """Every response: `X-Content-Type-Options: nosniff`; a JSON one also `Cache-Control:
+    no-store` unless it says otherwise (answers hold lead data; no cache may keep them)."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    if "x-content-type-options" not in headers:
+        headers["x-content-type-options"] = "nosniff"
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    is_json = media_type == "application/json" or media_type.endswith("+json")
+    if is_json and "cache-control" not in headers:
+        headers["cache-control"] = "no-store"
+
+
 def create_app(settings: Settings) -> Litestar:
     """The API for `settings`; PostgreSQL and Redis are reached in its lifespan."""
     app = Litestar(
@@ -115,6 +135,7 @@ def create_app(settings: Settings) -> Litestar:
             "principal": Provide(principal_of, sync_to_thread=False),
         },
         before_request=_reject_nul,
+        before_send=[_secure_headers],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_metrics],
         openapi_config=openapi_config(),

@@ -10,15 +10,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import redis.asyncio as aioredis
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from redis.exceptions import RedisError
 
-from activitylog.access.keys import Role, hash_key
 from activitylog.runtime.db import is_transient
 from activitylog.runtime.logs import get_logger
 from activitylog.storage import api_keys
+from activitylog.use_cases.access import key_copies
+from activitylog.use_cases.access.keys import Role, hash_key
 from activitylog_api.errors import BackendUnavailable
 
 KEY_HEADER = "x-api-key"
@@ -63,22 +66,43 @@ class Principal:
 
 
 class KeyStoreUnavailable(RuntimeError):
-    """PostgreSQL could not be asked about a key we have not seen recently."""
+    """Neither PostgreSQL nor the copies in Redis can tell about a key we have not seen."""
+
+
+@dataclass(slots=True)
+class _Answer:
+    checked_at: float  # monotonic time of the last look-up (PostgreSQL, else Redis)
+    verified_at: float  # monotonic time PostgreSQL last answered for this key
+    principal: Principal | None
 
 
 class KeyVerifier:
-    """Checks keys against PostgreSQL and trusts each answer for `ttl_s` seconds."""
+    """Checks keys against PostgreSQL and trusts each answer for `ttl_s` seconds; while
+    PostgreSQL is down, against the copies of verified keys in Redis (`key_copies`)."""
 
     # An expired answer is still used while one background lookup per key refreshes it:
-    # requests never queue behind the database for a key seen before, and a known key keeps
-    # working while PostgreSQL is away (events still reach the stream). Revocation takes
-    # effect within `ttl_s` plus one lookup.
+    # requests never queue behind the database for a key seen before. Each answer from
+    # PostgreSQL renews the key's copy in Redis (or marks it revoked), so a replica started
+    # during a PostgreSQL outage admits the keys verified within `offline_s`. Revocation
+    # takes effect within `ttl_s` plus one lookup wherever PostgreSQL or Redis answers.
 
-    def __init__(self, pool: asyncpg.Pool, *, ttl_s: float, timeout_s: float) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        ttl_s: float,
+        timeout_s: float,
+        redis: aioredis.Redis | None = None,
+        stream: str = "",
+        offline_s: float = 0.0,
+    ) -> None:
         self._pool = pool
         self._ttl_s = ttl_s
         self._timeout_s = timeout_s
-        self._cache: dict[bytes, tuple[float, Principal | None]] = {}
+        self._redis = redis if offline_s > 0 else None
+        self._stream = stream
+        self._offline_s = offline_s
+        self._cache: dict[bytes, _Answer] = {}
         self._lookups: dict[bytes, asyncio.Task[Principal | None]] = {}
 
     async def verify(self, key: str) -> Principal | None:
@@ -86,9 +110,9 @@ class KeyVerifier:
         cached = self._cache.get(digest)
         if cached is None:
             return await asyncio.shield(self._lookup(digest))
-        if time.monotonic() - cached[0] >= self._ttl_s:
+        if time.monotonic() - cached.checked_at >= self._ttl_s:
             self._lookup(digest)
-        return cached[1]
+        return cached.principal
 
     def _lookup(self, digest: bytes) -> asyncio.Task[Principal | None]:
         """The one lookup in flight for this key (started if there is none)."""
@@ -118,17 +142,72 @@ class KeyVerifier:
         except Exception as exc:
             if not (isinstance(exc, TimeoutError) or is_transient(exc)):
                 raise
-            if digest in self._cache:
-                log.warning("API key check failed; using the last answer", error=repr(exc))
-                return self._cache[digest][1]
-            raise KeyStoreUnavailable(str(exc) or type(exc).__name__) from exc
+            return await self._offline(digest, exc)
         principal = (
             Principal(row.id, row.name, Role(row.role), row.client_id) if row is not None else None
         )
-        if len(self._cache) >= _MAX_CACHED:
-            self._cache.clear()
-        self._cache[digest] = (time.monotonic(), principal)
+        now = time.monotonic()
+        self._store(digest, _Answer(now, now, principal))
+        await self._copy(digest, principal)
         return principal
+
+    def _store(self, digest: bytes, answer: _Answer) -> None:
+        if len(self._cache) >= _MAX_CACHED and digest not in self._cache:
+            self._cache.clear()
+        self._cache[digest] = answer
+
+    async def _offline(self, digest: bytes, exc: BaseException) -> Principal | None:
+        """PostgreSQL is unavailable: the key's copy in Redis, else our own last answer
+        while it is younger than `offline_s`, else KeyStoreUnavailable."""
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        copy = await self._read_copy(digest)
+        if copy is not False:
+            principal = (
+                Principal(copy.key_id, copy.name, Role(copy.role), copy.client_id)
+                if copy is not None
+                else None
+            )
+            # The copy's own lifetime bounds it: this replica's memory of it adds none.
+            verified_at = cached.verified_at if cached is not None else now - self._offline_s
+            self._store(digest, _Answer(now, verified_at, principal))
+            log.warning("API key checked against its copy in Redis", error=repr(exc))
+            return principal
+        if cached is not None and now - cached.verified_at < max(self._offline_s, self._ttl_s):
+            log.warning("API key check failed; using the last answer", error=repr(exc))
+            cached.checked_at = now
+            return cached.principal
+        # Too old to trust: the next request asks again (and is a 503 while nothing answers).
+        self._cache.pop(digest, None)
+        raise KeyStoreUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def _read_copy(self, digest: bytes) -> key_copies.KeyCopy | bool | None:
+        if self._redis is None:
+            return False
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await key_copies.read(self._redis, self._stream, digest)
+        except (RedisError, OSError, TimeoutError, ValueError) as exc:
+            log.warning("API key copy unreadable", error=repr(exc))
+            return False
+
+    async def _copy(self, digest: bytes, principal: Principal | None) -> None:
+        """Renew the key's copy in Redis (or mark it revoked); best effort."""
+        if self._redis is None:
+            return
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                if principal is None:
+                    await key_copies.forget(self._redis, self._stream, digest, self._offline_s)
+                else:
+                    copy = key_copies.KeyCopy(
+                        principal.key_id, principal.name, principal.role, principal.client_id
+                    )
+                    await key_copies.remember(
+                        self._redis, self._stream, digest, copy, self._offline_s
+                    )
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("API key copy not written", error=repr(exc))
 
 
 class ApiKeyGuard:

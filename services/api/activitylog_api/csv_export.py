@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import asyncpg
 
 from activitylog.contract.times import iso
+from activitylog.domain.csv_safe import encode_rows
 from activitylog.runtime.logs import get_logger
 from activitylog.storage.activity_log.filters import ActivityFilter, Ordering
 from activitylog.storage.activity_log.queries import browse
@@ -33,16 +32,6 @@ CHUNK_ROWS = 1_000
 # Starts the last line of an export that failed part-way (see `interrupted_line`).
 INTERRUPTED_MARK = "#ERROR:"
 
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: str | None) -> str:
-    """The cell's text, prefixed with ' when a spreadsheet would take it for a formula."""
-    if not value:
-        return ""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
 
 def csv_row(row: asyncpg.Record) -> list[str]:
     name = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
@@ -58,13 +47,12 @@ def csv_row(row: asyncpg.Record) -> list[str]:
         row["source"],
         row["execution_id"],
     )
-    return [neutralise(c) for c in cells]
+    return list(cells)
 
 
 def _encode(rows: Iterable[list[str]]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
-    return buffer.getvalue().encode("utf-8")
+    # The one formula-safe writer (activitylog.domain.csv_safe).
+    return encode_rows(rows)
 
 
 async def _chunk(

@@ -15,6 +15,15 @@ from activitylog.contract.times import utc_in_window
 from activitylog_api.errors import bad_request
 
 MAX_CURSOR_CHARS = 1_000
+# What the document says of a cursor (`cursor=0` is not one): blank (absent), or base64url
+# text starting as every cursor's JSON does, `{"k":"`. Only a page's nextCursor is sure to
+# be read, as the parameter's description says.
+CURSOR_PARAM = {
+    "one_of": None,
+    "type": "string",
+    "max_length": MAX_CURSOR_CHARS,
+    "pattern": "^(eyJrIjoi[A-Za-z0-9_-]*)?$",
+}
 # asyncpg reads PostgreSQL's ±infinity timestamps (possible in old rows) as these naive
 # values and writes them back as ±infinity, so a cursor holding them continues exactly.
 _INFINITIES = {"infinity": datetime.max, "-infinity": datetime.min}

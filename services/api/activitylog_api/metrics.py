@@ -22,7 +22,8 @@ REQUEST_SECONDS = Histogram(
 )
 EVENTS_ACCEPTED = Counter(
     "activitylog_api_events_accepted",
-    "Events accepted by POST /api/internal/log-activity, by outcome (queued, stored, unavailable)",
+    "Events accepted by POST /api/internal/log-activity, by outcome (queued, stored, "
+    "repeated: an Idempotency-Key seen before, unavailable)",
     ["outcome"],
 )
 

@@ -29,7 +29,7 @@ from litestar.params import QueryParameter
 from litestar.routes import HTTPRoute
 from pydantic import BaseModel
 
-from activitylog.contract.events import SOURCE_PATTERN
+from activitylog.contract import tracking_plan
 from activitylog.contract.references import AIRTABLE_ID_PATTERN
 from activitylog.contract.taxonomy import TYPES_OF
 from activitylog.contract.times import LATEST_TIME, TIME_WINDOW_TEXT
@@ -96,16 +96,25 @@ INSTANT_PARAM = _or_blank(
 )
 INSTANT_TEXT = f"ISO-8601 date or date-time (UTC without an offset), inclusive; {TIME_WINDOW_TEXT}"
 
+# Text is trimmed before it is checked, of what Python calls whitespace: more than a JSON
+# Schema validator's `\s` (ECMA and Rust leave out U+001C–U+001F and U+0085, and add
+# U+FEFF), so the document spells the set out instead of writing `\s` or `\S`.
+_PY_SPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+SPACE, NOT_SPACE = f"[{_PY_SPACE}]", f"[^{_PY_SPACE}]"
+# Not blank once trimmed (a pattern is a search: somewhere in the text).
+NOT_BLANK = NOT_SPACE
+# activitylog.events.SOURCE_PATTERN as sent, before trimming: `kind:` and a first character
+# that is not a space, at most 198 more on the line, the last one not a space either.
+SOURCE_AS_SENT = f"^{SPACE}*(n8n|ui|system):{NOT_SPACE}(?:[^\n]{{0,197}}{NOT_SPACE})?{SPACE}*$"
+
 # What ActivityEvent's validators check beyond its fields' JSON schema: a lead, a category
 # matching the type, the source's shape, text that is not blank, the time window.
 EVENT_RULES: dict[str, Any] = {
     "allOf": [
-        {
-            "anyOf": [
-                {"required": [name], "properties": {name: {"type": "string"}}}
-                for name in ("leadAirtableId", "leadId")
-            ]
-        },
+        tracking_plan.lead_rule(),
+        *tracking_plan.metadata_rules(),
         {
             "anyOf": [
                 {
@@ -119,8 +128,9 @@ EVENT_RULES: dict[str, Any] = {
         },
     ],
     "properties": {
-        "source": {"pattern": SOURCE_PATTERN},
-        "description": {"pattern": r"\S"},
+        "source": {"pattern": SOURCE_AS_SENT},
+        "description": {"pattern": NOT_BLANK},
+        "executionId": {"pattern": NOT_BLANK},
         "timestamp": {"pattern": YEAR_PREFIX},
     },
     "branches": {
@@ -238,13 +248,6 @@ def _body(doc: BodyDoc, components: dict[str, Any]) -> RequestBody:
     )
 
 
-def _is_error_body(response: OpenAPIResponse | Reference) -> bool:
-    if not isinstance(response, OpenAPIResponse) or not response.content:
-        return False
-    schemas = [media.schema for media in response.content.values()]
-    return any(isinstance(s, Reference) and s.ref == _COMPONENTS + "ErrorBody" for s in schemas)
-
-
 def complete_document(app: Litestar) -> None:
     """Security per operation (from its guards), Retry-After on 503s, the read bodies."""
     openapi = app.openapi_schema
@@ -265,8 +268,7 @@ def complete_document(app: Litestar) -> None:
             keyed = any(isinstance(g, ApiKeyGuard) for g in handler.resolve_guards())
             operation.security = [{API_KEY_SCHEME: []}] if keyed else []
             for status, response in (operation.responses or {}).items():
-                if status == "503" and _is_error_body(response):
-                    assert isinstance(response, OpenAPIResponse)
+                if status == "503" and isinstance(response, OpenAPIResponse):
                     response.headers = {**(response.headers or {}), "Retry-After": retry_after}
             for parameter in operation.parameters or []:
                 schema = getattr(parameter, "schema", None)

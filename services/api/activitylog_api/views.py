@@ -228,6 +228,7 @@ class HealthReport(TypedDict):
     events_last_hour: int | None
     events_last_24h: int | None
     retry_queue_size: int | None
+    unplaced_events: int | None  # pending rows no lead took yet (phone, email, message)
     dead_letters: int | None
     stream: StreamFigures
     last_event: str | None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import sys
 import time
@@ -14,17 +13,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from activitylog.backfill import sms_audit as backfill_sms_audit
-from activitylog.backfill import sources
+from activitylog.domain.csv_safe import SafeWriter
+from activitylog.domain.sms_audit.facts import FACT_TYPES, Skip
+from activitylog.domain.sms_audit.rows import AuditRow, SourceFormatError
+from activitylog.domain.sms_audit.summary import BackfillSummary
 from activitylog.runtime.db import connect, create_pool
-from activitylog.sms_audit.facts import FACT_TYPES, Skip
-from activitylog.sms_audit.rows import AuditRow, SourceFormatError
-from activitylog.sms_audit.summary import BackfillSummary
 from activitylog.storage import backfill_runs
+from activitylog.use_cases.backfill import sms_audit as backfill_sms_audit
+from activitylog.use_cases.backfill import sources
 from activitylog_cli.support import database_url
 
 _TYPE_ORDER = [t.value for t in FACT_TYPES]
-REPORT_COLUMNS = ["where", "fact", "reason", "detail", "campaign_id", "phone", "lead"]
+REPORT_COLUMNS = ["where", "fact", "reason", "detail", "message_id", "phone", "lead"]
 
 
 def zone(_ctx: click.Context, param: click.Parameter, value: str) -> ZoneInfo:
@@ -85,7 +85,8 @@ class _Report:
     """--report FILE.csv: every skipped row or fact, written as found."""
 
     def __init__(self, handle: IO[str] | None) -> None:
-        self.writer = csv.writer(handle) if handle is not None else None
+        # The one formula-safe writer: a detail or phone is never run as a formula.
+        self.writer = SafeWriter(handle) if handle is not None else None
         if self.writer is not None:
             self.writer.writerow(REPORT_COLUMNS)
 
@@ -94,7 +95,7 @@ class _Report:
             m = skip.message
             fact = skip.fact.value if skip.fact else "row"
             self.writer.writerow(
-                [skip.where, fact, skip.reason.value, skip.detail, m.campaign_id, m.phone, m.lead]
+                [skip.where, fact, skip.reason.value, skip.detail, m.message_id, m.phone, m.lead]
             )
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import click
 
-from activitylog.counters.rollups import compaction_cutoffs
+from activitylog.domain.counters.rollups import compaction_cutoffs
 from activitylog.runtime.db import connect
 from activitylog.storage import event_counts
 from activitylog_cli.support import database_url

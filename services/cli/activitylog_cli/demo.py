@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 
 import click
 
-from activitylog.analytics import demo as demo_data
-from activitylog.analytics import keeping
 from activitylog.contract.events import parse_event
 from activitylog.contract.identity import AcceptedEvent
-from activitylog.counters.rollups import compaction_cutoffs
+from activitylog.domain.counters.rollups import compaction_cutoffs
 from activitylog.runtime.db import connect
 from activitylog.storage import analytics_rebuild, event_counts, leads
 from activitylog.storage.activity_log import writes as activity_writes
 from activitylog.storage.leads import DetailRow
-from activitylog.storage.unit_of_work import store_batch
+from activitylog.use_cases.analytics import demo as demo_data
+from activitylog.use_cases.analytics import keeping
+from activitylog.use_cases.store_batch import store_batch
 from activitylog_cli.support import database_url
 
 BATCH = 1_000

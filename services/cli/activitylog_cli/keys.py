@@ -4,13 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
 import click
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
-from activitylog.access.keys import Role, generate_key, hash_key, key_prefix
 from activitylog.runtime.db import connect
+from activitylog.runtime.settings import get_settings
 from activitylog.storage import api_keys
+from activitylog.storage.stream import redis_client
+from activitylog.use_cases.access import key_copies
+from activitylog.use_cases.access.keys import Role, generate_key, hash_key, key_prefix
 from activitylog_cli.support import database_url
+
+
+async def _in_redis(
+    what: str, write: Callable[[aioredis.Redis, str, float], Awaitable[None]]
+) -> bool:
+    """Update the keys' copies in Redis (README, "API"); False, with a warning, if unreachable."""
+    settings = get_settings()
+    if not settings.redis_url or settings.api_key_offline_s <= 0:
+        return True
+    client = redis_client(settings.redis_url, socket_timeout=5)
+    try:
+        await write(client, settings.activity_stream, settings.api_key_offline_s)
+    except (RedisError, OSError) as exc:
+        click.echo(f"warning: Redis unreachable ({exc}); {what}", err=True)
+        return False
+    finally:
+        await client.aclose()
+    return True
 
 
 @click.group()
@@ -33,7 +57,7 @@ def create(role: str, client_id: uuid.UUID | None, name: str) -> None:
     async def run() -> api_keys.ApiKeyRow:
         conn = await connect(database_url())
         try:
-            return await api_keys.create(
+            row = await api_keys.create(
                 conn,
                 name=name,
                 role=role,
@@ -43,6 +67,14 @@ def create(role: str, client_id: uuid.UUID | None, name: str) -> None:
             )
         finally:
             await conn.close()
+        copy = key_copies.KeyCopy(row.id, row.name, row.role, row.client_id)
+        await _in_redis(
+            "the key works once an api has checked it against PostgreSQL",
+            lambda client, stream, ttl: key_copies.remember(
+                client, stream, hash_key(key), copy, ttl
+            ),
+        )
+        return row
 
     row = asyncio.run(run())
     scope = f" for client {row.client_id}" if row.client_id else ""
@@ -96,12 +128,20 @@ def revoke(reference: str) -> None:
         try:
             async with conn.transaction():
                 found = await api_keys.find_active(conn, reference)
-                if len(found) == 1:
-                    revoked = await api_keys.revoke(conn, found[0].id)
-                    return [revoked] if revoked else []
-                return found
+                if len(found) != 1:
+                    return found
+                revoked = await api_keys.revoke(conn, found[0].id)
+                digest = await api_keys.key_hash_of(conn, found[0].id)
         finally:
             await conn.close()
+        if digest is not None:
+            await _in_redis(
+                "the key is revoked in PostgreSQL; should PostgreSQL go down before every api "
+                "has checked it again (API_KEY_CACHE_S), an api may accept it from its copy in "
+                "Redis until API_KEY_OFFLINE_S after its last use",
+                lambda client, stream, ttl: key_copies.revoke(client, stream, digest, ttl),
+            )
+        return [revoked] if revoked else []
 
     found = asyncio.run(run())
     if not found:

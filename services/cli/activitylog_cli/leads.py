@@ -15,13 +15,14 @@ from typing import TypeVar
 import asyncpg
 import click
 
-from activitylog.leads import sync as lead_sync
-from activitylog.leads.records import Rejected
+from activitylog.domain.leads.records import Rejected
 from activitylog.runtime.db import connect
 from activitylog.runtime.logs import get_logger
 from activitylog.runtime.settings import get_settings
-from activitylog.storage import lead_lifecycle, leads
+from activitylog.storage import leads
 from activitylog.storage.portal_leads import PortalTable
+from activitylog.use_cases.leads import saving as lead_saving
+from activitylog.use_cases.leads import sync as lead_sync
 from activitylog_cli.runner import serve
 from activitylog_cli.support import database_url
 
@@ -265,7 +266,7 @@ def purge(reference: str, yes: bool) -> None:
         found = await leads.find_lead(conn, reference, include_deleted=True)
         if found is None:
             return None
-        return str(found["id"]), await lead_lifecycle.count_history(conn, found["id"])
+        return str(found["id"]), await lead_saving.count_history(conn, found["id"])
 
     if not yes:
         found = asyncio.run(_with_conn(count))
@@ -277,8 +278,8 @@ def purge(reference: str, yes: bool) -> None:
         )
         return
 
-    async def work(conn: asyncpg.Connection) -> lead_lifecycle.Purged | None:
-        return await lead_lifecycle.purge(conn, reference)
+    async def work(conn: asyncpg.Connection) -> lead_saving.Purged | None:
+        return await lead_saving.purge(conn, reference)
 
     purged = asyncio.run(_with_conn(work))
     if purged is None:

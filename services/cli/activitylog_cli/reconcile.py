@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from activitylog.backfill.reconcile_run import reconcile as run_reconcile
+from activitylog.domain.sms_audit.reconcile import Period, Report
+from activitylog.domain.sms_audit.rows import SourceFormatError
 from activitylog.runtime.db import connect
-from activitylog.sms_audit.reconcile import Period, Report
-from activitylog.sms_audit.rows import SourceFormatError
+from activitylog.use_cases.backfill.reconcile_run import reconcile as run_reconcile
 from activitylog_cli.backfill import ProgressBar, open_chunks, source_option_check, zone
 from activitylog_cli.support import database_url
 
@@ -48,10 +48,10 @@ def _print_table(report: Report, skipped: int) -> None:
         if not items:
             continue
         click.echo(f"\n{len(items):,} {title}:")
-        click.echo(f"  {'time':<20}  {'event type':<17} {'campaign id':<24} {'phone':<16} lead")
+        click.echo(f"  {'time':<20}  {'event type':<17} {'message id':<24} {'phone':<16} lead")
         for s in items[:_LISTED]:
             at = s.at.astimezone(p.tz).strftime("%Y-%m-%d %H:%M:%S")
-            click.echo(f"  {at:<20}  {s.event_type:<17} {s.campaign_id:<24} {s.phone:<16} {s.lead}")
+            click.echo(f"  {at:<20}  {s.event_type:<17} {s.message_id:<24} {s.phone:<16} {s.lead}")
         if len(items) > _LISTED:
             click.echo(f"  … and {len(items) - _LISTED:,} more (--json or --csv lists them all)")
     if skipped:

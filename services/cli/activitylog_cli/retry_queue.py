@@ -13,13 +13,15 @@ from typing import Any, TypeVar
 import asyncpg
 import click
 
-from activitylog.retry import airtable_import, outcomes, redrive
-from activitylog.retry import views as retry_views
-from activitylog.retry.outcomes import Outcome, RetryPolicy
+from activitylog.domain.dead_letters import RetryRow, RetryStatus
+from activitylog.domain.retry import outcomes
+from activitylog.domain.retry import views as retry_views
+from activitylog.domain.retry.airtable_export import ImportFormatError
+from activitylog.domain.retry.outcomes import Outcome, RetryPolicy
 from activitylog.runtime.db import create_pool
 from activitylog.runtime.settings import get_settings
 from activitylog.storage import retry_queue
-from activitylog.storage.retry_queue import RetryRow, RetryStatus
+from activitylog.use_cases.retry import airtable_import, redrive
 from activitylog_cli.support import database_url
 
 T = TypeVar("T")
@@ -231,7 +233,7 @@ def import_file(file: Path) -> None:
     text = file.read_text("utf-8-sig")
     try:
         summary = _with_pool(lambda pool: airtable_import.import_csv(pool, text, policy))
-    except airtable_import.ImportFormatError as exc:
+    except ImportFormatError as exc:
         raise click.ClickException(str(exc)) from None
     report = summary.as_json()
     click.echo(

@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from activitylog.access.accounts import WeakPassword, create_or_reset
 from activitylog.runtime.db import connect
 from activitylog.storage import admin_users
+from activitylog.use_cases.access.accounts import WeakPassword, create_or_reset
 from activitylog_cli.support import database_url
 
 

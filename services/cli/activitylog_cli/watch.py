@@ -10,11 +10,8 @@ from typing import TypeVar
 import asyncpg
 import click
 
-from activitylog.runtime.db import connect
-from activitylog.storage import watch_rules
-from activitylog.storage.activity_log import extracts
-from activitylog.watch import suggest as suggestions
-from activitylog.watch.rules import (
+from activitylog.domain.watch import suggest as suggestions
+from activitylog.domain.watch.rules import (
     RuleError,
     WatchRule,
     format_duration,
@@ -23,6 +20,9 @@ from activitylog.watch.rules import (
     parse_window,
     parse_zone,
 )
+from activitylog.runtime.db import connect
+from activitylog.storage import watch_rules
+from activitylog.storage.activity_log import extracts
 from activitylog_cli.support import database_url
 
 T = TypeVar("T")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from activitylog.ingest.lease import ConsumerLease
+from activitylog.ingest.processor import ProcessorConfig, StreamProcessor
 from activitylog.runtime.db import close_pool, create_pool
 from activitylog.runtime.logs import get_logger
 from activitylog.runtime.settings import Settings
-from activitylog.stream.conventions import redis_client
-from activitylog.stream.lease import ConsumerLease
-from activitylog.stream.processor import ProcessorConfig, StreamProcessor
+from activitylog.storage.stream import redis_client
 from activitylog_ingest.worker import IngestWorker
 
 log = get_logger("activitylog.ingest")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+from activitylog.ingest.processor import REDIS_ERRORS, StreamProcessor
 from activitylog.runtime import metrics
 from activitylog.runtime.logs import get_logger
-from activitylog.stream.conventions import stream_stats, trim_acknowledged
-from activitylog.stream.processor import StreamProcessor
+from activitylog.storage.stream import stream_stats, trim_acknowledged
 
 log = get_logger("activitylog.ingest")
 
@@ -42,7 +42,8 @@ class IngestWorker:
                 await self.processor.sweep_stale()
                 next_claim = time.monotonic() + cfg.claim_idle_ms / 2000
             entries = await self.processor.read_new(self.block_ms)
-            if entries and not await self.processor.handle(entries):
+            # Acknowledged with the next read, in one round trip (after the commit).
+            if entries and not await self.processor.handle(entries, ack_later=True):
                 return False
             if time.monotonic() >= next_trim:
                 await self._housekeeping()
@@ -51,6 +52,10 @@ class IngestWorker:
 
         log.info("ingest worker started", stream=cfg.stream, group=cfg.group, consumer=cfg.consumer)
         await self.processor.run_steps(step)
+        try:
+            await self.processor.flush_acks()
+        except REDIS_ERRORS as exc:  # pending, so delivered again: the insert is idempotent
+            log.warning("could not acknowledge the last batch", error=repr(exc))
         log.info("ingest worker stopped", consumer=cfg.consumer)
 
     async def _housekeeping(self) -> None:

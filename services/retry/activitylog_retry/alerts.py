@@ -11,12 +11,12 @@ import asyncpg
 import httpx
 import orjson
 
+from activitylog.domain.dead_letters import RetryRow
 from activitylog.runtime import metrics
 from activitylog.runtime.cancellation import reraise_if_cancelling
 from activitylog.runtime.db import is_transient
 from activitylog.runtime.logs import get_logger
 from activitylog.storage import retry_queue
-from activitylog.storage.retry_queue import RetryRow
 
 log = get_logger("activitylog.retry.alerts")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from activitylog.counters.rollups import compaction_cutoffs
+from activitylog.domain.counters.rollups import compaction_cutoffs
 from activitylog.runtime.logs import get_logger
 from activitylog.storage import analytics, event_counts
 from activitylog_retry.periodic import PeriodicJob

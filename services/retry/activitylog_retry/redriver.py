@@ -7,12 +7,12 @@ import contextlib
 
 import asyncpg
 
-from activitylog.retry.outcomes import Outcome, RetryPolicy
-from activitylog.retry.redrive import redrive_due
+from activitylog.domain.retry.outcomes import Outcome, RetryPolicy
 from activitylog.runtime import metrics
 from activitylog.runtime.backoff import Backoff
 from activitylog.runtime.db import is_transient
 from activitylog.runtime.logs import get_logger
+from activitylog.use_cases.retry.redrive import redrive_due
 
 log = get_logger("activitylog.retry")
 

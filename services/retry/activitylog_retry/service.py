@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from activitylog.retry.outcomes import RetryPolicy
+from activitylog.domain.retry.outcomes import RetryPolicy
+from activitylog.ingest.lease import ConsumerLease
+from activitylog.ingest.processor import ProcessorConfig, StreamProcessor
 from activitylog.runtime.backoff import Backoff
 from activitylog.runtime.db import close_pool, create_pool
 from activitylog.runtime.logs import get_logger
 from activitylog.runtime.settings import Settings
-from activitylog.stream.conventions import redis_client
-from activitylog.stream.lease import ConsumerLease
-from activitylog.stream.processor import ProcessorConfig, StreamProcessor
+from activitylog.storage.stream import redis_client
 from activitylog_retry.alerts import Alerter, Webhook
-from activitylog_retry.analytics_keeper import AnalyticsKeeper
+from activitylog_retry.analytics_keeper import AnalyticsKeeper, CountersFollower
 from activitylog_retry.compactor import Compactor
 from activitylog_retry.redriver import Redriver
 from activitylog_retry.stale_entries import StaleEntrySweeper
@@ -23,12 +23,13 @@ log = get_logger("activitylog.retry")
 
 
 async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
-    """Re-drive retry_queue, claim stale stream entries, alert, compact the counters, keep
-    the analytics and watch the expected sources, until `stop` is set."""
+    """Re-drive retry_queue, claim stale stream entries, alert, keep (follow the log) and
+    compact the counters, keep the analytics and watch the expected sources, until `stop`
+    is set."""
     database_url, redis_url = settings.servers()
     redis = redis_client(redis_url)
     # Lazy connections: a database outage at start is a back-off, not a crash.
-    pool = await create_pool(database_url, min_size=0, max_size=4)
+    pool = await create_pool(database_url, min_size=0, max_size=6)
     webhook = Webhook(settings.alert_webhook_url, settings.alert_timeout_s)
     # A leased name, like the ingest's: unique among live replicas, kept across restarts.
     lease = ConsumerLease(
@@ -65,6 +66,12 @@ async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
         backoff=Backoff(settings.backoff_initial_s, settings.backoff_max_s),
         stop=stop,
     )
+    counters = CountersFollower(
+        pool,
+        interval_s=settings.counters_follow_interval_s,
+        backoff=Backoff(settings.backoff_initial_s, settings.backoff_max_s),
+        stop=stop,
+    )
     keeper = AnalyticsKeeper(
         pool,
         interval_s=settings.analytics_keep_interval_s,
@@ -86,6 +93,7 @@ async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
             tasks.create_task(alerter.run(stop, settings.retry_poll_interval_s), name="alerts")
             tasks.create_task(compactor.run(), name="counter-compaction")
             tasks.create_task(watcher.run(), name="watch-rules")
+            tasks.create_task(counters.run(), name="counters")
             tasks.create_task(keeper.run(), name="analytics")
     finally:
         await lease.release()

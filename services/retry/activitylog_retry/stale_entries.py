@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from activitylog.stream.processor import StreamProcessor
+from activitylog.ingest.processor import StreamProcessor
 
 
 class StaleEntrySweeper:

@@ -12,16 +12,16 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from activitylog.contract.times import iso
-from activitylog.counters.rollups import Grain, truncate
+from activitylog.domain.counters.rollups import Grain, truncate
+from activitylog.domain.watch import rates, silence
+from activitylog.domain.watch.rules import WatchRule, format_duration, rule_for
+from activitylog.domain.watch.schedule import is_active
 from activitylog.runtime import metrics
 from activitylog.runtime.backoff import Backoff
 from activitylog.runtime.logs import get_logger
 from activitylog.runtime.settings import Settings
 from activitylog.storage import event_counts, watch_rules
 from activitylog.storage.watch_rules import Announced
-from activitylog.watch import rates, silence
-from activitylog.watch.rules import WatchRule, format_duration, rule_for
-from activitylog.watch.schedule import is_active
 from activitylog_retry.alerts import Webhook, slack_escape
 from activitylog_retry.periodic import every
 

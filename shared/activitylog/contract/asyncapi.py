@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from activitylog.contract import tracking_plan
 from activitylog.contract.events import (
     MAX_DESCRIPTION_CHARS,
     MAX_EVENT_BYTES,
@@ -22,8 +23,8 @@ from activitylog.contract.events import (
     SOURCE_PATTERN,
     ActivityEvent,
 )
+from activitylog.contract.stream_format import PAYLOAD_FIELD
 from activitylog.contract.times import EARLIEST_TIME, LATEST_TIME, TIME_WINDOW_TEXT, iso
-from activitylog.stream.conventions import PAYLOAD_FIELD
 
 DEFAULT_STREAM = "activity:events"
 ENTRY_FIELD = PAYLOAD_FIELD.decode()
@@ -39,6 +40,8 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
     "eventCategory": "Optional; derived from eventType. A value that disagrees is refused.",
     "leadId": "The lead's UUID. leadId or leadAirtableId is required.",
     "leadAirtableId": "The lead's Airtable record id (`rec` and 3–61 letters or digits).",
+    "leadPhone": "The lead's phone (10 digits or E.164), matched to a lead on the server.",
+    "leadEmail": "The lead's email, matched to a lead on the server (case aside).",
     "clientId": "Optional; the lead's client is the truth: a contradicting value is not stored.",
     "description": f"Required; 1–{MAX_DESCRIPTION_CHARS:,} characters after trimming.",
     "messageContent": f"Optional; up to {MAX_MESSAGE_CHARS:,} characters.",
@@ -56,14 +59,7 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
 }
 
 # What ActivityEvent's validators check beyond its fields' JSON schema.
-LEAD_RULE: dict[str, Any] = {
-    # Present and not null: `"leadId": null` names no lead.
-    "anyOf": [
-        {"required": [name], "properties": {name: {"type": "string"}}}
-        for name in ("leadAirtableId", "leadId")
-    ],
-    "description": "A lead is required: leadAirtableId, or leadId.",
-}
+LEAD_RULE: dict[str, Any] = tracking_plan.lead_rule()
 UNIX_SECONDS: dict[str, Any] = {
     "type": "number",
     "minimum": EARLIEST_TIME.timestamp(),
@@ -74,9 +70,11 @@ UNIX_SECONDS: dict[str, Any] = {
 ID_RULE = [
     "`eventId`, when given;",
     "over HTTP only, a UUIDv5 of the `Idempotency-Key` header;",
-    "when `timestamp` or `executionId` is present, a UUIDv5 of the canonical JSON of "
-    "(eventType, leadId, leadAirtableId, source, executionId, timestamp, messageContent, "
-    "metadata), keys sorted;",
+    "a provider's SMS fact (MESSAGE_SENT, MESSAGE_DELIVERED, MESSAGE_FAILED, LINK_CLICKED, "
+    "INBOUND_REPLY, OPT_OUT) with `metadata.provider` and `metadata.messageId`: a UUIDv5 of "
+    "the provider, the message id and the type, so every path logs one message once;",
+    "when `timestamp` or `executionId` is present, a UUIDv5 of every field the producer "
+    "sent (the derived eventCategory aside), as sorted JSON;",
     "otherwise, on the stream, a UUIDv5 of the stream entry id (a redelivery keeps its id).",
 ]
 
@@ -96,7 +94,12 @@ EXAMPLE_EVENT: dict[str, Any] = {
     "leadAirtableId": "recAbc123XYZ4567",
     "description": "SMS sent",
     "messageContent": "Hi Sam!",
-    "metadata": {"campaign_id": "c1", "phone": "+15550001111"},
+    "metadata": {
+        "provider": "simpletexting",
+        "messageId": "64f1c0a9e4b0",
+        "campaignId": "spring-roofs",
+        "phone": "+15550001111",
+    },
     "source": "n8n:wf-sms",
     "executionId": "8812",
     "timestamp": "2026-03-01T10:00:00Z",
@@ -112,8 +115,11 @@ def _message_text(stream: str) -> str:
         "(A FastStream publisher writes its own `__data__` field, never `payload`: publish "
         "with any plain Redis client.) An entry that is not UTF-8 JSON, not an object or "
         "breaks the rules below goes to `retry_queue` as `dead`, with the reason.\n\n"
-        "Required: `eventType`, `description`, `source`, and a lead (`leadAirtableId` or "
-        "`leadId`). camelCase or snake_case names; unknown fields are refused.\n\n"
+        "Required: `eventType`, `description`, `source`, and a lead (`leadAirtableId`, "
+        "`leadId`, `leadPhone` or `leadEmail`; a report may name its message instead). "
+        "camelCase or snake_case names; unknown fields are refused. The metadata keys each "
+        "type carries are its tracking plan (`x-tracking-plan`): known keys are checked, "
+        "others stay free.\n\n"
         f"Limits: a whole event ≤ {MAX_EVENT_BYTES // 1024} KiB; `description` ≤ "
         f"{MAX_DESCRIPTION_CHARS:,} characters; `messageContent` ≤ {MAX_MESSAGE_CHARS:,}; "
         f"`metadata` an object ≤ {MAX_METADATA_BYTES // 1024} KiB, nested at most "
@@ -161,7 +167,10 @@ def _complete(document: dict[str, Any], stream: str) -> None:
         prop["description"] = FIELD_DESCRIPTIONS[name]
     schema["properties"]["source"]["pattern"] = SOURCE_PATTERN
     schema["properties"]["timestamp"]["anyOf"].append(UNIX_SECONDS)
-    schema["allOf"] = [LEAD_RULE]
+    schema["allOf"] = [LEAD_RULE, *tracking_plan.metadata_rules()]
+    message["x-tracking-plan"] = {
+        t.value: tracking_plan.metadata_schema(t) for t in tracking_plan.PLAN
+    }
 
 
 @cache

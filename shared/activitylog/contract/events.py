@@ -15,12 +15,20 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from activitylog.contract.references import AIRTABLE_ID_PATTERN
+from activitylog.contract import tracking_plan
+from activitylog.contract.references import (
+    AIRTABLE_ID_PATTERN,
+    EMAIL_PATTERN,
+    PHONE_PATTERN,
+    e164,
+    email_key,
+)
 from activitylog.contract.taxonomy import CATEGORY_OF, Category, EventType
 from activitylog.contract.times import LATEST_TIME, TIME_WINDOW_TEXT, utc_in_window
 
@@ -110,6 +118,13 @@ class ActivityEvent(BaseModel):
     event_category: Category | None = None
     lead_id: uuid.UUID | None = None
     lead_airtable_id: str | None = Field(default=None, pattern=AIRTABLE_ID_PATTERN)
+    # Resolved to a lead on the server (docs/CONTRACT.md §6), so a producer needs no lookup.
+    lead_phone: str | None = Field(
+        default=None, max_length=50, json_schema_extra={"pattern": PHONE_PATTERN}
+    )
+    lead_email: str | None = Field(
+        default=None, max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN}
+    )
     client_id: uuid.UUID | None = None
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION_CHARS)
     message_content: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
@@ -141,6 +156,17 @@ class ActivityEvent(BaseModel):
             raise ValueError("must look like n8n:<workflowId>, ui:<action> or system:<name>")
         return value
 
+    # Checked as sent, before the body's trimming: what the schemas' patterns state.
+    @field_validator("lead_phone", mode="before")
+    @classmethod
+    def _phone(cls, value: Any) -> Any:
+        return e164(value) if isinstance(value, str) else value
+
+    @field_validator("lead_email", mode="before")
+    @classmethod
+    def _email(cls, value: Any) -> Any:
+        return email_key(value) if isinstance(value, str) else value
+
     @field_validator("timestamp", mode="before")
     @classmethod
     def _epoch_seconds(cls, value: Any) -> Any:
@@ -165,15 +191,25 @@ class ActivityEvent(BaseModel):
 
     @field_validator("metadata", mode="after")
     @classmethod
-    def _metadata_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _metadata_size(
+        cls, value: dict[str, Any] | None, info: ValidationInfo
+    ) -> dict[str, Any] | None:
         if value is not None and len(orjson.dumps(value)) > MAX_METADATA_BYTES:
             raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
-        return value
+        event_type = info.data.get("event_type")
+        if value is None or event_type is None:
+            return value  # without a valid type its plan is unknown; that error is reported
+        return tracking_plan.normalised(event_type, value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if self.lead_id is None and self.lead_airtable_id is None:
-            raise ValueError("leadAirtableId is required unless leadId is given")
+        named = (self.lead_id, self.lead_airtable_id, self.lead_phone, self.lead_email)
+        if all(ref is None for ref in named) and not self._names_its_message:
+            raise ValueError(
+                "leadAirtableId is required unless leadId, leadPhone or leadEmail is given "
+                "(a delivery, failure or click may name its message instead: "
+                "metadata.provider and metadata.messageId)"
+            )
         expected = CATEGORY_OF[self.event_type]
         if self.event_category is not None and self.event_category != expected:
             raise ValueError(
@@ -186,7 +222,18 @@ class ActivityEvent(BaseModel):
     def category(self) -> Category:
         return CATEGORY_OF[self.event_type]
 
+    @property
+    def message(self) -> tracking_plan.MessageRef | None:
+        """The provider's message this SMS fact is about, if it names one."""
+        return tracking_plan.message_of(self.event_type, self.metadata)
 
+    @property
+    def _names_its_message(self) -> bool:
+        return self.event_type in tracking_plan.REPORTS and self.message is not None
+
+
+# A tracking-plan error names its key: `metadata.phone: …` (tracking_plan.BadKey).
+_PLAN_KEY_RE = re.compile(r"^(metadata\.[A-Za-z_][A-Za-z0-9_]*): (.*)$", re.DOTALL)
 _MODEL_LEVEL_FIELD = {
     "leadAirtableId is required": "leadAirtableId",
     "eventCategory ": "eventCategory",
@@ -202,6 +249,8 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
         if len(loc) > 1:
             field = field + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
         message = str(err["msg"]).removeprefix("Value error, ")
+        if field == "metadata" and (named := _PLAN_KEY_RE.match(message)):
+            field, message = named[1], named[2]
         if not field:
             field = next((f for key, f in _MODEL_LEVEL_FIELD.items() if key in message), "")
         if err["type"] == "extra_forbidden":
@@ -252,8 +301,13 @@ def parse_event_json(raw: bytes | str) -> ActivityEvent:
         raise InvalidEvent.single(
             "", f"event is {len(encoded)} bytes; the limit is {MAX_EVENT_BYTES}"
         )
+    # Strict: an object naming a key twice is refused (docs/CONTRACT.md §1).
+    from activitylog.contract import json_text
+
     try:
-        data = orjson.loads(encoded)
+        data = json_text.loads(encoded)
+    except json_text.DuplicateKey as exc:
+        raise InvalidEvent.single(exc.path, exc.message) from None
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent.single("", f"payload is not valid JSON: {exc}") from None
     return parse_event(data, size=len(encoded), nul_possible=may_hold_nul(encoded))

@@ -15,18 +15,31 @@ from activitylog.contract.times import iso
 EVENT_ID_NAMESPACE = uuid.UUID("81f0aa53-999f-4930-8946-01472274092f")
 
 
-def _canonical_content(event: ActivityEvent) -> bytes:
-    content = {
-        "eventType": event.event_type.value,
-        "leadId": str(event.lead_id) if event.lead_id else None,
-        "leadAirtableId": event.lead_airtable_id,
-        "source": event.source,
-        "executionId": event.execution_id,
-        "timestamp": event.timestamp.isoformat() if event.timestamp else None,
-        "messageContent": event.message_content,
-        "metadata": event.metadata,
-    }
+def canonical_content(event: ActivityEvent) -> bytes:
+    """Every field the producer sent, as sorted JSON: two events that differ in any field
+    (description, createdBy and clientId included) never share a content id.
+
+    The derived category is left out (it follows from the type), and so is eventId (an
+    event with one never gets here).
+    """
+    content = event.model_dump(mode="json", by_alias=True, exclude={"event_id", "event_category"})
     return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+
+
+def sms_fact_id(event: ActivityEvent) -> uuid.UUID | None:
+    """The id of a provider's SMS fact: its provider, its message id and its type, so the
+    same send seen by a template, the backfill and a replay is one event (CONTRACT §3)."""
+    message = event.message
+    if message is None:
+        return None
+    return uuid.uuid5(
+        EVENT_ID_NAMESPACE, f"sms:{message.provider}:{message.message_id}:{event.event_type}"
+    )
+
+
+def message_fact_id(provider: str, message_id: str, event_type: str) -> uuid.UUID:
+    """The id `sms_fact_id` gives the fact `event_type` of one message (to find a send)."""
+    return uuid.uuid5(EVENT_ID_NAMESPACE, f"sms:{provider}:{message_id}:{event_type}")
 
 
 def derive_event_id(
@@ -35,17 +48,20 @@ def derive_event_id(
     idempotency_key: str | None = None,
     fallback_key: str | None = None,
 ) -> uuid.UUID:
-    """The identity rule (docs/CONTRACT.md §3): eventId, Idempotency-Key, content, delivery.
+    """The identity rule (docs/CONTRACT.md §3): eventId, the provider's message, the
+    Idempotency-Key, the whole content, the delivery.
 
     `fallback_key` names the delivery (a stream entry id) so a redelivered entry without
     timestamp or executionId keeps its id instead of getting a fresh random one.
     """
     if event.event_id is not None:
         return event.event_id
+    if (fact_id := sms_fact_id(event)) is not None:
+        return fact_id
     if idempotency_key:
         return uuid.uuid5(EVENT_ID_NAMESPACE, "idempotency-key:" + idempotency_key)
     if event.timestamp is not None or event.execution_id is not None:
-        return uuid.uuid5(EVENT_ID_NAMESPACE, "content:" + _canonical_content(event).decode())
+        return uuid.uuid5(EVENT_ID_NAMESPACE, "event:" + canonical_content(event).decode())
     if fallback_key:
         return uuid.uuid5(EVENT_ID_NAMESPACE, "delivery:" + fallback_key)
     return uuid.uuid4()
@@ -65,7 +81,11 @@ class AcceptedEvent:
     def lead_reference(self) -> str | None:
         """The lead the event names, as text (the Airtable id first), for logs and letters."""
         e = self.event
-        return e.lead_airtable_id or (str(e.lead_id) if e.lead_id else None)
+        if e.lead_airtable_id or e.lead_id:
+            return e.lead_airtable_id or str(e.lead_id)
+        if e.lead_phone or e.lead_email:
+            return e.lead_phone or e.lead_email
+        return f"message {e.message.key}" if e.message else None
 
     @classmethod
     def accept(

@@ -32,3 +32,53 @@ def parse_lead_reference(text: str) -> LeadReference | None:
         return LeadReference(lead_id=uuid.UUID(text))
     except ValueError:
         return None
+
+
+# -- phones and emails, as events and leads name them ---------------------------------------
+
+_NON_DIGITS = re.compile(r"\D")
+# A phone as written: digits with spaces, dots, dashes or brackets; `+` first for E.164, else
+# a North American number (10 digits, or 11 starting with 1). The schemas state the same.
+PHONE_PATTERN = r"^[ ().-]*(\+[ ().-]*(\d[ ().-]*){10,15}|(1[ ().-]*)?(\d[ ().-]*){10})$"
+_PHONE_RE = re.compile(PHONE_PATTERN)
+# E.164 allows at most 15 digits; fewer than 10 is no subscriber number anywhere we send.
+_MIN_DIGITS, _MAX_DIGITS = 10, 15
+# No blank, control character or second @ (the schemas state the same; NUL is refused).
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}$"
+_EMAIL_RE = re.compile(EMAIL_PATTERN)
+
+
+def phone_key(text: str) -> str:
+    """The phone's digits with its country code, "" when it holds none.
+
+    A number written with `+` is international as written. Otherwise ten digits are a North
+    American number without its leading 1: SimpleTexting sends to US and Canadian numbers,
+    and its reports and the production workflows write 10 digits. The SQL function
+    `phone_key` (migration 0015) is the same rule, for the leads' index.
+    """
+    digits = _NON_DIGITS.sub("", text)
+    if len(digits) == 10 and not text.lstrip().startswith("+"):
+        return "1" + digits
+    return digits
+
+
+def e164(text: str) -> str:
+    """`text` as an E.164 number (`+14085550001`); ValueError when it cannot be one.
+
+    Without `+`, only a North American number (10 digits, or 11 starting with 1) is read:
+    any other digit string is ambiguous, and a guessed country would file it under
+    someone else's number.
+    """
+    if not _PHONE_RE.fullmatch(text):
+        raise ValueError(
+            f"{text!r} is not a phone number: 10 digits (North American) or E.164 "
+            f"(+ and {_MIN_DIGITS}–{_MAX_DIGITS} digits)"
+        )
+    return "+" + phone_key(text)
+
+
+def email_key(text: str) -> str:
+    """An email as leads are matched by it: lower-cased; ValueError if not one."""
+    if not _EMAIL_RE.fullmatch(text):
+        raise ValueError(f"{text!r} is not an email address")
+    return text.lower()

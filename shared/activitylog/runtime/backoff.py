@@ -1,11 +1,11 @@
-"""Capped exponential back-off with jitter, interruptible by a stop event."""
+"""Waiting out a back-off (domain.backoff's delays), interruptible by a stop event."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 
+from activitylog.domain.backoff import jittered_delay
 from activitylog.runtime.cancellation import reraise_if_cancelling
 
 
@@ -18,9 +18,9 @@ class Backoff:
         self.attempt = 0
 
     def next_delay(self) -> float:
-        ceiling = min(self.maximum, self.initial * (2**self.attempt))
+        delay = jittered_delay(self.initial, self.maximum, self.attempt)
         self.attempt += 1
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
+        return delay
 
     def reset(self) -> None:
         self.attempt = 0

@@ -43,6 +43,17 @@ RETRY_ATTEMPTS = Counter(
 ANALYTICS_QUEUE = Gauge(
     "activitylog_analytics_queue_rows", "Stored events the analytics have yet to fold in"
 )
+FOLLOWER_LAG = Gauge(
+    "activitylog_follower_lag_seconds",
+    "How far the counters or the analytics trail the log: age of the oldest stored row "
+    "the follower has not taken in (0: caught up)",
+    ["follower"],
+)
+FOLLOWER_ROWS = Counter(
+    "activitylog_follower_rows",
+    "Stored rows a follower (counters, analytics) took in",
+    ["follower"],
+)
 RETRY_PENDING = Gauge("activitylog_retry_queue_pending", "retry_queue rows waiting (pending)")
 RETRY_ROWS = Gauge("activitylog_retry_queue_rows", "retry_queue rows by status", ["status"])
 ALERTS = Counter(

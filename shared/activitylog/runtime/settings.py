@@ -55,18 +55,29 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     session_secure_cookie: bool = False
-    # Admin UI: session lifetime (renewed on use) and sign-in throttling. Within a window of
-    # LOGIN_LOCKOUT_S, an account may fail LOGIN_MAX_FAILURES times from one address, and an
-    # address or an account (from everywhere) try so many times; then they wait (429).
+    # Admin UI: session lifetime (renewed on use) and sign-in throttling (README, "Admin UI").
+    # Within a window of LOGIN_LOCKOUT_S only failures count: LOGIN_MAX_FAILURES_PER_ADDRESS
+    # from one address, LOGIN_MAX_FAILURES of one account from one address (or from one
+    # known device), then they wait (429). Each failure of an account makes an unknown device
+    # wait longer before its next try at it: LOGIN_DELAY_S, doubling, up to
+    # LOGIN_MAX_DELAY_S. A device that signed in before (a signed cookie, kept
+    # LOGIN_DEVICE_DAYS) is throttled by its own failures only.
     session_max_age_s: int = Field(default=43_200, ge=60)
     login_max_failures: int = Field(default=5, ge=1)
-    login_max_attempts_per_address: int = Field(default=20, ge=1)
-    login_max_attempts_per_account: int = Field(default=50, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+    login_delay_s: float = Field(default=1.0, ge=0)
+    login_max_delay_s: float = Field(default=300.0, ge=0)
     login_lockout_s: float = Field(default=300.0, ge=0)
+    login_device_days: int = Field(default=90, ge=1)
     # `activitylog api` processes sharing the port (uvicorn's supervisor when above 1).
     api_workers: int = Field(default=1, ge=1, le=64)
     # How long a verified API key is trusted before it is checked again (revocation delay).
     api_key_cache_s: float = Field(default=5.0, ge=0)
+    # While PostgreSQL is down, a key verified (or created) within this many seconds is still
+    # accepted from the copy in Redis, by any replica (a revocation replaces that copy).
+    api_key_offline_s: float = Field(default=86_400.0, ge=0)
+    # How long an Idempotency-Key is remembered with the body it was first sent with.
+    api_idempotency_ttl_s: float = Field(default=86_400.0, gt=0)
     # Timeout for each PostgreSQL/Redis call of the ingest endpoint and the health checks.
     api_backend_timeout_s: float = Field(default=2.0, gt=0)
     # Retry-After (seconds) sent with every 503: a backend the request needs is unavailable.
@@ -88,9 +99,10 @@ class Settings(BaseSettings):
     n8n_base_url: str = ""
     # Counters: how often the retry service compacts them (any replica; they take turns).
     counters_compact_interval_s: float = Field(default=300.0, gt=0)
-    # Analytics: how often the retry service folds newly stored events into them (any
-    # replica; they share the work).
-    analytics_keep_interval_s: float = Field(default=1.0, gt=0)
+    # Counters and analytics follow the log: how often the retry service looks for rows
+    # stored since its last step (any replica; they take turns), when it has caught up.
+    counters_follow_interval_s: float = Field(default=0.25, gt=0)
+    analytics_keep_interval_s: float = Field(default=0.5, gt=0)
     # Expected sources (`activitylog watch`): how often the retry service checks the rules;
     # a catch-all rule for every source no rule names (0: none); a source's last full hour
     # below this fraction of the same hour's median over 4 weeks is a rate drop (0: off),
@@ -103,6 +115,8 @@ class Settings(BaseSettings):
     health_max_retry_queue: int = Field(default=20, ge=0)
     health_max_stream_lag: int = Field(default=1_000, ge=0)
     health_max_stream_age_s: float = Field(default=60.0, gt=0)
+    # ... and when the counters or the analytics trail the log by more than this.
+    health_max_follow_lag_s: float = Field(default=60.0, gt=0)
 
     # Lead sync (`activitylog leads sync`): the portal's database, its leads table, and
     # column names where they differ from the portal's, as "field=column,…".

@@ -1,1 +1,1 @@
-"""SQL, one module per table; `unit_of_work` stores a batch across them in one transaction."""
+"""SQL, one module per table (and the Redis stream); no rule, no feature package above it."""

@@ -2,7 +2,7 @@
 `analytics_counts` (what the facts add up to, by cohort): the keeper's writes, compaction,
 reads. The rebuild from the log is `analytics_rebuild`.
 
-What the facts hold and what they count for is decided in `activitylog.analytics.rules`.
+What the facts hold and what they count for is decided in `activitylog.domain.analytics.rules`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from datetime import date
 
 import asyncpg
 
-from activitylog.analytics.counting import CountKey, grain_for
-from activitylog.analytics.rules import Facts
+from activitylog.domain.analytics.counting import CountKey, grain_for
+from activitylog.domain.analytics.rules import Facts
 
 SHARDS = 4
 # Writers of one lead's facts take this advisory lock (with the lead's hash) in key order.

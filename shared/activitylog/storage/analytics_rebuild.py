@@ -1,12 +1,12 @@
-"""The analytics rebuilt from the log: the rules of `activitylog.analytics.rules` spelled in
+"""The analytics rebuilt from the log: the rules of `activitylog.domain.analytics.rules` spelled in
 SQL (a test holds the two to agreement), run with writers held off."""
 
 from __future__ import annotations
 
 import asyncpg
 
-from activitylog.analytics.counting import CLIENT_KEPT, GRAINS, SOURCE_KEPT
-from activitylog.analytics.rules import (
+from activitylog.domain.analytics.counting import CLIENT_KEPT, GRAINS, SOURCE_KEPT
+from activitylog.domain.analytics.rules import (
     BOUNDS_HOURS,
     CAMPAIGN_KEYS,
     CARRIER_KEY,
@@ -16,8 +16,9 @@ from activitylog.analytics.rules import (
     MAX_REPLIES,
     UNKNOWN_CARRIER,
 )
-from activitylog.storage import analytics_queue
+from activitylog.storage import analytics_queue, log_followers
 from activitylog.storage.analytics import COLUMNS, REBUILD_LOCK
+from activitylog.storage.log_followers import Follower
 
 
 def _text_of(key: str) -> str:
@@ -44,7 +45,8 @@ def _first(event_type: str) -> str:
     return f"min(e.ts) FILTER (WHERE e.event_type = '{event_type}')"
 
 
-# Every lead and campaign's facts, from the log (what `rules.apply` keeps, in one pass).
+# Every lead and campaign's facts, from the log (what `rules.apply` keeps, in one pass): the
+# rows of transactions below $1 (the horizon; the analytics follower takes in the rest).
 FILL_FACTS = f"""
 INSERT INTO lead_campaign_facts ({", ".join(COLUMNS)})
 SELECT e.lead_id, e.campaign, l.client_id, min(e.ts),
@@ -65,7 +67,7 @@ FROM (
     SELECT lead_id, event_type, "timestamp" AS ts, source,
            {_CAMPAIGN} AS campaign, {_CARRIER} AS carrier
     FROM lead_activity_log
-    WHERE event_type IN ({_TYPES})
+    WHERE event_type IN ({_TYPES}) AND (tx IS NULL OR tx < $1::text::xid8)
 ) AS e
 JOIN leads AS l ON l.id = e.lead_id
 GROUP BY e.lead_id, e.campaign, l.client_id
@@ -168,11 +170,13 @@ async def rebuild(conn: asyncpg.Connection) -> int:
     """
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", REBUILD_LOCK)
+        await log_followers.wait_turn(conn, Follower.ANALYTICS)
         await conn.execute("LOCK TABLE lead_activity_log IN SHARE MODE")
         await conn.execute("LOCK TABLE lead_campaign_facts, analytics_counts IN EXCLUSIVE MODE")
         await conn.execute("TRUNCATE lead_campaign_facts, analytics_counts")
         # With writers held off, every note is of an event in the log read below.
         await analytics_queue.clear(conn)
-        await conn.execute(FILL_FACTS)
+        horizon = await log_followers.reset_to_horizon(conn, Follower.ANALYTICS)
+        await conn.execute(FILL_FACTS, str(horizon))
         await conn.execute(FILL_COUNTS)
         return int(await conn.fetchval("SELECT count(*) FROM lead_campaign_facts"))

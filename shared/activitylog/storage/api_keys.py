@@ -109,3 +109,9 @@ async def verify_and_touch(conn: asyncpg.Connection, key_hash: bytes) -> ApiKeyR
         key_hash,
     )
     return _row(record) if record else None
+
+
+async def key_hash_of(conn: asyncpg.Connection, key_id: uuid.UUID) -> bytes | None:
+    """The stored hash of a key (to mark its copy in Redis revoked)."""
+    value = await conn.fetchval("SELECT key_hash FROM api_keys WHERE id = $1", key_id)
+    return bytes(value) if value is not None else None

@@ -1,7 +1,10 @@
-"""SQL for the `event_counts` table: counters the write path keeps, compaction, rebuild, reads.
+"""SQL for the `event_counts` table: the follower's step that adds up the rows stored since
+it last looked, compaction, rebuild, reads.
 
-What each rollup counts is decided in `activitylog.counters.rollups`; the rebuild below
-spells the same rollups in SQL, and a test holds the two to exact agreement.
+What each rollup counts is decided in `activitylog.domain.counters.rollups` (`ROLLUPS`); the
+step, the rebuild and the readers spell the same rollups in SQL from that list, and a test
+holds them to exact agreement. Readers add the rows the follower has not taken in yet
+(`_live`), in the same statement, so a figure is exact whatever the follower's lag.
 """
 
 from __future__ import annotations
@@ -12,7 +15,18 @@ from datetime import datetime
 
 import asyncpg
 
-from activitylog.counters.rollups import Basis, CounterKey, Cutoffs, Grain
+from activitylog.domain.counters.rollups import (
+    ALL,
+    ROLLUPS,
+    Basis,
+    CounterKey,
+    Cutoffs,
+    Grain,
+    Rollup,
+)
+from activitylog.domain.followers import LogPlace
+from activitylog.storage import log_followers
+from activitylog.storage.log_followers import AFTER_CURSOR, ENDED, Follower
 
 # Writers spread over this many rows per counter (by backend), so two batches committing
 # at once rarely wait on the same row; readers sum the shards.
@@ -22,8 +36,91 @@ SHARDS = 4
 _COMPACTION_LOCK = 0x1EAD_C0DE
 
 
+_KEY_COLUMNS = "basis, grain, bucket, category, event_type, source, client_id"
+
+
+def _key_row(rollup: Rollup, a: str) -> str:
+    """One rollup's counter key for the log row `a`, as a VALUES row."""
+    at = "created_at" if rollup.basis is Basis.ARRIVAL else '"timestamp"'
+    category = f"{a}.event_category" if "category" in rollup.kept else f"'{ALL}'"
+    event_type = f"{a}.event_type" if "event_type" in rollup.kept else "NULL"
+    source = f"{a}.source" if "source" in rollup.kept else "NULL"
+    client = f"{a}.client_id" if "client_id" in rollup.kept else "NULL"
+    return (
+        f"('{rollup.basis.value}'::text, '{rollup.grain.value}'::text, "
+        f"date_trunc('{rollup.grain.value}', {a}.{at}, 'UTC'), {category}::text, "
+        f"{event_type}::text, {source}::text, {client}::uuid)"
+    )
+
+
+def _keyed(a: str) -> str:
+    """LATERAL: every counter key of the log row `a` (one per rollup)."""
+    rows = ", ".join(_key_row(r, a) for r in ROLLUPS)
+    return f"LATERAL (VALUES {rows}) AS k({_KEY_COLUMNS})"
+
+
+# The follower's step: the next rows of ended transactions after the cursor, added to their
+# counters (one upsert per counter, in key order), in one statement.
+_FOLLOW = f"""
+WITH tail AS MATERIALIZED (
+    SELECT a.tx, a.position, a.created_at, a."timestamp", a.event_category, a.event_type,
+           a.source, a.client_id
+    FROM lead_activity_log AS a
+    WHERE a.tx >= $1::text::xid8 AND (a.tx, a.position) > ($1::text::xid8, $2)
+      AND {ENDED}
+    ORDER BY a.tx, a.position
+    LIMIT $3
+), added AS (
+    INSERT INTO event_counts AS c ({_KEY_COLUMNS}, shard, n)
+    SELECT k.*, 0, count(*) FROM tail AS a CROSS JOIN {_keyed("a")}
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    ORDER BY 1, 2, 3, 4, 5, 6, 7
+    ON CONFLICT ON CONSTRAINT event_counts_key DO UPDATE SET n = c.n + EXCLUDED.n
+)
+SELECT count(*) AS n, max(created_at) AS arrived_at,
+       (array_agg(tx::text::bigint ORDER BY tx DESC, position DESC))[1] AS tx,
+       (array_agg(position ORDER BY tx DESC, position DESC))[1] AS position
+FROM tail
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Followed:
+    """What one step took in: rows, where the cursor goes, the newest arrival among them."""
+
+    rows: int
+    last: LogPlace | None
+    arrived_at: datetime | None
+
+
+async def follow(conn: asyncpg.Connection, cursor: LogPlace, limit: int) -> Followed:
+    """Add up to `limit` rows after `cursor` to the counters (the caller holds the cursor and
+    moves it to `last` in the same transaction)."""
+    row = await conn.fetchrow(_FOLLOW, str(cursor.tx), cursor.position, limit)
+    assert row is not None
+    if not row["n"]:
+        return Followed(0, None, None)
+    return Followed(int(row["n"]), LogPlace(row["tx"], row["position"]), row["arrived_at"])
+
+
+def _live(where: str) -> str:
+    """The counters as readers see them: `event_counts` plus, counted on the fly, the rows
+    the follower has not taken in yet, both filtered by `where` (over the key columns)."""
+    return f"""(
+        SELECT {_KEY_COLUMNS}, n FROM event_counts WHERE {where}
+        UNION ALL
+        SELECT * FROM (
+            SELECT k.*, 1::bigint AS n
+            FROM {log_followers.cursor_of(Follower.COUNTERS)} AS f
+            JOIN lead_activity_log AS a ON {AFTER_CURSOR}
+            CROSS JOIN {_keyed("a")}
+        ) AS tail WHERE {where}
+    )"""
+
+
 async def add(conn: asyncpg.Connection, counts: dict[CounterKey, int]) -> None:
-    """Add to the counters, in the caller's transaction (the batch's own)."""
+    """Add to the counters, in the caller's transaction (client moves and purges of rows the
+    follower has taken in; seeding in tests)."""
     keys = sorted((k for k, n in counts.items() if n), key=CounterKey.order)  # no deadlocks
     if not keys:
         return
@@ -98,47 +195,38 @@ async def _compact(conn: asyncpg.Connection, cutoffs: Cutoffs) -> Compacted:
 async def rebuild(conn: asyncpg.Connection, cutoffs: Cutoffs) -> int:
     """Recount everything from the log, then compact at `cutoffs`; returns the events counted.
 
-    Writers wait meanwhile (the log is locked in SHARE mode), so the result is exact.
+    Writers wait meanwhile (the log is locked in SHARE mode), so the result is exact. Rows of
+    transactions still running elsewhere are left to the follower: the rebuild counts the
+    rows below the horizon and puts the follower's cursor there.
     """
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _COMPACTION_LOCK)
+        await log_followers.wait_turn(conn, Follower.COUNTERS)
         await conn.execute("LOCK TABLE lead_activity_log IN SHARE MODE")
         await conn.execute("LOCK TABLE event_counts IN EXCLUSIVE MODE")
         await conn.execute("DELETE FROM event_counts")
-        await conn.execute(
-            """
-            INSERT INTO event_counts (basis, grain, bucket, category, source, n)
-            SELECT 'arrival', 'minute', date_trunc('minute', created_at, 'UTC'), event_category,
-                   source, count(*)
-            FROM lead_activity_log WHERE created_at >= $1
-            GROUP BY 3, 4, 5
-            """,
-            cutoffs.minutes_before,
-        )
-        await conn.execute(
-            """
-            INSERT INTO event_counts (basis, grain, bucket, category, source, n)
-            SELECT 'arrival', 'hour', date_trunc('hour', created_at, 'UTC'), event_category,
-                   source, count(*)
-            FROM lead_activity_log
-            GROUP BY 3, 4, 5
-            """
-        )
-        await conn.execute(
-            """
-            INSERT INTO event_counts (basis, grain, bucket, category, event_type, client_id, n)
-            SELECT 'event', 'hour', date_trunc('hour', "timestamp", 'UTC'), event_category,
-                   event_type, client_id, count(*)
-            FROM lead_activity_log
-            GROUP BY 3, 4, 5, 6
-            """
-        )
-        await _compact(conn, cutoffs)
-        return int(
-            await conn.fetchval(
-                "SELECT coalesce(sum(n), 0) FROM event_counts WHERE basis = 'event'"
+        horizon = await log_followers.reset_to_horizon(conn, Follower.COUNTERS)
+        for rollup in ROLLUPS:
+            recent = (
+                "AND created_at >= $2"
+                if rollup.basis is Basis.ARRIVAL and rollup.grain is Grain.MINUTE
+                else "AND $2::timestamptz IS NOT NULL"
             )
-        )
+            await conn.execute(
+                f"""
+                INSERT INTO event_counts AS c ({_KEY_COLUMNS}, n)
+                SELECT k.*, count(*)
+                FROM lead_activity_log AS a CROSS JOIN LATERAL (VALUES {_key_row(rollup, "a")})
+                    AS k({_KEY_COLUMNS})
+                WHERE (a.tx IS NULL OR a.tx < $1::text::xid8) {recent}
+                GROUP BY 1, 2, 3, 4, 5, 6, 7
+                """,
+                str(horizon),
+                cutoffs.minutes_before,
+            )
+        await _compact(conn, cutoffs)
+        live = _live(f"basis = '{Basis.EVENT.value}'")
+        return int(await conn.fetchval(f"SELECT coalesce(sum(n), 0) FROM {live} AS c"))
 
 
 # -- Reads ---------------------------------------------------------------------------------
@@ -156,22 +244,32 @@ class Arrivals:
 async def arrivals(
     conn: asyncpg.Connection, minutes_since: datetime, hours_since: datetime
 ) -> Arrivals:
-    """Arrivals from `minutes_since` (minute counters) and from `hours_since` (hours)."""
+    """Arrivals from `minutes_since` (minute counters) and from `hours_since` (hours), from
+    the all-events totals: a row per minute and hour, however many sources report."""
+    live = _live(
+        f"basis = 'arrival' AND category = '{ALL}' "
+        "AND ((grain = 'minute' AND bucket >= $1) OR (grain = 'hour' AND bucket >= $2))"
+    )
     row = await conn.fetchrow(
-        """
-        SELECT coalesce(sum(n) FILTER (WHERE grain = 'minute' AND bucket >= $1), 0) AS minutes,
-               coalesce(sum(n) FILTER (WHERE grain = 'hour' AND bucket >= $2), 0) AS hours,
-               (SELECT max(bucket) FROM event_counts
-                WHERE basis = 'arrival' AND grain = 'minute') AS last_minute
-        FROM event_counts
-        WHERE basis = 'arrival'
-          AND ((grain = 'minute' AND bucket >= $1) OR (grain = 'hour' AND bucket >= $2))
+        f"""
+        SELECT coalesce(sum(n) FILTER (WHERE grain = 'minute'), 0) AS minutes,
+               coalesce(sum(n) FILTER (WHERE grain = 'hour'), 0) AS hours,
+               max(bucket) FILTER (WHERE grain = 'minute') AS last_minute
+        FROM {live} AS c
         """,
         minutes_since,
         hours_since,
     )
     assert row is not None
-    return Arrivals(int(row["minutes"]), int(row["hours"]), row["last_minute"])
+    last_minute = row["last_minute"]
+    if last_minute is None:  # nothing in the last day: the newest minute kept, if any
+        last_minute = await conn.fetchval(
+            f"""
+            SELECT max(bucket) FROM event_counts
+            WHERE basis = 'arrival' AND grain = 'minute' AND category = '{ALL}'
+            """
+        )
+    return Arrivals(int(row["minutes"]), int(row["hours"]), last_minute)
 
 
 async def per_bucket(
@@ -184,13 +282,13 @@ async def per_bucket(
     """
     if grain is Grain.MINUTE:
         raise ValueError("event-time counters are kept per hour and per day")
+    live = _live("basis = 'event' AND bucket >= $2 AND bucket < $3")
     return list(
         await conn.fetch(
-            """
+            f"""
             SELECT date_trunc($1, bucket, 'UTC') AS bucket_start, category AS event_category,
                    sum(n)::bigint AS n
-            FROM event_counts
-            WHERE basis = 'event' AND bucket >= $2 AND bucket < $3
+            FROM {live} AS c
             GROUP BY 1, 2
             HAVING sum(n) <> 0
             """,
@@ -208,13 +306,15 @@ async def totals_by_category(
     event_types: tuple[str, ...] = (),
 ) -> dict[str, int]:
     """All stored events per category, optionally of one client and some types."""
+    live = _live(
+        "basis = $1 AND ($2::uuid IS NULL OR client_id = $2) "
+        "AND (cardinality($3::text[]) = 0 OR event_type = ANY($3::text[]))"
+    )
     rows = await conn.fetch(
-        """
-        SELECT category, sum(n)::bigint AS n FROM event_counts
-        WHERE basis = $1
-          AND ($2::uuid IS NULL OR client_id = $2)
-          AND (cardinality($3::text[]) = 0 OR event_type = ANY($3::text[]))
+        f"""
+        SELECT category, sum(n)::bigint AS n FROM {live} AS c
         GROUP BY category
+        HAVING sum(n) <> 0
         """,
         Basis.EVENT.value,
         client_id,
@@ -227,14 +327,14 @@ async def last_arrivals(conn: asyncpg.Connection, since: datetime) -> dict[str, 
     """Per source that stored events since `since`: the end of the finest bucket holding its
     newest arrival (minutes for the last two days, then hours, then days), so a silence
     measured from it is never longer than the real one."""
+    live = _live("basis = 'arrival' AND bucket >= $1 AND source IS NOT NULL")
     rows = await conn.fetch(
-        """
+        f"""
         SELECT source,
                max(bucket) FILTER (WHERE grain = 'minute') + interval '1 minute' AS minute,
                max(bucket) FILTER (WHERE grain = 'hour') + interval '1 hour' AS hour,
                max(bucket) FILTER (WHERE grain = 'day') + interval '1 day' AS day
-        FROM event_counts
-        WHERE basis = 'arrival' AND bucket >= $1 AND source IS NOT NULL
+        FROM {live} AS c
         GROUP BY source
         HAVING sum(n) > 0
         """,
@@ -247,11 +347,13 @@ async def arrivals_by_source_hour(
     conn: asyncpg.Connection, hours: list[datetime]
 ) -> dict[tuple[str, datetime], int]:
     """Events stored per (source, UTC hour) in the given hours; absent means none."""
+    live = _live(
+        "basis = 'arrival' AND grain = 'hour' AND bucket = ANY($1::timestamptz[]) "
+        "AND source IS NOT NULL"
+    )
     rows = await conn.fetch(
-        """
-        SELECT source, bucket, sum(n)::bigint AS n FROM event_counts
-        WHERE basis = 'arrival' AND grain = 'hour' AND bucket = ANY($1::timestamptz[])
-          AND source IS NOT NULL
+        f"""
+        SELECT source, bucket, sum(n)::bigint AS n FROM {live} AS c
         GROUP BY source, bucket
         """,
         hours,
@@ -263,11 +365,13 @@ async def arrivals_by_source_category(
     conn: asyncpg.Connection, since: datetime, until: datetime
 ) -> dict[tuple[str, str], int]:
     """Events stored per (source, category) in [since, until), from the minute counters."""
+    live = _live(
+        "basis = 'arrival' AND grain = 'minute' AND bucket >= $1 AND bucket < $2 "
+        "AND source IS NOT NULL"
+    )
     rows = await conn.fetch(
-        """
-        SELECT source, category, sum(n)::bigint AS n FROM event_counts
-        WHERE basis = 'arrival' AND grain = 'minute' AND bucket >= $1 AND bucket < $2
-          AND source IS NOT NULL
+        f"""
+        SELECT source, category, sum(n)::bigint AS n FROM {live} AS c
         GROUP BY source, category
         HAVING sum(n) <> 0
         """,

@@ -10,19 +10,11 @@ from typing import Any
 import asyncpg
 
 from activitylog.contract.references import parse_lead_reference
+from activitylog.domain.records import LeadRef
 from activitylog.runtime.logs import get_logger
 from activitylog.storage.activity_log.filters import LEAD_NAME, lead_condition
 
 log = get_logger("activitylog.leads")
-
-
-@dataclass(frozen=True, slots=True)
-class LeadRef:
-    """What an event needs to know about its lead."""
-
-    id: uuid.UUID
-    airtable_record_id: str | None
-    client_id: uuid.UUID | None
 
 
 # Leads an event batch references are read FOR KEY SHARE: moving a lead to another client
@@ -50,40 +42,87 @@ async def fetch_refs_by_id(
     return {r["id"]: LeadRef(r["id"], r["airtable_record_id"], r["client_id"]) for r in rows}
 
 
+async def refs_by_contact(
+    conn: asyncpg.Connection, phone_keys: list[str], emails: list[str]
+) -> tuple[dict[str, list[LeadRef]], dict[str, list[LeadRef]]]:
+    """Live leads by phone key (`phone_key`, migration 0015) and by lower-cased email,
+    locked FOR KEY SHARE; a key may name several leads (the caller decides)."""
+    if not phone_keys and not emails:
+        return {}, {}
+    rows = await conn.fetch(
+        """
+        SELECT l.id, l.airtable_record_id, l.client_id,
+               phone_key(l.phone) AS phone_key, lower(l.email) AS email
+        FROM leads AS l
+        WHERE l.deleted_at IS NULL
+          AND (phone_key(l.phone) = ANY($1::text[]) OR lower(l.email) = ANY($2::text[]))
+        ORDER BY l.id
+        FOR KEY SHARE OF l
+        """,
+        phone_keys,
+        emails,
+    )
+    by_phone: dict[str, list[LeadRef]] = {}
+    by_email: dict[str, list[LeadRef]] = {}
+    for r in rows:
+        ref = LeadRef(r["id"], r["airtable_record_id"], r["client_id"])
+        if r["phone_key"] in phone_keys:
+            by_phone.setdefault(r["phone_key"], []).append(ref)
+        if r["email"] in emails:
+            by_email.setdefault(r["email"], []).append(ref)
+    return by_phone, by_email
+
+
 async def ensure_stubs(
     conn: asyncpg.Connection, wanted: list[tuple[str, uuid.UUID | None, uuid.UUID | None]]
 ) -> dict[str, LeadRef]:
     """Create a stub lead for each unknown Airtable id (names empty) and return every ref.
 
     `wanted`: (Airtable id, client, lead id). A stub takes the given lead id (the portal's
-    UUID an event carried) when there is one. Known leads are looked up first (FOR KEY
-    SHARE), so the common case (every lead exists) writes nothing; sorted input keeps
-    concurrent batches taking row locks in one order. An Airtable id missing from the
-    answer could not be created (its lead id belongs to another lead meanwhile).
+    UUID an event carried) when there is one. Known leads are locked (FOR KEY SHARE) and
+    the others inserted in one statement; sorted input keeps concurrent batches taking row
+    locks in one order. An Airtable id missing from the answer could not be created (its
+    lead id belongs to another lead meanwhile).
     """
     if not wanted:
         return {}
-    refs = await _refs_by_airtable_id(conn, sorted({a for a, _, _ in wanted}))
     firsts: dict[str, tuple[uuid.UUID | None, uuid.UUID | None]] = {}
     for airtable_id, client, lead_id in wanted:
         firsts.setdefault(airtable_id, (client, lead_id))
-    missing = sorted((a, c, i) for a, (c, i) in firsts.items() if a not in refs)
-    if missing:
-        # No conflict target: a clash on the Airtable id (a concurrent stub) or on the id
-        # (a lead made meanwhile) both leave the row alone.
-        await conn.execute(
-            """
+    ordered = sorted(firsts)
+    # One statement: the known leads locked, the missing ones inserted. No conflict target:
+    # a clash on the Airtable id (a concurrent stub) or on the id (a lead made meanwhile)
+    # both leave the row alone, and it is looked up again below.
+    rows = await conn.fetch(
+        """
+        WITH wanted AS (
+            SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[]) AS t(a, c, i)
+        ), known AS (
+            SELECT l.id, l.airtable_record_id, l.client_id
+            FROM wanted JOIN leads AS l ON l.airtable_record_id = wanted.a
+            ORDER BY l.id
+            FOR KEY SHARE OF l
+        ), made AS (
             INSERT INTO leads (id, airtable_record_id, client_id)
-            SELECT coalesce(i, gen_random_uuid()), a, c
-            FROM unnest($1::text[], $2::uuid[], $3::uuid[]) AS t(a, c, i)
-            ORDER BY a
+            SELECT coalesce(w.i, gen_random_uuid()), w.a, w.c FROM wanted AS w
+            WHERE NOT EXISTS (SELECT 1 FROM known AS k WHERE k.airtable_record_id = w.a)
+            ORDER BY w.a
             ON CONFLICT DO NOTHING
-            """,
-            [a for a, _, _ in missing],
-            [c for _, c, _ in missing],
-            [i for _, _, i in missing],
+            RETURNING id, airtable_record_id, client_id
         )
-        refs |= await _refs_by_airtable_id(conn, [a for a, _, _ in missing])
+        SELECT * FROM known UNION ALL SELECT * FROM made
+        """,
+        ordered,
+        [firsts[a][0] for a in ordered],
+        [firsts[a][1] for a in ordered],
+    )
+    refs = {
+        r["airtable_record_id"]: LeadRef(r["id"], r["airtable_record_id"], r["client_id"])
+        for r in rows
+    }
+    clashed = [a for a in ordered if a not in refs]
+    if clashed:
+        refs |= await _refs_by_airtable_id(conn, clashed)
     return refs
 
 
@@ -203,128 +242,6 @@ async def fetch_leads(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> dict[uu
     """The rows of the leads among `ids`, by id."""
     rows = await conn.fetch(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE id = ANY($1::uuid[])", ids)
     return {r["id"]: r for r in rows}
-
-
-async def lock_identities(
-    conn: asyncpg.Connection, ids: list[uuid.UUID], airtable_ids: list[str]
-) -> list[asyncpg.Record]:
-    """The leads named by any of `ids` or `airtable_ids`, locked FOR UPDATE in id order.
-
-    FOR UPDATE is the row lock that waits for batches holding FOR KEY SHARE on these leads,
-    and that they wait for: no event goes in under a lead that is changing id or client.
-    """
-    return await conn.fetch(
-        """
-        SELECT id, airtable_record_id, client_id,
-               (first_name = '' AND last_name = '' AND email IS NULL) AS is_stub
-        FROM leads
-        WHERE id = ANY($1::uuid[]) OR airtable_record_id = ANY($2::text[])
-        ORDER BY id
-        FOR UPDATE
-        """,
-        ids,
-        airtable_ids,
-    )
-
-
-_REFERENCES = """
-SELECT c.conrelid::regclass::text AS tbl, format('%I', a.attname) AS col
-FROM pg_constraint AS c
-JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-WHERE c.contype = 'f' AND c.confrelid = 'leads'::regclass AND cardinality(c.conkey) = 1
-ORDER BY 1
-"""
-
-_EVENTS = "lead_activity_log"
-
-
-async def repoint(conn: asyncpg.Connection, old: uuid.UUID, new: uuid.UUID) -> int:
-    """Move every row referencing lead `old` (its events, and any other table with a foreign
-    key to leads, found in the catalog so tables added later follow too) to lead `new`;
-    returns how many events moved. A table holding one row per lead that already has the
-    survivor's (a merge) keeps it: the absorbed lead's is left to its ON DELETE rule."""
-    events = 0
-    for ref in await conn.fetch(_REFERENCES):
-        sql = f"UPDATE {ref['tbl']} SET {ref['col']} = $2 WHERE {ref['col']} = $1"
-        try:
-            async with conn.transaction():  # a savepoint: a clash undoes only this table
-                status = await conn.execute(sql, old, new)
-        except asyncpg.UniqueViolationError:
-            log.warning("rows of a merged lead left behind", table=ref["tbl"], lead_id=str(old))
-            continue
-        if ref["tbl"] == _EVENTS:
-            events = int(status.rsplit(" ", 1)[-1])
-    return events
-
-
-async def adopt_ids(
-    conn: asyncpg.Connection, renames: list[tuple[uuid.UUID, uuid.UUID, str | None]]
-) -> None:
-    """Give leads new ids: (old id, new id — the portal's UUID, Airtable id), everything
-    referencing them included. The rows must be locked (`lock_identities`).
-
-    New rows and a move rather than an UPDATE of the key: not every table referencing
-    leads says ON UPDATE CASCADE, and this way none has to. Set-based, for a first sync
-    meeting thousands of stubs.
-    """
-    if not renames:
-        return
-    old, new, airtable = (list(column) for column in zip(*renames, strict=True))
-    # The Airtable id is unique: off the old rows before the new ones take it.
-    await conn.execute("UPDATE leads SET airtable_record_id = NULL WHERE id = ANY($1::uuid[])", old)
-    await conn.execute(
-        """
-        INSERT INTO leads (id, airtable_record_id, client_id, first_name, last_name, email,
-                           phone, status, last_activity_at, created_at, updated_at, deleted_at)
-        SELECT v.new, v.airtable, l.client_id, l.first_name, l.last_name, l.email, l.phone,
-               l.status, l.last_activity_at, l.created_at, now(), l.deleted_at
-        FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS v(old, new, airtable)
-        JOIN leads AS l ON l.id = v.old
-        ORDER BY v.new
-        """,
-        old,
-        new,
-        airtable,
-    )
-    for ref in await conn.fetch(_REFERENCES):
-        await conn.execute(
-            f"""
-            UPDATE {ref["tbl"]} AS t SET {ref["col"]} = v.new
-            FROM unnest($1::uuid[], $2::uuid[]) AS v(old, new)
-            WHERE t.{ref["col"]} = v.old
-            """,
-            old,
-            new,
-        )
-    await conn.execute("DELETE FROM leads WHERE id = ANY($1::uuid[])", old)
-
-
-async def absorb(conn: asyncpg.Connection, survivor: uuid.UUID, absorbed: uuid.UUID) -> None:
-    """Fill the survivor's blank details from the absorbed lead, then delete that one (its
-    events must have moved to the survivor already)."""
-    await conn.execute(
-        """
-        UPDATE leads AS s SET
-            first_name = CASE WHEN s.first_name = '' AND s.last_name = ''
-                THEN a.first_name ELSE s.first_name END,
-            last_name = CASE WHEN s.first_name = '' AND s.last_name = ''
-                THEN a.last_name ELSE s.last_name END,
-            email = coalesce(s.email, a.email),
-            phone = coalesce(s.phone, a.phone),
-            status = coalesce(s.status, a.status),
-            client_id = coalesce(s.client_id, a.client_id),
-            last_activity_at = greatest(s.last_activity_at, a.last_activity_at),
-            created_at = least(s.created_at, a.created_at),
-            -- Deleted only if both were.
-            deleted_at = CASE WHEN a.deleted_at IS NULL THEN NULL ELSE s.deleted_at END,
-            updated_at = now()
-        FROM leads AS a
-        WHERE s.id = $1 AND a.id = $2
-        """,
-        survivor,
-        absorbed,
-    )
-    await conn.execute("DELETE FROM leads WHERE id = $1", absorbed)
 
 
 @dataclass(frozen=True, slots=True)

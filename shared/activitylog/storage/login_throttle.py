@@ -1,51 +1,91 @@
-"""SQL for the `login_throttle` table (admin sign-in attempts per address and per account)."""
+"""SQL for the `login_throttle` table: admin sign-in failures per address, per account (from
+one address and from everywhere) and per known device (activitylog.use_cases.access.accounts)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import asyncpg
 
 
-async def seconds_blocked(conn: asyncpg.Connection, keys: list[str]) -> float | None:
-    """How long until none of `keys` is blocked any more; None when none is now."""
-    value = await conn.fetchval(
-        """
-        SELECT extract(epoch FROM max(blocked_until) - now())::float8
-        FROM login_throttle WHERE key = ANY($1::text[]) AND blocked_until > now()
-        """,
-        keys,
-    )
-    return float(value) if value is not None else None
+@dataclass(slots=True)
+class Counter:
+    """One throttle key as locked for a sign-in: its attempts in the current window, and the
+    seconds until that window ends and until its block (if any) lifts."""
+
+    key: str
+    attempts: int
+    window_left_s: float
+    blocked_left_s: float
 
 
-async def count_attempt(
-    conn: asyncpg.Connection, key: str, max_attempts: int, window_s: float
-) -> float | None:
-    """Count an attempt of `key`; the `max_attempts`-th within the window blocks the key for
-    `window_s`. Returns the seconds left to wait when this attempt is over the limit (one
-    sent in parallel with the one that reached it), else None."""
-    row = await conn.fetchrow(
+async def lock(conn: asyncpg.Connection, keys: list[str], window_s: float) -> dict[str, Counter]:
+    """The counters of `keys`, locked until the transaction ends (made empty when new, and
+    emptied when their window has passed). Locked in key order, so sign-ins sharing keys
+    wait for each other instead of deadlocking."""
+    ordered = sorted(set(keys))
+    await conn.execute(
         """
-        INSERT INTO login_throttle AS t (key, attempts, window_ends_at, blocked_until)
-        VALUES ($1, 1, now() + make_interval(secs => $3),
-                CASE WHEN $2 <= 1 THEN now() + make_interval(secs => $3) END)
-        ON CONFLICT (key) DO UPDATE SET
-            attempts = CASE WHEN t.window_ends_at <= now() THEN 1 ELSE t.attempts + 1 END,
-            window_ends_at = CASE WHEN t.window_ends_at <= now() THEN EXCLUDED.window_ends_at
-                                  ELSE t.window_ends_at END,
-            blocked_until = CASE
-                WHEN (CASE WHEN t.window_ends_at <= now() THEN 1 ELSE t.attempts + 1 END) >= $2
-                     AND (t.blocked_until IS NULL OR t.blocked_until <= now())
-                THEN now() + make_interval(secs => $3)
-                ELSE t.blocked_until END
-        RETURNING attempts > $2 AS over,
-                  greatest(extract(epoch FROM blocked_until - now()), 0)::float8 AS wait_s
+        INSERT INTO login_throttle (key, attempts, window_ends_at)
+        SELECT k, 0, now() + make_interval(secs => $2) FROM unnest($1::text[]) AS k ORDER BY k
+        ON CONFLICT (key) DO NOTHING
         """,
-        key,
-        max_attempts,
+        ordered,
         float(window_s),
     )
-    assert row is not None
-    return float(row["wait_s"] or 0) if row["over"] else None
+    await conn.execute(
+        "SELECT 1 FROM login_throttle WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE",
+        ordered,
+    )
+    rows = await conn.fetch(
+        """
+        UPDATE login_throttle SET
+            attempts = CASE WHEN window_ends_at <= now() THEN 0 ELSE attempts END,
+            window_ends_at = CASE WHEN window_ends_at <= now()
+                                  THEN now() + make_interval(secs => $2)
+                                  ELSE window_ends_at END
+        WHERE key = ANY($1::text[])
+        RETURNING key, attempts,
+                  extract(epoch FROM window_ends_at - now())::float8 AS window_left_s,
+                  greatest(coalesce(extract(epoch FROM blocked_until - now()), 0), 0)::float8
+                      AS blocked_left_s
+        """,
+        ordered,
+        float(window_s),
+    )
+    return {
+        r["key"]: Counter(r["key"], r["attempts"], r["window_left_s"], r["blocked_left_s"])
+        for r in rows
+    }
+
+
+async def count(
+    conn: asyncpg.Connection, keys: list[str], *, block_s: dict[str, float] | None = None
+) -> None:
+    """One more attempt for each of `keys` (locked by `lock`); `block_s` blocks some of them
+    for so many seconds from now."""
+    blocks = block_s or {}
+    await conn.execute(
+        """
+        UPDATE login_throttle AS t SET
+            attempts = t.attempts + 1,
+            blocked_until = CASE WHEN b.seconds IS NULL THEN t.blocked_until
+                                 ELSE now() + make_interval(secs => b.seconds) END
+        FROM unnest($1::text[], $2::float8[]) AS b (key, seconds)
+        WHERE t.key = b.key
+        """,
+        list(keys),
+        [blocks.get(k) for k in keys],
+    )
+
+
+async def uncount(conn: asyncpg.Connection, keys: list[str]) -> None:
+    """Take back one attempt of each of `keys` (it succeeded: successes do not count)."""
+    await conn.execute(
+        "UPDATE login_throttle SET attempts = greatest(attempts - 1, 0) "
+        "WHERE key = ANY($1::text[])",
+        keys,
+    )
 
 
 async def forget(conn: asyncpg.Connection, keys: list[str]) -> None:

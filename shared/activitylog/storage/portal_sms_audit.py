@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from activitylog.sms_audit.rows import PORTAL_COLUMNS
+from activitylog.domain.sms_audit.rows import PORTAL_COLUMNS
 
 _SELECT = f"SELECT {', '.join(PORTAL_COLUMNS)} FROM sms_audit"  # fixed column names
 

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
-
 import asyncpg
 
-
-class RetryStatus(StrEnum):
-    PENDING = "pending"
-    RESOLVED = "resolved"
-    DEAD = "dead"
-    DISCARDED = "discarded"
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """Something that could not be stored now: `dead` never can be, `pending` may later."""
-
-    queue_id: str
-    lead_id: str | None
-    payload: str
-    reason: str
-    status: RetryStatus
-    next_retry_at: datetime | None = None
-    operation_type: str = "activity_log"
+from activitylog.domain.dead_letters import (
+    DeadLetter,
+    ImportedRow,
+    RetryRow,
+    RetryStatus,
+    RowUpdate,
+)
 
 
 def storable_text(text: str) -> str:
@@ -42,11 +26,13 @@ async def add(conn: asyncpg.Connection, letters: list[DeadLetter]) -> int:
     result = await conn.execute(
         """
         INSERT INTO retry_queue
-            (queue_id, operation_type, lead_id, payload, last_error, status, next_retry_at)
-        SELECT * FROM unnest(
+            (queue_id, operation_type, lead_id, payload, last_error, status, next_retry_at,
+             waiting_for)
+        SELECT q, o, l, p, e, s, n, nullif(string_to_array(w, E'\\x1f'), '{}')
+        FROM unnest(
             $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::timestamptz[]
-        )
+            $7::timestamptz[], $8::text[]
+        ) AS t(q, o, l, p, e, s, n, w)
         ON CONFLICT (queue_id) DO NOTHING
         """,
         [d.queue_id for d in letters],
@@ -56,8 +42,39 @@ async def add(conn: asyncpg.Connection, letters: list[DeadLetter]) -> int:
         [storable_text(d.reason) for d in letters],
         [d.status.value for d in letters],
         [d.next_retry_at for d in letters],
+        # unnest cannot take a ragged array of arrays: each list travels as one text.
+        [_UNIT.join(d.waiting_for) for d in letters],
     )
     return int(result.rsplit(" ", 1)[-1])
+
+
+_UNIT = "\x1f"  # the unit separator: no key (a phone, an email, an id) holds it
+
+
+async def wake(conn: asyncpg.Connection, keys: list[str]) -> int:
+    """Make the rows waiting for any of `keys` due now, dead ones (given up waiting) pending
+    again: what they waited for has come. Returns how many."""
+    if not keys:
+        return 0
+    result = await conn.execute(
+        """
+        UPDATE retry_queue SET status = 'pending', next_retry_at = now(), updated_at = now()
+        WHERE status IN ('pending', 'dead') AND waiting_for && $1::text[]
+          AND (status = 'dead' OR next_retry_at IS NULL OR next_retry_at > now())
+        """,
+        sorted(set(keys)),
+    )
+    return int(result.rsplit(" ", 1)[-1])
+
+
+async def count_waiting(conn: asyncpg.Connection) -> int:
+    """Rows whose lead (or send) is not known yet, pending or given up: events no lead took."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM retry_queue "
+            "WHERE status IN ('pending', 'dead') AND waiting_for IS NOT NULL"
+        )
+    )
 
 
 async def count_by_status(conn: asyncpg.Connection) -> dict[str, int]:
@@ -74,39 +91,10 @@ _COLUMNS = """id, queue_id, operation_type, lead_id, payload, retry_count, next_
     last_error, status, created_at, updated_at, alerted_at"""
 
 
-@dataclass(frozen=True, slots=True)
-class RetryRow:
-    """One retry_queue row as stored."""
-
-    id: int
-    queue_id: str
-    operation_type: str
-    lead_id: str | None
-    payload: str
-    retry_count: int
-    next_retry_at: datetime | None
-    last_error: str | None
-    status: RetryStatus
-    created_at: datetime
-    updated_at: datetime
-    alerted_at: datetime | None = None
-
-
 def _row(record: asyncpg.Record) -> RetryRow:
     values = dict(record)
     values["status"] = RetryStatus(values["status"])
     return RetryRow(**values)
-
-
-@dataclass(frozen=True, slots=True)
-class RowUpdate:
-    """The outcome of one attempt, written back to its row."""
-
-    id: int
-    status: RetryStatus
-    retry_count: int
-    next_retry_at: datetime | None
-    last_error: str | None
 
 
 async def claim_due(conn: asyncpg.Connection, limit: int) -> list[RetryRow]:
@@ -152,14 +140,17 @@ async def list_rows(
     lead_id: str | None = None,
     before_id: int | None = None,
     limit: int = 50,
+    unplaced: bool = False,
 ) -> list[RetryRow]:
-    """Newest first, keyset-paged on id; filters are optional."""
+    """Newest first, keyset-paged on id; filters are optional (`unplaced`: rows no lead took
+    yet, see `count_waiting`)."""
     rows = await conn.fetch(
         f"""
         SELECT {_COLUMNS} FROM retry_queue
         WHERE ($1::text IS NULL OR status = $1)
           AND ($2::text IS NULL OR lead_id = $2)
           AND ($3::bigint IS NULL OR id < $3)
+          AND (NOT $5 OR (status IN ('pending', 'dead') AND waiting_for IS NOT NULL))
         ORDER BY id DESC
         LIMIT $4
         """,
@@ -167,6 +158,7 @@ async def list_rows(
         lead_id,
         before_id,
         limit,
+        unplaced,
     )
     return [_row(r) for r in rows]
 
@@ -180,9 +172,12 @@ async def update_outcomes(conn: asyncpg.Connection, updates: list[RowUpdate]) ->
         """
         UPDATE retry_queue AS q
         SET status = u.status, retry_count = u.retry_count, next_retry_at = u.next_retry_at,
-            last_error = coalesce(u.last_error, q.last_error), updated_at = now()
-        FROM unnest($1::bigint[], $2::text[], $3::int[], $4::timestamptz[], $5::text[])
-            AS u(id, status, retry_count, next_retry_at, last_error)
+            last_error = coalesce(u.last_error, q.last_error), updated_at = now(),
+            waiting_for = CASE WHEN u.waiting IS NULL THEN q.waiting_for
+                               ELSE nullif(string_to_array(u.waiting, E'\\x1f'), '{}') END
+        FROM unnest($1::bigint[], $2::text[], $3::int[], $4::timestamptz[], $5::text[],
+                    $6::text[])
+            AS u(id, status, retry_count, next_retry_at, last_error, waiting)
         WHERE q.id = u.id
         """,
         [u.id for u in updates],
@@ -190,6 +185,7 @@ async def update_outcomes(conn: asyncpg.Connection, updates: list[RowUpdate]) ->
         [u.retry_count for u in updates],
         [u.next_retry_at for u in updates],
         [storable_text(u.last_error) if u.last_error else None for u in updates],
+        [None if u.waiting_for is None else _UNIT.join(u.waiting_for) for u in updates],
     )
 
 
@@ -207,19 +203,6 @@ async def set_status(
         status.value,
         note,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class ImportedRow:
-    """A row of an old Airtable Retry_Queue export, ready to insert."""
-
-    queue_id: str
-    operation_type: str
-    lead_id: str | None
-    payload: str
-    retry_count: int
-    next_retry_at: datetime
-    created_at: datetime
 
 
 async def import_rows(conn: asyncpg.Connection, rows: list[ImportedRow]) -> set[str]:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from activitylog.watch.rules import WatchRule, Window
+from activitylog.domain.watch.rules import WatchRule, Window
 
 
 def _rule(row: asyncpg.Record) -> WatchRule:

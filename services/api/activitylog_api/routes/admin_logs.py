@@ -17,15 +17,15 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
-from activitylog.access.keys import Role
 from activitylog.contract.taxonomy import Category
-from activitylog.counters.totals import count_by_category, count_total
 from activitylog.storage.activity_log.filters import ActivityFilter, Ordering, SortKey
 from activitylog.storage.activity_log.queries import browse
+from activitylog.use_cases.access.keys import Role
+from activitylog.use_cases.counters.totals import count_by_category, count_total
 from activitylog_api import params
 from activitylog_api.auth import READ_ACTIVITY, Principal
 from activitylog_api.csv_export import export_rows
-from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor
+from activitylog_api.cursor import CURSOR_PARAM, decode_cursor
 from activitylog_api.errors import bad_request
 from activitylog_api.openapi import (
     AIRTABLE_ID_PARAM,
@@ -36,7 +36,6 @@ from activitylog_api.openapi import (
     DateTo,
     error_responses,
     list_param,
-    param_schema,
     text_param,
 )
 from activitylog_api.paging import keyset_page
@@ -169,7 +168,7 @@ class AdminActivityLogs(Controller):
             str | None,
             QueryParameter(
                 description="nextCursor of the previous page (instead of page)",
-                schema_extra=param_schema(type="string", max_length=MAX_CURSOR_CHARS),
+                schema_extra=CURSOR_PARAM,
             ),
         ] = None,
     ) -> ActivityPage:

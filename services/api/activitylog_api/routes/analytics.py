@@ -6,8 +6,6 @@ own client only.
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get
@@ -15,19 +13,19 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import QueryParameter
 
-from activitylog.access.keys import Role
-from activitylog.analytics import reports
-from activitylog.analytics.answers import (
+from activitylog.domain.analytics.answers import (
     DeliveryAnswer,
     FunnelAnswer,
     RepliesAnswer,
     TimingAnswer,
 )
-from activitylog.analytics.rules import BOUNDS_HOURS
+from activitylog.domain.analytics.rules import BOUNDS_HOURS
+from activitylog.domain.csv_safe import encode_rows
 from activitylog.storage.analytics import CountFilter
+from activitylog.use_cases.access.keys import Role
+from activitylog.use_cases.analytics import reports
 from activitylog_api import params
 from activitylog_api.auth import READ_ACTIVITY, Principal
-from activitylog_api.csv_export import neutralise
 from activitylog_api.errors import bad_request
 from activitylog_api.openapi import (
     KEY_ERRORS,
@@ -86,7 +84,7 @@ def provide_count_filter(
     campaign: Annotated[
         str | None,
         QueryParameter(
-            description="a campaign id, as events name it in metadata.campaign_id",
+            description="a campaign id, as events name it in metadata.campaignId",
             schema_extra=text_param(params.MAX_TEXT_CHARS),
         ),
     ] = None,
@@ -106,12 +104,8 @@ def _pct(value: float | None) -> str:
 
 
 def _csv(name: str, header: list[str], rows: list[list[Any]]) -> Response[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([neutralise(str(c)) if c is not None else "" for c in row] for row in rows)
     return Response(
-        buffer.getvalue().encode("utf-8"),
+        encode_rows([header, *rows]),
         media_type="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="analytics-{name}.csv"',

@@ -9,7 +9,7 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
-from activitylog.monitoring.health import UNHEALTHY, health_report
+from activitylog.use_cases.health import UNHEALTHY, health_report
 from activitylog_api.openapi import error_responses
 from activitylog_api.state import ApiServices
 from activitylog_api.views import HealthReport, Liveness, Readiness
@@ -26,7 +26,9 @@ from activitylog_api.views import HealthReport, Liveness, Readiness
 )
 async def activity_health(services: NamedDependency[ApiServices]) -> Response[HealthReport]:
     body = await health_report(services.pool, services.redis, services.settings)
-    return Response(body, status_code=503 if body["status"] == UNHEALTHY else 200)
+    if body["status"] == UNHEALTHY:
+        return Response(body, status_code=503, headers=_retry_after(services))
+    return Response(body, status_code=200)
 
 
 @get("/health/live", summary="The process is up", tags=["health"], responses=error_responses(400))
@@ -59,4 +61,11 @@ async def ready(services: NamedDependency[ApiServices]) -> Response[Readiness]:
     )
     ok = postgres == "ok" and redis == "ok"
     body = {"status": "ready" if ok else "not ready", "postgres": postgres, "redis": redis}
-    return Response(body, status_code=200 if ok else 503)
+    if not ok:
+        return Response(body, status_code=503, headers=_retry_after(services))
+    return Response(body, status_code=200)
+
+
+def _retry_after(services: ApiServices) -> dict[str, str]:
+    """Every 503 says when to ask again (API_RETRY_AFTER_S)."""
+    return {"Retry-After": str(services.settings.api_retry_after_s)}

@@ -19,16 +19,20 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter
 from redis.exceptions import RedisError
 
+from activitylog.contract import json_text
 from activitylog.contract.events import ActivityEvent, InvalidEvent, may_hold_nul, parse_event
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.contract.times import iso
 from activitylog.runtime import metrics as shared_metrics
 from activitylog.runtime.logs import get_logger
-from activitylog.storage.unit_of_work import store_batch
-from activitylog.stream.conventions import publish
-from activitylog_api import metrics
+from activitylog.storage import idempotency_keys
+from activitylog.storage.idempotency_keys import KeyRecord
+from activitylog.storage.stream import publish
+from activitylog.use_cases.store_batch import store_batch
+from activitylog_api import idempotency, metrics
 from activitylog_api.auth import WRITE_EVENTS
 from activitylog_api.errors import ApiError, BackendUnavailable, outage_message
+from activitylog_api.idempotency import Claim
 from activitylog_api.openapi import (
     EVENT_RULES,
     KEY_ERRORS,
@@ -48,11 +52,18 @@ log = get_logger("activitylog.api.ingest")
 
 
 def _decode(raw: bytes) -> tuple[list[Any], bool]:
-    """The body's events and whether it was an array."""
+    """The body's events and whether it was an array (a key named twice in one object is a
+    400 naming it: docs/CONTRACT.md §1)."""
     if not raw.strip():
         raise ApiError(400, "the request body is empty; send one event or an array of events")
     try:
-        data = orjson.loads(raw)
+        data = json_text.loads(raw)
+    except json_text.DuplicateKey as exc:
+        raise ApiError(
+            400,
+            f"invalid event: {exc}",
+            errors=[{"field": exc.path, "message": exc.message}],
+        ) from None
     except orjson.JSONDecodeError as exc:
         raise ApiError(
             400,
@@ -141,30 +152,63 @@ def _check_content_type(request: Request[Any, Any, Any]) -> None:
         )
 
 
-async def _queue(services: ApiServices, accepted: list[AcceptedEvent]) -> bool:
-    """Publish to the stream; False if Redis did not take them."""
+async def _queue(
+    services: ApiServices,
+    accepted: list[AcceptedEvent],
+    claim: Claim | None,
+    received_at: datetime,
+) -> tuple[bool, KeyRecord | None]:
+    """Publish to the stream: (False, None) if Redis did not take them; with a key, the
+    key's earlier record instead when it was used before (then nothing is published)."""
     settings = services.settings
     try:
         # asyncio.timeout rather than wait_for: no extra task on the hot path.
         async with asyncio.timeout(settings.api_backend_timeout_s):
-            await publish(services.redis, settings.activity_stream, [a.raw for a in accepted])
+            payloads = [a.raw for a in accepted]
+            if claim is None:
+                await publish(services.redis, settings.activity_stream, payloads)
+                return True, None
+            earlier = await idempotency.publish_once(
+                services.redis,
+                settings.activity_stream,
+                claim,
+                claim.record(202, received_at),
+                payloads,
+                settings.api_idempotency_ttl_s,
+            )
+            return True, earlier
     except (RedisError, OSError, TimeoutError) as exc:
         log.warning("stream unavailable; storing directly", error=repr(exc), events=len(accepted))
-        return False
-    return True
+        return False, None
 
 
-async def _store_directly(services: ApiServices, accepted: list[AcceptedEvent]) -> None:
+async def _store_directly(
+    services: ApiServices,
+    accepted: list[AcceptedEvent],
+    claim: Claim | None,
+    received_at: datetime,
+) -> KeyRecord | None:
+    """Store in PostgreSQL; with a key, its earlier record instead when it was used before."""
     settings = services.settings
 
-    async def store() -> None:
-        async with services.pool.acquire() as conn:
+    async def store() -> KeyRecord | None:
+        async with services.pool.acquire() as conn, conn.transaction():
+            if claim is not None:
+                earlier = await idempotency_keys.claim(
+                    conn,
+                    claim.key_hash,
+                    claim.record(201, received_at),
+                    settings.api_idempotency_ttl_s,
+                )
+                if earlier is not None:
+                    return earlier
             result = await store_batch(conn, accepted)
         shared_metrics.EVENTS_STORED.labels("http").inc(len(result.inserted))
         shared_metrics.EVENTS_DUPLICATE.labels("http").inc(len(result.duplicates))
+        return None
 
     try:
-        await asyncio.wait_for(store(), settings.api_backend_timeout_s * 2)
+        return await asyncio.wait_for(store(), settings.api_backend_timeout_s * 2)
     except Exception as exc:
         if outage_message(exc) is None:
             raise
@@ -183,7 +227,9 @@ async def _store_directly(services: ApiServices, accepted: list[AcceptedEvent]) 
     summary="Log one event or an array of up to 1,000 events",
     description=(
         "202 when queued on the stream; 201 when Redis was down and the events were stored "
-        "directly; 400 names each invalid field; 413 over 1 MiB; 503 with Retry-After when "
+        "directly; 400 names each invalid field (and a key named twice in one object); 409 "
+        "when the Idempotency-Key was used with another body; 413 over 1 MiB; 503 with "
+        "Retry-After when "
         "neither Redis nor PostgreSQL is available."
     ),
     tags=["ingest"],
@@ -198,7 +244,7 @@ async def _store_directly(services: ApiServices, accepted: list[AcceptedEvent]) 
             description="Redis was down: stored directly in PostgreSQL (`queued: false`)",
             generate_examples=False,
         ),
-        **error_responses(*KEY_ERRORS, 413, 415),
+        **error_responses(*KEY_ERRORS, 409, 413, 415),
     },
     opt=request_body(
         ActivityEvent,
@@ -217,7 +263,10 @@ async def log_activity(
             name="idempotency-key",
             required=False,
             max_length=MAX_IDEMPOTENCY_KEY_CHARS,
-            description="Names the request: a retry with the same key stores nothing new.",
+            description="Names the request: a retry with the same key and body stores "
+            "nothing new and gets the first answer again; the key with another body is a "
+            f"409. Remembered for API_IDEMPOTENCY_TTL_S (default 24 h); at most "
+            f"{MAX_IDEMPOTENCY_KEY_CHARS} characters.",
             schema_extra=param_schema(type="string"),
         ),
     ] = None,
@@ -230,11 +279,22 @@ async def log_activity(
             413, f"the request body is larger than 1 MiB ({MAX_BODY_BYTES} bytes)"
         ) from None
     items, is_array = _decode(raw)
-    accepted = _accept(items, is_array, idempotency_key, datetime.now(UTC), may_hold_nul(raw))
-    queued = await _queue(services, accepted)
+    received_at = datetime.now(UTC)
+    nul_possible = may_hold_nul(raw)
+    accepted = _accept(items, is_array, idempotency_key, received_at, nul_possible)
+    claim = Claim.of(idempotency_key, items if is_array else items[0]) if idempotency_key else None
+    queued, earlier = await _queue(services, accepted, claim, received_at)
     if not queued:
-        await _store_directly(services, accepted)
-    metrics.EVENTS_ACCEPTED.labels("queued" if queued else "stored").inc(len(accepted))
+        earlier = await _store_directly(services, accepted, claim, received_at)
+    if claim is not None and earlier is not None:
+        # The key was used before: the same body gets the first answer again, as it was
+        # (the same ids, times and status); another body is a 409 naming the key.
+        first = claim.check(earlier)
+        accepted = _accept(items, is_array, idempotency_key, first.received_at, nul_possible)
+        queued = first.status == 202
+        metrics.EVENTS_ACCEPTED.labels("repeated").inc(len(accepted))
+    else:
+        metrics.EVENTS_ACCEPTED.labels("queued" if queued else "stored").inc(len(accepted))
     results = [
         {
             "success": True,

@@ -14,11 +14,12 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from activitylog.contract import json_text
 from activitylog.contract.events import BODY_CONFIG, field_errors
 from activitylog.contract.references import AIRTABLE_ID_PATTERN, is_airtable_id
-from activitylog.leads.records import DETAIL_LIMITS, LeadInput
-from activitylog.storage import lead_lifecycle
-from activitylog.storage.lead_lifecycle import Outcome, Saved
+from activitylog.domain.leads.records import DETAIL_LIMITS, LeadInput
+from activitylog.use_cases.leads import saving as lead_saving
+from activitylog.use_cases.leads.saving import Outcome, Saved
 from activitylog_api.auth import WRITE_LEADS
 from activitylog_api.errors import ApiError, bad_request
 from activitylog_api.openapi import KEY_ERRORS, error_responses, request_body
@@ -66,7 +67,13 @@ def _invalid(exc: ValidationError, what: str) -> tuple[str, list[dict[str, str]]
 
 def _json(raw: bytes, default: bytes) -> Any:
     try:
-        return orjson.loads(raw or default)
+        return json_text.loads(raw or default)
+    except json_text.DuplicateKey as exc:
+        raise ApiError(
+            400,
+            f"invalid body: {exc}",
+            errors=[{"field": exc.path, "message": exc.message}],
+        ) from None
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
 
@@ -137,7 +144,7 @@ async def put_lead(
     if details.airtable_id is not None and details.airtable_id != airtable_id:
         raise bad_request("airtableId", "does not match the record id in the path")
     async with services.pool.acquire() as conn, conn.transaction():
-        (saved,) = await lead_lifecycle.save_leads(conn, [details.lead_input(airtable_id)])
+        (saved,) = await lead_saving.save_leads(conn, [details.lead_input(airtable_id)])
     if saved.row is None:
         raise _conflict(saved, details.id, airtable_id)
     created = saved.outcome == Outcome.CREATED
@@ -235,7 +242,7 @@ async def put_leads(
         else:
             answers[index] = parsed
     async with services.pool.acquire() as conn, conn.transaction():
-        saved = await lead_lifecycle.save_leads(conn, [lead for _, lead in wanted])
+        saved = await lead_saving.save_leads(conn, [lead for _, lead in wanted])
     for (index, _), result in zip(wanted, saved, strict=True):
         answer: dict[str, Any] = {
             "index": index,

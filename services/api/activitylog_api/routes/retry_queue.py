@@ -11,14 +11,15 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 
-from activitylog.retry import outcomes, redrive
-from activitylog.retry import views as retry_views
-from activitylog.retry.outcomes import RetryPolicy
+from activitylog.domain.dead_letters import RetryRow, RetryStatus
+from activitylog.domain.retry import outcomes
+from activitylog.domain.retry import views as retry_views
+from activitylog.domain.retry.outcomes import RetryPolicy
 from activitylog.storage import retry_queue
-from activitylog.storage.retry_queue import RetryStatus
+from activitylog.use_cases.retry import redrive
 from activitylog_api import params
 from activitylog_api.auth import ADMIN_ONLY
-from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor
+from activitylog_api.cursor import CURSOR_PARAM, decode_cursor
 from activitylog_api.errors import ApiError, bad_request
 from activitylog_api.openapi import KEY_ERRORS, NO_NUL, error_responses, param_schema, request_body
 from activitylog_api.paging import keyset_page
@@ -98,7 +99,7 @@ class RetryQueueController(Controller):
             str | None,
             QueryParameter(
                 description="nextCursor of the previous page",
-                schema_extra=param_schema(type="string", max_length=MAX_CURSOR_CHARS),
+                schema_extra=CURSOR_PARAM,
             ),
         ] = None,
     ) -> dict[str, Any]:
@@ -106,7 +107,7 @@ class RetryQueueController(Controller):
             raise bad_request("status", f"must be one of {', '.join(STATUSES)}")
         before = _cursor_id(cursor) if cursor else None
 
-        async def query() -> tuple[list[retry_queue.RetryRow], dict[str, int]]:
+        async def query() -> tuple[list[RetryRow], dict[str, int]]:
             async with services.pool.acquire() as conn:
                 rows = await retry_queue.list_rows(
                     conn,
@@ -192,7 +193,7 @@ class RetryQueueController(Controller):
         return {"success": True, "row": retry_views.row_json(row)}
 
     @staticmethod
-    async def _row(services: ApiServices, row_id: int) -> retry_queue.RetryRow | None:
+    async def _row(services: ApiServices, row_id: int) -> RetryRow | None:
         async with services.pool.acquire() as conn:
             return await retry_queue.get(conn, row_id)
 

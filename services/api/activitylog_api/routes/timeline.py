@@ -11,13 +11,13 @@ from litestar import get
 from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 
-from activitylog.access.keys import Role
 from activitylog.storage import leads
 from activitylog.storage.activity_log.filters import ActivityFilter, Ordering
 from activitylog.storage.activity_log.queries import browse
+from activitylog.use_cases.access.keys import Role
 from activitylog_api import params
 from activitylog_api.auth import READ_ACTIVITY, Principal
-from activitylog_api.cursor import MAX_CURSOR_CHARS, decode_cursor
+from activitylog_api.cursor import CURSOR_PARAM, decode_cursor
 from activitylog_api.errors import ApiError
 from activitylog_api.openapi import (
     KEY_ERRORS,
@@ -26,7 +26,6 @@ from activitylog_api.openapi import (
     DateTo,
     error_responses,
     list_param,
-    param_schema,
 )
 from activitylog_api.paging import keyset_page
 from activitylog_api.state import ApiServices
@@ -82,7 +81,7 @@ async def lead_activity(
         str | None,
         QueryParameter(
             description="nextCursor of the previous page",
-            schema_extra=param_schema(type="string", max_length=MAX_CURSOR_CHARS),
+            schema_extra=CURSOR_PARAM,
         ),
     ] = None,
 ) -> TimelinePage:

@@ -10,10 +10,10 @@ from litestar.di import NamedDependency
 from litestar.response import Template
 
 from activitylog.contract.taxonomy import CATEGORY_STYLE, Category, CategoryStyle
-from activitylog.counters.totals import count_by_category
 from activitylog.storage.activity_log.counts import Count
 from activitylog.storage.activity_log.filters import ActivityFilter, Ordering, SortKey
 from activitylog.storage.activity_log.queries import browse
+from activitylog.use_cases.counters.totals import count_by_category
 from activitylog_api.cursor import decode_cursor, encode_cursor
 from activitylog_api.errors import ApiError
 from activitylog_api.paging import keyset_page

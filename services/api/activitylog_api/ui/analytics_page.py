@@ -12,10 +12,10 @@ from litestar import Request, get
 from litestar.di import NamedDependency
 from litestar.response import Template
 
-from activitylog.analytics import reports
-from activitylog.analytics.rules import BOUNDS_HOURS, FUNNEL
+from activitylog.domain.analytics.rules import BOUNDS_HOURS, FUNNEL
 from activitylog.storage import analytics
 from activitylog.storage.analytics import CountFilter
+from activitylog.use_cases.analytics import reports
 from activitylog_api.routes.analytics import count_filter, hours_value
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.charts import Bar, Line, Series, lines, stacked_bars

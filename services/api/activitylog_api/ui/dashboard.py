@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.response import Template
 
 from activitylog.contract.taxonomy import CATEGORY_STYLE, Category, CategoryStyle
-from activitylog.counters.rollups import Grain
+from activitylog.domain.counters.rollups import Grain
 from activitylog.storage import event_counts
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.charts import Bar, Series, stacked_bars

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from activitylog.monitoring.health import health_report
+from activitylog.domain.watch.rules import format_duration
 from activitylog.storage import watch_rules
-from activitylog.watch.rules import format_duration
+from activitylog.use_cases.health import health_report
 from activitylog_api.state import ApiServices
 
 

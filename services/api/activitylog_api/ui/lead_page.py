@@ -18,11 +18,11 @@ from litestar.response import Response, Template
 
 from activitylog.contract.taxonomy import CATEGORY_STYLE, Category
 from activitylog.contract.times import aware_timestamp
-from activitylog.counters.totals import count_by_category, count_total
 from activitylog.storage import leads
 from activitylog.storage.activity_log.counts import Count
 from activitylog.storage.activity_log.filters import ActivityFilter, Ordering
 from activitylog.storage.activity_log.queries import browse
+from activitylog.use_cases.counters.totals import count_by_category, count_total
 from activitylog_api import params
 from activitylog_api.cursor import decode_cursor
 from activitylog_api.errors import ApiError

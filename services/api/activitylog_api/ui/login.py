@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Request, get, post
+from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from activitylog.access.accounts import LoginLimits, sign_in
 from activitylog.storage import admin_sessions, admin_users
+from activitylog.use_cases.access.accounts import DEVICE_COOKIE, LoginLimits, sign_in
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.guard import LOGIN_PATH, SESSION, login_url, safe_next
 from activitylog_api.ui.sessions import USER_KEY
@@ -111,6 +112,7 @@ async def login_submit(
             data.password,
             address=client_address(request),
             limits=LoginLimits.from_settings(services.settings),
+            device=request.cookies.get(DEVICE_COOKIE),
         )
         if result.ok:
             # Sessions nobody came back for: a sign-in is a rare enough moment to sweep them.
@@ -129,7 +131,18 @@ async def login_submit(
         )
     # A new user id in the session makes the session backend issue a fresh session id.
     request.set_session({USER_KEY: result.user_id})
-    return Redirect(path=safe_next(data.next), status_code=HTTP_303_SEE_OTHER)
+    settings = services.settings
+    # This browser is now a known device for the account: others' failures never stop it.
+    device = Cookie(
+        key=DEVICE_COOKIE,
+        value=result.device_cookie or "",
+        path=LOGIN_PATH,
+        max_age=settings.login_device_days * 86_400,
+        secure=settings.session_secure_cookie,
+        httponly=True,
+        samesite="lax",
+    )
+    return Redirect(path=safe_next(data.next), status_code=HTTP_303_SEE_OTHER, cookies=[device])
 
 
 @post("/admin/logout", guards=[SESSION], summary="Admin sign-out", include_in_schema=False)

@@ -21,10 +21,10 @@ from litestar.di import NamedDependency
 from litestar.response import Template
 from litestar.status_codes import HTTP_200_OK, HTTP_400_BAD_REQUEST
 
-from activitylog.backfill.reconcile_run import reconcile
-from activitylog.backfill.sources import portal_chunks
-from activitylog.sms_audit.reconcile import Period, Report
-from activitylog.sms_audit.rows import AuditRow, SourceFormatError, read_csv
+from activitylog.domain.sms_audit.reconcile import Period, Report
+from activitylog.domain.sms_audit.rows import AuditRow, SourceFormatError, read_csv
+from activitylog.use_cases.backfill.reconcile_run import reconcile
+from activitylog.use_cases.backfill.sources import portal_chunks
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.guard import SESSION, page_context
 

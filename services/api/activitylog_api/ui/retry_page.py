@@ -14,9 +14,10 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from activitylog.retry import outcomes, redrive
+from activitylog.domain.dead_letters import RetryRow, RetryStatus
+from activitylog.domain.retry import outcomes
 from activitylog.storage import retry_queue
-from activitylog.storage.retry_queue import RetryStatus
+from activitylog.use_cases.retry import redrive
 from activitylog_api import params
 from activitylog_api.paging import keyset_page
 from activitylog_api.state import ApiServices
@@ -40,6 +41,9 @@ class ActionForm:
     back: str = ""
 
 
+UNPLACED = "unplaced"
+
+
 def _link(status: str = "", before: int | None = None) -> str:
     query = urlencode({k: v for k, v in (("status", status), ("before", before)) if v})
     return f"{PATH}?{query}" if query else PATH
@@ -61,19 +65,23 @@ async def retry_queue_page(
 ) -> Template:
     raw_status = (request.query_params.get("status") or "").lower()
     status = RetryStatus(raw_status) if raw_status in set(RetryStatus) else None
+    # Pending events no lead took yet (a phone, email or message nothing matches).
+    unplaced = raw_status == UNPLACED
     before = params.bigint_id(request.query_params.get("before") or "")
     health = await health_for_page(services)
     async with services.pool.acquire() as conn:
         counts = await retry_queue.count_by_status(conn)
+        waiting = await retry_queue.count_waiting(conn)
         rows = await retry_queue.list_rows(
-            conn, status=status, before_id=before, limit=PAGE_SIZE + 1
+            conn, status=status, before_id=before, limit=PAGE_SIZE + 1, unplaced=unplaced
         )
     page = keyset_page(rows, PAGE_SIZE)
-    current = status.value if status else ""
-    tabs = [Tab("All", _link(), sum(counts.values()), status is None)]
+    current = UNPLACED if unplaced else status.value if status else ""
+    tabs = [Tab("All", _link(), sum(counts.values()), status is None and not unplaced)]
     tabs += [
         Tab(s.value.title(), _link(s.value), counts[s.value], status is s) for s in RetryStatus
     ]
+    tabs.append(Tab("Unplaced", _link(UNPLACED), waiting, unplaced))
     context = page_context(
         request,
         "retry",
@@ -90,7 +98,7 @@ async def retry_queue_page(
     )
 
 
-def _row_view(row: retry_queue.RetryRow) -> dict[str, Any]:
+def _row_view(row: RetryRow) -> dict[str, Any]:
     return {
         "id": row.id,
         "queue_id": row.queue_id,

@@ -12,8 +12,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from activitylog.storage import watch_rules
-from activitylog.watch.rules import (
+from activitylog.domain.watch.rules import (
     RuleError,
     WatchRule,
     format_duration,
@@ -22,6 +21,7 @@ from activitylog.watch.rules import (
     parse_window,
     parse_zone,
 )
+from activitylog.storage import watch_rules
 from activitylog_api import params
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.guard import SESSION, flash

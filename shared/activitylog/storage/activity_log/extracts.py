@@ -9,6 +9,9 @@ from datetime import datetime
 
 import asyncpg
 
+from activitylog.domain.followers import LogPlace
+from activitylog.storage.log_followers import ENDED
+
 # -- Cadence, for suggested watch rules -----------------------------------------------------
 
 
@@ -43,7 +46,7 @@ class SmsFact:
 
     event_type: str
     timestamp: datetime
-    campaign_id: str
+    message_id: str
     phone: str
     lead: str
 
@@ -51,12 +54,12 @@ class SmsFact:
 async def sms_facts_between(
     conn: asyncpg.Connection, event_types: list[str], start: datetime, end: datetime
 ) -> list[SmsFact]:
-    """Events of `event_types` with start <= time < end, with their campaign id and phone
-    as the timeline shows them (metadata) and their lead (the Airtable id first)."""
+    """Events of `event_types` with start <= time < end, with their message id and phone
+    (the tracking plan's metadata) and their lead (the Airtable id first)."""
     rows = await conn.fetch(
         """
         SELECT event_type, "timestamp",
-               coalesce(metadata->>'campaign_id', metadata->>'campaignId', '') AS campaign_id,
+               coalesce(metadata->>'messageId', '') AS message_id,
                coalesce(metadata->>'phone', '') AS phone,
                coalesce(lead_airtable_id, lead_id::text) AS lead
         FROM lead_activity_log
@@ -79,4 +82,50 @@ async def analytics_rows(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> list
         WHERE a.id = ANY($1::uuid[])
         """,
         ids,
+    )
+
+
+async def taken_rows_of_leads(
+    conn: asyncpg.Connection, lead_ids: list[uuid.UUID], event_types: list[str], upto: LogPlace
+) -> list[asyncpg.Record]:
+    """These leads' stored events of `event_types` the analytics have taken in (followed up
+    to `upto`, or stored before the followers and named by no note), as `analytics_rows`
+    reads them: what a recount folds now (the others are folded when reached)."""
+    return await conn.fetch(
+        """
+        SELECT a.id, a.lead_id, l.client_id, a.event_type, a."timestamp", a.source, a.metadata
+        FROM lead_activity_log AS a JOIN leads AS l ON l.id = a.lead_id
+        WHERE a.lead_id = ANY($1::uuid[]) AND a.event_type = ANY($2::text[])
+          AND CASE WHEN a.tx IS NULL
+                   THEN NOT EXISTS (SELECT 1 FROM analytics_queue AS q WHERE q.event_id = a.id)
+                   ELSE (a.tx, a.position) <= ($3::text::xid8, $4) END
+        """,
+        lead_ids,
+        event_types,
+        str(upto.tx),
+        upto.position,
+    )
+
+
+async def followed_rows(
+    conn: asyncpg.Connection, after: LogPlace, limit: int, event_types: list[str]
+) -> list[asyncpg.Record]:
+    """The next `limit` rows of ended transactions after `after`, in the log's order
+    (activitylog.domain.followers), each with its lead's client; `metadata` only for rows of
+    `event_types` (the rest are only stepped over)."""
+    return await conn.fetch(
+        f"""
+        SELECT a.tx::text::bigint AS tx, a.position, a.created_at, a.id, a.lead_id,
+               l.client_id, a.event_type, a."timestamp", a.source,
+               CASE WHEN a.event_type = ANY($4::text[]) THEN a.metadata END AS metadata
+        FROM lead_activity_log AS a JOIN leads AS l ON l.id = a.lead_id
+        WHERE a.tx >= $1::text::xid8 AND (a.tx, a.position) > ($1::text::xid8, $2)
+          AND {ENDED}
+        ORDER BY a.tx, a.position
+        LIMIT $3
+        """,
+        str(after.tx),
+        after.position,
+        limit,
+        event_types,
     )

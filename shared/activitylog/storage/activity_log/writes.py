@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
 import asyncpg
 
-
-@dataclass(frozen=True, slots=True)
-class ActivityRow:
-    """One row as stored; the lead is already resolved."""
-
-    id: uuid.UUID
-    event_type: str
-    event_category: str
-    lead_id: uuid.UUID
-    lead_airtable_id: str | None
-    client_id: uuid.UUID | None
-    description: str
-    message_content: str | None
-    metadata: dict[str, Any] | None
-    source: str
-    execution_id: str | None
-    created_by: uuid.UUID | None
-    timestamp: datetime
-
+from activitylog.domain.followers import LogPlace
+from activitylog.domain.records import ActivityRow, MovedEvent, StoredFact
 
 COLUMNS = (
     "id",
@@ -63,6 +46,23 @@ RETURNING id
 """
 
 
+# Where a batch is COPYed first (one per connection, emptied at each commit), so a single
+# INSERT … ON CONFLICT DO NOTHING can skip the ids already stored.
+_INCOMING = "activity_incoming"
+_INSERT_INCOMING = f"""
+INSERT INTO lead_activity_log (
+    id, event_type, event_category, lead_id, lead_airtable_id, client_id, description,
+    message_content, metadata, source, execution_id, created_by, "timestamp", created_at
+)
+SELECT id, event_type, event_category, lead_id, lead_airtable_id, client_id, description,
+       message_content, metadata, source, execution_id, created_by, "timestamp", created_at
+FROM {_INCOMING} ORDER BY id
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
+_INSERT_PATH = os.environ.get("ACTIVITYLOG_INSERT_PATH", "copy")
+
+
 async def insert_rows(
     conn: asyncpg.Connection, rows: list[ActivityRow], arrived_at: datetime
 ) -> set[uuid.UUID]:
@@ -76,6 +76,18 @@ async def insert_rows(
         return set()
     # In id order, so concurrent batches take index locks in one order: no deadlocks.
     records = sorted(((*_as_tuple(r), arrived_at) for r in rows), key=itemgetter(0))
+    if _INSERT_PATH == "temp":
+        await conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} "
+            "(LIKE lead_activity_log) ON COMMIT DELETE ROWS"
+        )
+        await conn.copy_records_to_table(
+            _INCOMING, records=records, columns=(*COLUMNS, "created_at")
+        )
+        return {r["id"] for r in await conn.fetch(_INSERT_INCOMING)}
+    if _INSERT_PATH == "unnest":
+        inserted = await conn.fetch(_INSERT, *zip(*records, strict=True))
+        return {r["id"] for r in inserted}
     try:
         async with conn.transaction():  # a savepoint: a duplicate undoes only the COPY
             await conn.copy_records_to_table(
@@ -114,15 +126,38 @@ async def stored_ids(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> set[uuid
     return {r["id"] for r in rows}
 
 
-@dataclass(frozen=True, slots=True)
-class MovedEvent:
-    """An event that changed client: what the counters need to move its count."""
+async def facts_by_id(
+    conn: asyncpg.Connection, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, StoredFact]:
+    """The stored events among `ids` (a message's facts, by their derived ids)."""
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        """
+        SELECT id, lead_id, lead_airtable_id, client_id, metadata->>'campaignId' AS campaign
+        FROM lead_activity_log WHERE id = ANY($1::uuid[])
+        """,
+        ids,
+    )
+    return {r["id"]: StoredFact(*r) for r in rows}
 
-    timestamp: datetime
-    event_type: str
-    event_category: str
-    old_client: uuid.UUID | None
-    new_client: uuid.UUID | None
+
+async def fill_campaigns(conn: asyncpg.Connection, campaigns: dict[uuid.UUID, str]) -> None:
+    """Give stored facts that name no campaign the campaign of their send (learnt later)."""
+    if not campaigns:
+        return
+    ids = sorted(campaigns)
+    await conn.execute(
+        """
+        UPDATE lead_activity_log AS a
+        SET metadata = coalesce(a.metadata, '{}'::jsonb)
+                       || jsonb_build_object('campaignId', c.campaign)
+        FROM unnest($1::uuid[], $2::text[]) AS c(id, campaign)
+        WHERE a.id = c.id AND NOT coalesce(a.metadata ? 'campaignId', false)
+        """,
+        ids,
+        [campaigns[i] for i in ids],
+    )
 
 
 async def reassign_client(
@@ -143,12 +178,15 @@ async def reassign_client(
         WHERE a.lead_id = v.lead_id AND old.id = a.id
           AND a.client_id IS DISTINCT FROM v.client_id
         RETURNING a."timestamp", a.event_type, a.event_category, old.client_id AS old_client,
-                  a.client_id AS new_client
+                  a.client_id AS new_client, a.tx::text::bigint AS tx, a.position
         """,
         ids,
         [owners[i] for i in ids],
     )
-    return [MovedEvent(*r) for r in rows]
+    return [
+        MovedEvent(*r[:5], LogPlace(r["tx"], r["position"]) if r["tx"] is not None else None)
+        for r in rows
+    ]
 
 
 async def count_for_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> int:
@@ -158,11 +196,13 @@ async def count_for_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> int:
 
 
 async def delete_for_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> list[asyncpg.Record]:
-    """Delete a lead's every event (a purge); returns what the counters need of each."""
+    """Delete a lead's every event (a purge); returns what the counters need of each, with
+    its place in the log (tx NULL: stored before the followers)."""
     return await conn.fetch(
         """
         DELETE FROM lead_activity_log WHERE lead_id = $1
-        RETURNING event_type, event_category, source, client_id, "timestamp", created_at
+        RETURNING event_type, event_category, source, client_id, "timestamp", created_at,
+                  tx::text::bigint AS tx, position
         """,
         lead_id,
     )

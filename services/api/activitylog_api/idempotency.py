@@ -1,0 +1,106 @@
+"""Idempotency-Key: a key names one request body; the same body again gets the first answer,
+another body is a 409 naming the key (docs/CONTRACT.md §5).
+
+The record of a key lives where its events went, for API_IDEMPOTENCY_TTL_S: in Redis,
+written by the same script that puts the events on the stream (so a key is never recorded
+without its events, nor its events published twice), or, when Redis was down and the API
+stored the events itself, in PostgreSQL (`idempotency_keys`), in the transaction that
+stored them. A record holds the body's hash, the answer's status and the time the events
+were received: with the same body that is all the first answer needs to be given again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+from activitylog.contract.stream_format import PAYLOAD_FIELD
+from activitylog.storage.idempotency_keys import KeyRecord
+from activitylog_api.errors import ApiError
+
+# KEYS: the record, the stream; ARGV: the record's text, its lifetime (ms), the payloads.
+_PUBLISH_ONCE = f"""
+local earlier = redis.call('GET', KEYS[1])
+if earlier then return earlier end
+for i = 3, #ARGV do
+  redis.call('XADD', KEYS[2], '*', '{PAYLOAD_FIELD.decode()}', ARGV[i])
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+"""
+_PUBLISH_ONCE_SHA = hashlib.sha1(_PUBLISH_ONCE.encode()).hexdigest()  # noqa: S324 - Redis's script id
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A request's Idempotency-Key and the hash of its body (its JSON, keys sorted)."""
+
+    key: str
+    key_hash: bytes
+    body_hash: bytes
+
+    @classmethod
+    def of(cls, key: str, body: Any) -> Claim:
+        canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        return cls(
+            key,
+            hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest(),
+            hashlib.sha256(canonical).digest()[:16],
+        )
+
+    def record(self, status: int, received_at: datetime) -> KeyRecord:
+        return KeyRecord(self.body_hash, status, received_at)
+
+    def conflict(self) -> ApiError:
+        """409: the key was first used with another body (as Stripe answers)."""
+        message = (
+            f"Idempotency-Key {self.key!r} was already used with a different request body; "
+            "a key names one request: send the same body again, or use a new key"
+        )
+        return ApiError(409, message, errors=[{"field": "Idempotency-Key", "message": message}])
+
+    def check(self, earlier: KeyRecord) -> KeyRecord:
+        """`earlier` when it was made with this body, else the 409."""
+        if earlier.body_hash != self.body_hash:
+            raise self.conflict()
+        return earlier
+
+
+def redis_key(stream: str, claim: Claim) -> str:
+    return f"{stream}:idempotency:{claim.key_hash.hex()}"
+
+
+def _text(record: KeyRecord) -> bytes:
+    micros = round(record.received_at.timestamp() * 1_000_000)
+    return f"{record.body_hash.hex()} {record.status} {micros}".encode()
+
+
+def _parse(text: bytes) -> KeyRecord:
+    body_hash, status, micros = text.decode().split(" ")
+    received_at = datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC)
+    return KeyRecord(bytes.fromhex(body_hash), int(status), received_at)
+
+
+async def publish_once(
+    client: aioredis.Redis,
+    stream: str,
+    claim: Claim,
+    record: KeyRecord,
+    payloads: list[str],
+    ttl_s: float,
+) -> KeyRecord | None:
+    """XADD the payloads and record the key, in one step; or, if the key is already
+    recorded, publish nothing and return its record."""
+    keys = [redis_key(stream, claim), stream]
+    args = [_text(record), max(1, round(ttl_s * 1000)), *payloads]
+    try:
+        earlier = await client.evalsha(_PUBLISH_ONCE_SHA, len(keys), *keys, *args)
+    except NoScriptError:
+        earlier = await client.eval(_PUBLISH_ONCE, len(keys), *keys, *args)
+    return _parse(earlier) if earlier is not None else None

@@ -1,0 +1,1 @@
+"""What the event counters count: pure rules."""

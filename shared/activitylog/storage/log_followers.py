@@ -1,0 +1,163 @@
+"""SQL of `log_followers` (each follower's cursor) and of reading the log in its order.
+
+Which rows a follower may read and when it has taken one in is decided in
+`activitylog.domain.followers`; this spells it: rows with `tx` below the oldest transaction
+still running, in (tx, position) order, after the cursor.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import asyncpg
+
+from activitylog.domain.followers import START, LogPlace
+
+
+class Follower(StrEnum):
+    COUNTERS = "counters"
+    ANALYTICS = "analytics"
+
+
+# Rows after a follower's cursor (`f`), from the log (`a`): the ones it has not taken in.
+# `a.tx >= f.tx` lets the (tx, position) index find them; the row comparison finishes it.
+AFTER_CURSOR = "a.tx >= f.tx AND (a.tx, a.position) > (f.tx, f.position)"
+
+
+def cursor_of(follower: Follower) -> str:
+    """The follower's cursor as a one-row relation (tx, position) to join as `f`; at the
+    start when it has no row (a truncated table, in tests)."""
+    row = f"(SELECT c FROM log_followers AS c WHERE c.name = '{follower.value}')"
+    return (
+        f"(SELECT coalesce(({row}).tx, '0'::xid8) AS tx, coalesce(({row}).position, 0) AS position)"
+    )
+
+
+# ... and of those, the ones it may take in now: their transactions have all ended.
+ENDED = "a.tx < pg_snapshot_xmin(pg_current_snapshot())"
+
+
+async def _ensure(conn: asyncpg.Connection) -> None:
+    """Every follower's row (migration 0017 makes them; a truncated table, in tests, loses
+    them: a follower without a row starts from the beginning)."""
+    await conn.execute(
+        "INSERT INTO log_followers (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+        [f.value for f in Follower],
+    )
+
+
+async def take_turn(conn: asyncpg.Connection, follower: Follower) -> LogPlace | None:
+    """Lock the follower's cursor for this transaction (FOR UPDATE), or None when another
+    replica holds it (its turn); the caller's transaction must be open."""
+    sql = (
+        "SELECT tx::text::bigint AS tx, position FROM log_followers WHERE name = $1 "
+        "FOR UPDATE SKIP LOCKED"
+    )
+    row = await conn.fetchrow(sql, follower.value)
+    if row is None and not await conn.fetchval(
+        "SELECT 1 FROM log_followers WHERE name = $1", follower.value
+    ):
+        await _ensure(conn)
+        row = await conn.fetchrow(sql, follower.value)
+    return LogPlace(row["tx"], row["position"]) if row else None
+
+
+async def wait_turn(conn: asyncpg.Connection, follower: Follower) -> LogPlace:
+    """Lock the follower's cursor, waiting for a replica applying a step (rebuilds)."""
+    return (await _lock(conn, "UPDATE", [follower]))[follower]
+
+
+async def hold(conn: asyncpg.Connection, *followers: Follower) -> dict[Follower, LogPlace]:
+    """Hold cursors still (FOR SHARE) for the caller's transaction, before changing rows a
+    follower may have taken in (a client move, a purge, a merge); returns where they are."""
+    return await _lock(conn, "SHARE", list(followers))
+
+
+async def _lock(
+    conn: asyncpg.Connection, mode: str, followers: list[Follower]
+) -> dict[Follower, LogPlace]:
+    names = sorted(f.value for f in followers)  # one order: no deadlocks between holders
+    sql = f"""
+        SELECT name, tx::text::bigint AS tx, position FROM log_followers
+        WHERE name = ANY($1::text[]) ORDER BY name FOR {mode}
+        """
+    rows = await conn.fetch(sql, names)
+    if len(rows) < len(names):
+        await _ensure(conn)
+        rows = await conn.fetch(sql, names)
+    return {Follower(r["name"]): LogPlace(r["tx"], r["position"]) for r in rows}
+
+
+async def advance(
+    conn: asyncpg.Connection, follower: Follower, to: LogPlace, arrived_at: datetime | None
+) -> None:
+    """Move the cursor (in the step's transaction, which holds it)."""
+    await conn.execute(
+        """
+        UPDATE log_followers
+        SET tx = $2::text::xid8, position = $3, moved_at = now(),
+            arrived_at = coalesce($4, arrived_at)
+        WHERE name = $1
+        """,
+        follower.value,
+        str(to.tx),
+        to.position,
+        arrived_at,
+    )
+
+
+async def reset_to_horizon(conn: asyncpg.Connection, follower: Follower) -> int:
+    """Put the cursor where a rebuild counting every row of an ended transaction leaves it:
+    before the oldest transaction still running. Returns that transaction id (the rebuild
+    counts the rows below it). The caller holds the cursor and keeps writers out."""
+    horizon = int(
+        await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+    )
+    await advance(conn, follower, LogPlace(horizon, 0), None)
+    return horizon
+
+
+async def untaken_since(conn: asyncpg.Connection, follower: Follower) -> datetime | None:
+    """The arrival time of the first row the follower has not taken in (None: none)."""
+    return await conn.fetchval(
+        f"""
+        SELECT min(a.created_at) FROM (
+            SELECT a.created_at FROM {cursor_of(follower)} AS f
+            JOIN lead_activity_log AS a ON {AFTER_CURSOR}
+            WHERE a.tx IS NOT NULL
+            ORDER BY a.tx, a.position LIMIT 50
+        ) AS a
+        """
+    )
+
+
+async def untaken(conn: asyncpg.Connection, follower: Follower) -> int:
+    """How many committed rows the follower has not taken in yet."""
+    return int(
+        await conn.fetchval(
+            f"""
+            SELECT count(*) FROM {cursor_of(follower)} AS f
+            JOIN lead_activity_log AS a ON {AFTER_CURSOR}
+            WHERE a.tx IS NOT NULL
+            """
+        )
+    )
+
+
+async def cursors(conn: asyncpg.Connection) -> dict[Follower, LogPlace]:
+    """Where each follower is (one that has no row yet is at the start)."""
+    rows = await conn.fetch("SELECT name, tx::text::bigint AS tx, position FROM log_followers")
+    found = {Follower(r["name"]): LogPlace(r["tx"], r["position"]) for r in rows}
+    return {f: found.get(f, START) for f in Follower}
+
+
+async def newest_place(conn: asyncpg.Connection) -> LogPlace | None:
+    """The place of the last row visible now, in the followers' order (None: no row has one)."""
+    row = await conn.fetchrow(
+        """
+        SELECT tx::text::bigint AS tx, position FROM lead_activity_log
+        WHERE tx IS NOT NULL ORDER BY tx DESC, position DESC LIMIT 1
+        """
+    )
+    return LogPlace(row["tx"], row["position"]) if row else None

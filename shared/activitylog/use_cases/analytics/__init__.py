@@ -1,0 +1,1 @@
+"""Keeping the analytics current (keeping), the four answers (reports), the demo history."""

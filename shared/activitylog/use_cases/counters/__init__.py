@@ -1,0 +1,1 @@
+"""When the browser's totals come from the event counters."""

@@ -1,0 +1,3 @@
+"""Saving leads (insert, adopt the portal's UUID, merge; events and counters follow) and the lead
+sync.
+"""

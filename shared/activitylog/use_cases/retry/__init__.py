@@ -1,0 +1,1 @@
+"""Re-driving, replaying, discarding and importing retry-queue rows."""

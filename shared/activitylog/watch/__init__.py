@@ -1,1 +1,0 @@
-"""Expected sources: rules, schedule windows, silence, rate drops and suggested rules (pure)."""
