@@ -42,6 +42,8 @@ from activitylog.use_cases.store_batch import store_batch
 from activitylog_testing.databases import with_database
 
 REPO = Path(__file__).resolve().parent.parent
+# The workers, as `activitylog ingest` and `activitylog retry` run them.
+SERVICE = Path(__file__).resolve().parent / "service_process.py"
 
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -266,7 +268,7 @@ async def end_to_end(
     )
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "activitylog_cli", "ingest"],
+            [sys.executable, str(SERVICE), "ingest"],
             env=env | {"INGEST_CONSUMER": f"bench-{i}"},
             cwd=REPO,
         )
@@ -275,7 +277,7 @@ async def end_to_end(
     if followers:
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "activitylog_cli", "retry"],
+                [sys.executable, str(SERVICE), "retry"],
                 env=env | {"INGEST_CONSUMER": "bench-retry"},
                 cwd=REPO,
             )
@@ -415,6 +417,11 @@ async def main() -> None:
         help="skip the COPY ceiling and the naive floors (comparing two schemas' ingest)",
     )
     parser.add_argument(
+        "--compare-followers",
+        action="store_true",
+        help="each round, end-to-end without then with the retry service's followers running",
+    )
+    parser.add_argument(
         "--no-followers",
         action="store_true",
         help="run no retry service beside the workers (the counters and analytics then wait)",
@@ -440,7 +447,7 @@ async def main() -> None:
         print(f"{args.events:,} events over {args.leads:,} leads; {os.cpu_count()} CPUs")
         # This machine's speed drifts between runs, so the three are measured in turn,
         # `--rounds` times, and the ratios come from the medians.
-        ceilings, floors, same_floors, e2es = [], [], [], []
+        ceilings, floors, same_floors, e2es, plains = [], [], [], [], []
         naive = payloads[: args.naive_events]
         for n in range(1, args.rounds + 1):
             if args.end_to_end_only:
@@ -466,6 +473,21 @@ async def main() -> None:
             ceilings.append(await copy_ceiling(url, payloads))
             floors.append(await naive_floor(url, naive))
             same_floors.append(await naive_floor(url, naive, same_work=True))
+            if args.compare_followers:
+                plain = await end_to_end(
+                    url, payloads, args.workers, args.batch_size, followers=False
+                )
+                conn = await asyncpg.connect(url)
+                try:
+                    await conn.execute("TRUNCATE lead_activity_log, analytics_queue")
+                finally:
+                    await conn.close()
+                plains.append(plain)
+                print(
+                    f"round {n}: end-to-end without followers running {plain:,.0f} events/s "
+                    f"({plain / ceilings[-1]:.2f} x COPY)",
+                    flush=True,
+                )
             statements = args.stages and await reset_statements(url)
             e2es.append(
                 await end_to_end(
@@ -496,7 +518,15 @@ async def main() -> None:
         print(f"naive floor, INSERT per message:          {floor:>10,.0f} events/s")
         print(f"naive floor, same work per message:       {same_floor:>10,.0f} events/s")
         print(f"end-to-end ({args.workers} ingest workers):          {e2e:>10,.0f} events/s")
-        print(f"end-to-end / COPY ceiling          = {e2e / ceiling:.2f}  (target >= 0.5)")
+        if plains:
+            plain = statistics.median(plains)
+            print(f"end-to-end, no followers running:         {plain:>10,.0f} events/s")
+            print(f"  ... / COPY ceiling                 = {plain / ceiling:.2f}")
+            ratios = [p / c for p, c in zip(plains, ceilings, strict=True)]
+            print(f"  ... median of the rounds' ratios   = {statistics.median(ratios):.2f}")
+        ratios = [e / c for e, c in zip(e2es, ceilings, strict=True)]
+        print(f"end-to-end / COPY ceiling          = {e2e / ceiling:.2f}  (target >= 0.8)")
+        print(f"  median of the rounds' ratios     = {statistics.median(ratios):.2f}")
         print(f"end-to-end / naive INSERT floor    = {e2e / floor:.1f}  (target >= 10)")
         print(f"end-to-end / naive same-work floor = {e2e / same_floor:.1f}")
 

@@ -17,7 +17,7 @@ from activitylog.storage.stream import ensure_group
 from activitylog_ingest.service import run_ingest
 from activitylog_testing.polling import wait_for
 from activitylog_testing.serving import running
-from activitylog_testing.streams import stream_drained
+from activitylog_testing.streams import drain, stream_drained
 from support import dumps, event, spawn, stop_process
 from tcp_proxy import proxy_for_database
 
@@ -60,20 +60,21 @@ async def test_valid_stored_once_invalid_dead_lettered_and_republish_adds_nothin
     bad = invalid_payloads()
     mixed = valid[:500] + [payload for payload, _ in bad] + valid[500:]
     publish_raw(settings, mixed)
-    async with running(functools.partial(run_ingest, settings)):
-        await wait_for(lambda: _done(pool, 1000, 20), timeout=60, message="1,000 rows + 20 dead")
-        assert await wait_for(lambda: _no_pending(redis, settings), message="nothing pending")
+    await drain(settings)  # a burst-mode worker: returns once the stream is drained
+    assert await _done(pool, 1000, 20), "1,000 rows and 20 dead letters"
+    assert await _no_pending(redis, settings)
 
-        rows = await pool.fetch("SELECT payload, last_error, status FROM retry_queue")
-        assert {r["status"] for r in rows} == {"dead"}
-        by_payload = {r["payload"]: r["last_error"] for r in rows}
-        for payload, reason in bad:
-            stored = payload.decode()
-            assert stored in by_payload, f"missing dead letter for {stored[:60]}"
-            assert reason in by_payload[stored]
+    rows = await pool.fetch("SELECT payload, last_error, status FROM retry_queue")
+    assert {r["status"] for r in rows} == {"dead"}
+    by_payload = {r["payload"]: r["last_error"] for r in rows}
+    for payload, reason in bad:
+        stored = payload.decode()
+        assert stored in by_payload, f"missing dead letter for {stored[:60]}"
+        assert reason in by_payload[stored]
 
-        publish_raw(settings, valid)
-        await wait_for(lambda: stream_drained(redis, settings), timeout=60, message="re-read")
+    publish_raw(settings, valid)
+    await drain(settings)
+    assert await stream_drained(redis, settings)
     assert await count_rows(pool) == 1000
     assert await pool.fetchval("SELECT count(*) FROM retry_queue") == 20
     assert await pool.fetchval("SELECT count(DISTINCT lead_id) FROM lead_activity_log") == 50
@@ -231,10 +232,10 @@ async def test_unknown_lead_id_waits_in_retry_queue(
 ) -> None:
     missing = uuid.uuid4()
     body = event(1, leadAirtableId=None, leadId=str(missing))
-    async with running(functools.partial(run_ingest, settings)):
-        publish_raw(settings, [dumps(body)])
-        row = await wait_for(lambda: pool.fetchrow("SELECT * FROM retry_queue"), message="row")
-        await wait_for(lambda: _no_pending(redis, settings), message="acked")
+    publish_raw(settings, [dumps(body)])
+    await drain(settings)
+    row = await pool.fetchrow("SELECT * FROM retry_queue")
+    assert await _no_pending(redis, settings)
     assert row["status"] == "pending"
     assert str(missing) in row["last_error"]
     assert row["lead_id"] == str(missing)

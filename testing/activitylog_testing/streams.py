@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import redis.asyncio as aioredis
 
 from activitylog.runtime.settings import Settings
@@ -12,3 +14,11 @@ async def stream_drained(redis: aioredis.Redis, settings: Settings) -> bool:
     """Every entry delivered to the ingest group and acknowledged."""
     stats = await stream_stats(redis, settings.activity_stream, settings.ingest_group)
     return stats.pending == 0 and stats.lag == 0
+
+
+async def drain(settings: Settings) -> None:
+    """Store everything the stream holds with one burst-mode ingest worker, then return:
+    no background worker, no polling (arq's burst mode)."""
+    from activitylog_ingest.service import run_ingest
+
+    await asyncio.wait_for(run_ingest(settings, asyncio.Event(), burst=True), timeout=60)

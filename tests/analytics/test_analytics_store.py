@@ -14,7 +14,8 @@ import asyncpg
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.domain.analytics.counting import FULL_GRAIN
 from activitylog.runtime.settings import Settings
-from activitylog.storage import analytics, analytics_rebuild, lead_identities
+from activitylog.storage import analytics, analytics_rebuild, lead_identities, log_followers
+from activitylog.storage.log_followers import Follower
 from activitylog.use_cases.analytics import keeping
 from activitylog.use_cases.counters import following
 from activitylog.use_cases.leads import saving as lead_saving
@@ -259,9 +260,10 @@ async def test_two_retry_services_fold_the_writes_in_once_and_agree_with_the_reb
             await store(pool, accepted(f"recAnalyticsK{n:03d}", history))
 
         async def all_folded() -> bool:
-            return await pool.fetchval("SELECT count(*) FROM analytics_queue") == 0
+            async with pool.acquire() as conn:
+                return await log_followers.untaken(conn, Follower.ANALYTICS) == 0
 
-        await wait_for(all_folded, timeout=30, message="the notes folded by the retry services")
+        await wait_for(all_folded, timeout=30, message="the rows folded by the retry services")
     rows = await pool.fetch("SELECT * FROM analytics_counts")
     kept = Counter()
     for r in rows:

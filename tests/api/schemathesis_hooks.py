@@ -14,8 +14,8 @@ import schemathesis
 
 from activitylog.contract.events import InvalidEvent, parse_event
 from activitylog.contract.identity import AcceptedEvent
-from activitylog_api import params
-from activitylog_api.errors import ApiError
+from activitylog.domain.reads import params
+from activitylog.domain.reads.query import BadQuery
 from activitylog_api.routes.admin_logs import MAX_OFFSET
 
 
@@ -30,7 +30,7 @@ def _follow_query_rules(query: dict[str, Any]) -> None:
     if isinstance(date_from, str) and isinstance(date_to, str):
         try:
             params.time_range(date_from, date_to)
-        except ApiError:  # dateTo before dateFrom
+        except BadQuery:  # dateTo before dateFrom
             del query["dateTo"]
     page, limit = _number(query.get("page")), _number(query.get("limit", 50))
     if page is not None and limit is not None and page * limit > MAX_OFFSET:

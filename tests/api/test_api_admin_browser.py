@@ -21,7 +21,11 @@ ACTIVITY_FIELDS = {
     "metadata",
     "source",
     "executionId",
+    "createdBy",
+    "leadId",
     "leadAirtableId",
+    "clientId",
+    "createdAt",
     "lead",
 }
 PAGINATION_FIELDS = {"page", "limit", "totalCount", "totalPages", "hasMore", "nextCursor"}
@@ -147,6 +151,9 @@ async def test_search_by_text_and_by_lead(api, admin_key, sample) -> None:
     # The lead's name, email and phone find all of that lead's events.
     ana_events = ["BOOKING_CONFIRMED", "MESSAGE_SENT"]
     assert _types(await _get(api, admin_key, search="ana lopez")) == ana_events
+    # Several words match the name by prefix, in any order: "lop an" is Ana Lopez too.
+    assert _types(await _get(api, admin_key, search="lop an")) == ana_events
+    assert _types(await _get(api, admin_key, search="an sto")) == []  # no one is both
     assert _types(await _get(api, admin_key, search="ANA.LOPEZ@example")) == ana_events
     assert _types(await _get(api, admin_key, search="555-010-2030")) == ana_events
     assert _types(await _get(api, admin_key, search="Stone")) == ["NOTE_ADDED", "INBOUND_REPLY"]

@@ -127,7 +127,9 @@ async def test_every_route_has_a_csv_twin(api, pool, admin_key) -> None:
         assert response.headers["content-type"].startswith("text/csv")
         assert f'analytics-{name}.csv"' in response.headers["content-disposition"]
     tables = {n: list(csv.reader(io.StringIO(r.text))) for n, r in answers.items()}
-    assert tables["replies"][0] == ["breakdown", "key", "sent", "replied_within_24h", "rate"]
+    assert tables["replies"][0] == [
+        "breakdown", "key", "sent", "replied_within_24h", "rate", "open", "window_closes_at"
+    ]  # fmt: skip
     assert tables["replies"][1] == ["overall", "", "2", "1", "0.5000"]
     assert [r[1] for r in tables["funnel"][1:]] == ["2", "2", "1", "1", "1", "0"]
     assert ["time to reply median", "24", "2"] in tables["timing"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from api_support import event_row, form_token, insert_rows, sign_in_ui
 
-from activitylog_api.cursor import encode_cursor
+from activitylog.domain.reads.cursor import encode_cursor
 from activitylog_testing.leads import add_lead
 
 LEAD = "recEdge00001"

@@ -29,6 +29,7 @@ HEADER = [
     "Lead Airtable ID",
     "Source",
     "Execution ID",
+    "Created By",
 ]
 
 
@@ -78,6 +79,7 @@ async def test_columns_filters_and_neutralised_formulas(api, pool, admin_key) ->
         "'@evil.example",
         "recCsvLead01",
         "ui:add-note",
+        "",
         "",
     ]
     assert rows[2][3:5] == ["'+SUM(A1:A9)", '\'-2+3, "quoted", and a\nnew line']

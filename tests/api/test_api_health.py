@@ -27,6 +27,7 @@ HEALTH_FIELDS = {
     "events_last_24h",
     "retry_queue_size",
     "unplaced_events",
+    "followers_lag_s",
     "dead_letters",
     "stream",
     "last_event",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 import uuid
 
 import orjson
@@ -344,3 +345,126 @@ async def test_the_same_event_twice_in_one_array_is_refused(api, pool, ingest_ke
         assert response.status_code == 400, response.text
         assert response.json()["errors"][0]["field"] == "[1].eventId"
     assert await pool.fetchval("SELECT count(*) FROM lead_activity_log") == 0
+
+
+# -- read your own writes: Prefer: wait=N and ?wait=true (docs/CONTRACT.md §5) -------------------
+
+
+def test_the_wait_preference_is_read_as_rfc_7240_writes_it() -> None:
+    from activitylog_api.routes.ingest import wait_seconds
+
+    assert wait_seconds(None, None) is None
+    assert wait_seconds("wait=3", None) == 3
+    assert wait_seconds("respond-async, wait=2", None) == 2
+    assert wait_seconds('handling=lenient, wait="4";x=1, return=minimal', None) == 4
+    assert wait_seconds("WAIT = 1.5", None) == 1.5
+    assert wait_seconds("wait=30", None) == 5  # capped
+    assert wait_seconds("wait=0", None) is None
+    assert wait_seconds("wait=soon", None) is None  # not understood: ignored
+    assert wait_seconds("waiting=3", None) is None
+    assert wait_seconds(None, True) == 5
+    assert wait_seconds("wait=2", True) == 2
+    assert wait_seconds("wait=2", False) is None
+
+
+async def _timeline(http, lead: str) -> list[dict]:
+    response = await http.get(f"/api/leads/{lead}/activity")
+    assert response.status_code == 200, response.text
+    return response.json()["timeline"]
+
+
+async def test_a_wait_answers_once_the_ingest_has_stored_the_event(
+    api, pool, ingest_key, admin_key, monkeypatch
+) -> None:
+    from activitylog.use_cases import live
+
+    # Only the ingest's announcement can end the wait early: the database is not asked.
+    monkeypatch.setattr(live, "WAIT_CHECK_S", 60.0)
+    lead = "recWaitLead0001"
+    note = event(1, leadAirtableId=lead, eventType="NOTE_ADDED", description="Called back")
+    async with (
+        api.client(ingest_key) as http,
+        api.client(admin_key) as reader,
+        running(functools.partial(run_ingest, api.settings)),
+    ):
+        started = time.monotonic()
+        response = await http.post(PATH, json=note, headers={"Prefer": "wait=5"})
+        waited = time.monotonic() - started
+        assert response.status_code == 201, response.text
+        assert response.headers["preference-applied"] == "wait=5"
+        body = response.json()
+        assert set(body) == RESULT_FIELDS
+        assert body["queued"] is False
+        assert waited < 4.5, waited  # announced, not timed out
+        # Read at once, no polling: the row is there.
+        assert [i["id"] for i in await _timeline(reader, lead)] == [body["activityId"]]
+
+        # ?wait=true, an array, a wait asked for longer than allowed: every one stored.
+        batch = [event(n, leadAirtableId=lead) for n in (2, 3, 4)]
+        response = await http.post(
+            PATH, params={"wait": "true"}, json=batch, headers={"Prefer": "wait=60"}
+        )
+        assert response.status_code == 201, response.text
+        assert response.headers["preference-applied"] == "wait=5"
+        assert [r["queued"] for r in response.json()] == [False, False, False]
+        assert len(await _timeline(reader, lead)) == 4
+
+        # The same Idempotency-Key again: stored long ago, answered at once.
+        key = {"Idempotency-Key": "wait-repeat", "Prefer": "wait=5"}
+        first = await http.post(PATH, json=event(5, leadAirtableId=lead), headers=key)
+        started = time.monotonic()
+        again = await http.post(PATH, json=event(5, leadAirtableId=lead), headers=key)
+        assert (first.status_code, again.status_code) == (201, 201), again.text
+        assert again.json()["activityId"] == first.json()["activityId"]
+        assert time.monotonic() - started < 4.5
+
+        # ?wait=false never waits, whatever the Prefer header says.
+        response = await http.post(
+            PATH,
+            params={"wait": "false"},
+            json=event(6, leadAirtableId=lead),
+            headers=key | {"Idempotency-Key": "no-wait"},
+        )
+        assert response.status_code == 202
+        assert "preference-applied" not in response.headers
+
+
+async def test_a_wait_that_runs_out_is_a_202_saying_so(api, pool, ingest_key) -> None:
+    # No ingest runs: the event stays on the stream.
+    async with api.client(ingest_key) as http:
+        started = time.monotonic()
+        response = await http.post(PATH, json=event(1), headers={"Prefer": "wait=1"})
+        waited = time.monotonic() - started
+        plain = await http.post(PATH, json=event(2))
+    assert response.status_code == 202, response.text
+    assert response.headers["preference-applied"] == "wait=1"
+    assert response.json()["queued"] is True
+    assert 0.9 < waited < 4, waited
+    assert plain.status_code == 202
+    assert "preference-applied" not in plain.headers
+
+
+async def test_a_wait_ends_at_once_when_the_event_is_parked(api, pool, ingest_key) -> None:
+    # A phone no lead has: the event waits in the retry queue (Unplaced), not in the log.
+    lost = event(1, leadAirtableId=None, leadPhone="+14085559999")
+    async with api.client(ingest_key) as http, running(functools.partial(run_ingest, api.settings)):
+        started = time.monotonic()
+        response = await http.post(PATH, json=lost, headers={"Prefer": "wait=5"})
+        waited = time.monotonic() - started
+    assert response.status_code == 202, response.text
+    assert response.json()["queued"] is True
+    assert response.headers["preference-applied"] == "wait=5"
+    assert waited < 4.5, waited
+    assert await pool.fetchval("SELECT count(*) FROM retry_queue WHERE status = 'pending'") == 1
+
+
+async def test_a_wait_while_redis_is_down_is_the_direct_store(
+    api_settings: Settings, serve, pool, ingest_key
+) -> None:
+    closed = api_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    async with serve(closed) as api, api.client(ingest_key) as http:
+        response = await http.post(PATH, json=event(1), headers={"Prefer": "wait=3"})
+    assert response.status_code == 201, response.text
+    assert response.json()["queued"] is False
+    assert response.headers["preference-applied"] == "wait=3"
+    assert await pool.fetchval("SELECT count(*) FROM lead_activity_log") == 1

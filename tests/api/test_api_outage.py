@@ -12,8 +12,8 @@ import httpx
 import pytest_asyncio
 from api_support import event_row, insert_rows, sign_in_ui
 
+from activitylog.domain.reads.query import ActivityFilter, Ordering
 from activitylog.runtime.db import create_pool
-from activitylog.storage.activity_log.filters import ActivityFilter, Ordering
 from activitylog_api.csv_export import INTERRUPTED_MARK, export_rows
 from activitylog_testing.leads import add_lead
 from activitylog_testing.polling import wait_for

@@ -8,9 +8,9 @@ import uuid
 
 from api_support import event_row, insert_rows, times
 
+from activitylog.domain.reads.query import ActivityFilter, Ordering, SortKey
 from activitylog.storage.activity_log.counts import count_by_category, count_capped
-from activitylog.storage.activity_log.filters import ActivityFilter, Ordering, SortKey
-from activitylog.storage.activity_log.queries import browse
+from activitylog.storage.activity_log.events import browse_events as browse
 from activitylog_testing.leads import add_lead
 
 WORDS = ["appointment", "tomorrow", "reply", "confirm", "solar", "roof", "quote", "stop"]
@@ -109,7 +109,7 @@ async def test_every_plan_returns_what_the_plain_query_returns(pool) -> None:
                                 rare_matches=rare_matches,
                                 budget_ms=10_000,
                             )
-                            seen += [r["id"] for r in page]
+                            seen += [r.id for r in page]
                             label = (search, ordering, pinned, rare_matches)
                             # A cursor that does not move on would page forever.
                             assert len(seen) <= len(expected), label
@@ -118,7 +118,7 @@ async def test_every_plan_returns_what_the_plain_query_returns(pool) -> None:
                             after = ordering.position(page[-1])
                         assert seen == expected, label
                     offset_page = await browse(conn, flt, ordering=ordering, limit=40, offset=80)
-                    assert [r["id"] for r in offset_page] == expected[80:120]
+                    assert [r.id for r in offset_page] == expected[80:120]
             count = await count_capped(conn, ActivityFilter(search=search), cap=100_000)
             assert count.value == len(await _oracle(conn, search, Ordering(), None))
             assert not count.estimated

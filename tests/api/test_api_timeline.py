@@ -9,16 +9,25 @@ from api_support import event_row, insert_rows, times
 
 from activitylog_testing.leads import add_lead
 
+# The stored event as every read spells it, and this route's former names of two of its
+# fields (deprecated, kept for older clients).
 ITEM_FIELDS = {
     "id",
     "timestamp",
     "eventType",
     "category",
     "description",
-    "message",
-    "details",
+    "messageContent",
+    "metadata",
     "source",
     "executionId",
+    "createdBy",
+    "leadId",
+    "leadAirtableId",
+    "clientId",
+    "createdAt",
+    "message",
+    "details",
 }
 
 
@@ -51,8 +60,10 @@ async def test_shape_and_both_kinds_of_id(api, pool, admin_key) -> None:
     assert set(item) == ITEM_FIELDS
     assert item["timestamp"] == "2026-03-01T12:00:00Z"
     assert item["category"] == "SMS"
-    assert item["message"] == "hello"
-    assert item["details"] == {"campaign_id": "c1"}
+    assert item["message"] == item["messageContent"] == "hello"
+    assert item["details"] == item["metadata"] == {"campaign_id": "c1"}
+    assert item["createdBy"] is None
+    assert item["leadId"] == str(lead)
     assert item["executionId"] == "e-1"
     assert by_uuid.json() == body
 

@@ -70,6 +70,8 @@ async def test_client_logs_and_reads_through_the_running_api(
     lead = f"recTs{uuid.uuid4().hex[:12]}"
     # ActivityLogger's tests (test/delivery.test.ts) log to a lead of their own.
     delivery_lead = f"recTd{uuid.uuid4().hex[:12]}"
+    # The live tests (test/live.test.ts: Prefer: wait, the event streams) log to their own.
+    live_lead = f"recTl{uuid.uuid4().hex[:12]}"
     await _run("npm", "ci", "--no-audit", "--no-fund", "--prefer-offline", cwd=package)
 
     async with serving_api(settings) as api, running(functools.partial(run_ingest, settings)):
@@ -92,11 +94,12 @@ async def test_client_logs_and_reads_through_the_running_api(
                 "API_KEY": key,
                 "LEAD_AIRTABLE_ID": lead,
                 "DELIVERY_LEAD_AIRTABLE_ID": delivery_lead,
+                "LIVE_LEAD_AIRTABLE_ID": live_lead,
             },
         )
 
     assert "# fail 0" in output, output
-    assert "# pass 12" in output, output
+    assert "# pass 17" in output, output  # client 4, delivery 9, live 4
     async with pool.acquire() as conn:
         stored = await conn.fetch(
             "SELECT description FROM lead_activity_log WHERE lead_airtable_id = $1 "

@@ -16,10 +16,10 @@ if _MARKER:
 
     _handle = StreamProcessor.handle
 
-    async def _crashing_handle(self, entries):  # type: ignore[no-untyped-def]
+    async def _crashing_handle(self, entries, **options):  # type: ignore[no-untyped-def]
         for _, fields in entries:
             if fields and any(_MARKER in value for value in fields.values()):
                 os._exit(70)
-        return await _handle(self, entries)
+        return await _handle(self, entries, **options)
 
     StreamProcessor.handle = _crashing_handle  # type: ignore[method-assign]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -135,7 +136,7 @@ async def test_a_row_shows_its_parts_and_expands_to_its_metadata(
     metadata = row.locator("pre.metadata")
     await expect(metadata).to_be_visible()
     text = await metadata.inner_text()
-    assert '"campaign_id": "spring-roofing"' in text
+    assert '"campaignId": "spring-roofing"' in text
     assert '\n  "segment": 2' in text  # pretty-printed, one key a line
     await expect(row.locator("dd.message")).to_contain_text("Reply YES to confirm.")
     await screenshot(admin, artifacts, "activity-row-expanded", docs=True)
@@ -163,14 +164,13 @@ async def test_csv_export_downloads_the_filtered_rows(admin: Page, pool) -> None
     assert direct.headers["content-type"] == "text/csv; charset=utf-8"
 
 
-async def test_a_new_event_appears_after_auto_refresh_without_a_reload(
-    admin: Page, pool, redis, ui
-) -> None:
+async def test_a_new_event_appears_live_without_a_reload(admin: Page, pool, redis, ui) -> None:
     await seed(pool)
     await admin.clock.install()
     await admin.goto("/admin/activity-logs")
     await expect(admin.locator(ROWS)).to_have_count(7)
     await expect(admin.locator("#auto-refresh")).to_be_checked()
+    await expect(admin.locator("body")).to_have_attribute("data-live", "connected")
     await admin.evaluate("window.__sameDocument = true")
 
     payload = body(
@@ -183,30 +183,36 @@ async def test_a_new_event_appears_after_auto_refresh_without_a_reload(
     )
     async with running(functools.partial(run_ingest, ui.settings)):
         await redis.xadd(ui.settings.activity_stream, {"payload": dumps(payload)})
-        await wait_for(
-            lambda: pool.fetchval(
-                "SELECT count(*) FROM lead_activity_log WHERE event_type = 'OPT_OUT'"
-            ),
-            message="the published event to be stored",
-        )
-    # Nothing changes until the 30-second timer fires…
-    await expect(admin.locator(ROWS)).to_have_count(7)
-    await admin.clock.fast_forward(30_000)
-    await expect(admin.locator(ROWS)).to_have_count(8)
+        # Stored, announced, streamed: it appears without a timer (the clock stands still).
+        await expect(admin.locator(ROWS)).to_have_count(8)
     newest = admin.locator(ROWS).first
     await expect(newest).to_contain_text("Opt-Out")
     await expect(newest).to_have_class("event fresh")
     assert await admin.evaluate("window.__sameDocument") is True  # no reload happened
 
-    # Switched off, it stays off after a reload (remembered by the browser) and stops.
+    # Switched off, it stays off after a reload (remembered by the browser): no stream, and
+    # no refresh when the old 30-second timer would have fired.
     await admin.click("#auto-refresh")
+    await expect(admin.locator("body")).to_have_attribute("data-live", "off")
     await admin.reload()
     await expect(admin.locator("#auto-refresh")).not_to_be_checked()
+    await expect(admin.locator("#refresh-note")).to_have_text("paused")
+
+    async def streams() -> float:
+        text = (await ui.http.get("/metrics")).text
+        found = re.search(r"^activitylog_api_live_streams(?:\{[^}]*\})? (\S+)$", text, re.M)
+        return float(found.group(1)) if found else 0.0
+
+    await wait_for(lambda: _none(streams), message="the page's stream to close")
     await store_events(
         pool, [body("NOTE_ADDED", "recJaneDoe01", "Another note", datetime.now(UTC))]
     )
     await admin.clock.fast_forward(60_000)
     await expect(admin.locator(ROWS)).to_have_count(8)
+
+
+async def _none(count) -> bool:
+    return await count() == 0
 
 
 async def test_keyset_pages_older_and_newer(admin: Page, pool) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from axe_support import severe_violations
@@ -66,4 +66,11 @@ async def test_the_demo_history_for_the_readme(admin: Page, ui_settings, artifac
     # The overall line and the five busiest campaigns'.
     assert await admin.locator("#chart-rate-lines polyline").count() >= 6
     assert await admin.locator("#carrier-table tbody tr").count() >= 3
+    # This week's cohort can still reply: marked open, its rate not drawn as a fall to 0 %.
+    this_week = (datetime.now(UTC) - timedelta(days=datetime.now(UTC).weekday())).date()
+    await expect(
+        admin.locator(f"#open-cohorts li[data-week='{this_week.isoformat()}']")
+    ).to_contain_text("open")
+    titles = await admin.locator("#chart-rate-lines g.point title").all_text_contents()
+    assert f"Week of {this_week.isoformat()} (open)" in titles
     await screenshot(admin, artifacts, "analytics", docs=True, full_page=True)

@@ -189,7 +189,7 @@ async def test_search_marks_lead_suggestions_and_row_details(admin: Page, pool, 
     await row.locator("button.copy-json").click()
     copied = orjson.loads(await admin.evaluate("navigator.clipboard.readText()"))
     assert copied["executionId"] == "exec-jane-1"
-    assert copied["metadata"]["campaign_id"] == "spring-roofing"
+    assert copied["metadata"]["campaignId"] == "spring-roofing"
     assert copied["leadId"] == str(data.jane)
     await screenshot(admin, artifacts, "activity-search-detail", docs=True)
     # Without an execution id there is no link.

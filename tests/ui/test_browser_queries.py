@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ui_data import body, store_events
 
+from activitylog.domain.reads.paging import keyset_page
+from activitylog.domain.reads.query import ActivityFilter, Ordering, SortKey
 from activitylog.storage import leads
-from activitylog.storage.activity_log.filters import ActivityFilter, Ordering, SortKey
-from activitylog.storage.activity_log.queries import browse
-from activitylog_api.paging import keyset_page
+from activitylog.storage.activity_log.events import browse_events as browse
 from activitylog_testing.leads import add_lead
 
 NAMES = [("Jonathan", "Miller"), ("Jon", "Snow"), ("Maria", "Jonas"), ("Ana", "Lopez")]
@@ -51,7 +51,7 @@ async def seed_many(pool: asyncpg.Pool) -> datetime:
 
 async def ids(pool: asyncpg.Pool, flt: ActivityFilter, **kw: object) -> list[uuid.UUID]:
     async with pool.acquire() as conn:
-        return [r["id"] for r in await browse(conn, flt, **kw)]  # type: ignore[arg-type]
+        return [r.id for r in await browse(conn, flt, **kw)]  # type: ignore[arg-type]
 
 
 async def test_search_finds_metadata_values_name_prefixes_and_similar_spellings(pool) -> None:
@@ -98,17 +98,17 @@ async def test_lead_first_search_pages_match_a_plain_sort_of_every_match(
         ordering = Ordering(key, descending)
         everything = await browse(conn, flt, ordering=ordering, limit=1000)
         primary = {
-            SortKey.EVENT_TYPE: lambda r: r["event_type"],
-            SortKey.EVENT_CATEGORY: lambda r: r["event_category"],
+            SortKey.EVENT_TYPE: lambda r: r.event_type,
+            SortKey.EVENT_CATEGORY: lambda r: r.category,
             # The seeded names are plain ASCII: a person's order is the case-folded one.
-            SortKey.LEAD: lambda r: (r["lead_name"].casefold(), r["lead_id"]),
+            SortKey.LEAD: lambda r: (r.lead.display_name.casefold(), r.lead_id),
         }.get(key)
-        newest_first = sorted(everything, key=lambda r: (r["timestamp"], r["id"]), reverse=True)
+        newest_first = sorted(everything, key=lambda r: (r.timestamp, r.id), reverse=True)
         if primary:  # the primary key in `descending`, ties newest first
             expected = sorted(newest_first, key=primary, reverse=descending)
         else:
             expected = newest_first if descending else newest_first[::-1]
-        assert [r["id"] for r in everything] == [r["id"] for r in expected]
+        assert [r.id for r in everything] == [r.id for r in expected]
         # The set: every event of a lead whose name or email holds the text, of that type
         # ("Spring 2" is a metadata phrase: lead 2's campaign).
         wanted = await conn.fetch(
@@ -122,17 +122,17 @@ async def test_lead_first_search_pages_match_a_plain_sort_of_every_match(
             search,
             event_type,
         )
-        assert {r["id"] for r in everything} == {r["id"] for r in wanted}
+        assert {r.id for r in everything} == {r["id"] for r in wanted}
         paged: list[uuid.UUID] = []
         after = None
         while True:
             rows = await browse(conn, flt, ordering=ordering, after=after, limit=page_size + 1)
             page = keyset_page(rows, page_size, ordering.position)
-            paged.extend(r["id"] for r in page.rows)
+            paged.extend(r.id for r in page.rows)
             if not page.has_more:
                 break
             after = ordering.position(page.rows[-1])
-        assert paged == [r["id"] for r in everything]
+        assert paged == [r.id for r in everything]
 
 
 async def test_the_lead_column_sorts_by_the_shown_name_as_a_person_reads_it(pool) -> None:
@@ -163,7 +163,7 @@ async def test_the_lead_column_sorts_by_the_shown_name_as_a_person_reads_it(pool
             ordering = Ordering(SortKey.LEAD, descending)
             # 0: always walk the leads in name order; 10**9: always read the matches first.
             for rare_matches in (0, 10**9):
-                rows: list[asyncpg.Record] = []
+                rows: list = []
                 after = None
                 while True:
                     found = await browse(
@@ -175,12 +175,12 @@ async def test_the_lead_column_sorts_by_the_shown_name_as_a_person_reads_it(pool
                     if not page.has_more:
                         break
                     after = ordering.position(page.rows[-1])
-                names = list(dict.fromkeys(r["lead_name"] for r in rows))
+                names = list(dict.fromkeys(r.lead.display_name for r in rows))
                 wanted = readers_order[::-1] if descending else readers_order
                 assert names == wanted, (descending, rare_matches)
-                assert len({r["id"] for r in rows}) == len(rows) == 15
+                assert len({r.id for r in rows}) == len(rows) == 15
                 for name in names:
-                    times = [r["timestamp"] for r in rows if r["lead_name"] == name]
+                    times = [r.timestamp for r in rows if r.lead.display_name == name]
                     assert times == sorted(times, reverse=True)
         # A lead filter holds for the walk of the leads as for the matches.
         for rare_matches in (0, 10**9):
@@ -190,4 +190,4 @@ async def test_the_lead_column_sorts_by_the_shown_name_as_a_person_reads_it(pool
                 ordering=Ordering(SortKey.LEAD, False),
                 rare_matches=rare_matches,
             )
-            assert [r["lead_name"] for r in one] == ["emma Stone"] * 3
+            assert [r.lead.display_name for r in one] == ["emma Stone"] * 3

@@ -24,13 +24,17 @@ async def test_the_lead_page_shows_its_events_in_order(admin: Page, pool, artifa
     await expect(admin.locator(".lead-card")).to_contain_text("recJaneDoe01")
     await expect(admin.locator(".lead-card")).to_contain_text("qualified")
 
-    # Jane's four events, newest first, under Today and the older events' group.
+    # Jane's four events, newest first, under Today and the older events' group; the reply
+    # (no inReplyTo) under the message sent a minute before it, with its response time.
     labels = await admin.locator(f"{EVENTS} .ev-type").all_inner_texts()
-    assert labels == ["Inbound Reply", "Message Sent", "Booking Confirmed", "Note Added"]
+    assert labels == ["Message Sent", "Inbound Reply", "Booking Confirmed", "Note Added"]
+    await expect(admin.locator(EVENTS).nth(1)).to_have_class("event reply")
+    await expect(admin.locator(f"{EVENTS} .ev-after")).to_have_text("(1 min later)")
     heads = await admin.locator("#timeline .day-head").all_inner_texts()
     assert heads[0].lower() == "today"
     assert len(heads) == len(set(heads)) >= 2  # 2 and 3 days ago: this or last week
-    times = [await t.get_attribute("datetime") for t in await admin.locator(f"{EVENTS} time").all()]
+    tops = admin.locator("#timeline details.event:not(.reply) > summary .ev-time time")
+    times = [await t.get_attribute("datetime") for t in await tops.all()]
     assert times == sorted(times, reverse=True)
     # Categorised: each row carries its category's colour.
     styles = [
@@ -45,6 +49,14 @@ async def test_the_lead_page_shows_its_events_in_order(admin: Page, pool, artifa
     await admin.click("#lead-chips .chip:has-text('Booking')")
     await expect(admin.locator(EVENTS)).to_have_count(1)
     await expect(admin.locator(EVENTS).first).to_contain_text("Calendly booking confirmed")
+    # Chips combine: Booking or SMS; then Booking off again.
+    await admin.click("#lead-chips .chip:has-text('SMS')")
+    await expect(admin.locator(EVENTS)).to_have_count(3)
+    await expect(admin.locator("#lead-chips .chip.active")).to_have_count(2)
+    await admin.click("#lead-chips .chip:has-text('Booking')")
+    await expect(admin.locator(EVENTS)).to_have_count(2)
+    await admin.click("#lead-chips .chip:has-text('SMS')")  # off: none chosen, all shown
+    await expect(admin.locator(EVENTS)).to_have_count(4)
     await admin.click("#lead-chips .chip:has-text('Campaign')")
     await expect(admin.locator("#empty-state")).to_contain_text("No events in this category")
     await admin.click("#lead-chips .chip:has-text('All')")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import Page, expect
 from ui_support import screenshot
@@ -110,3 +112,27 @@ async def test_any_payload_renders_and_the_raw_view_shows_it_whole(admin: Page, 
         assert await response.text() == payload
     missing = await admin.request.get("/admin/retry-queue/99999999/raw")
     assert missing.status == 404
+
+
+async def test_unplaced_events_are_counted_and_listed(admin: Page, pool) -> None:
+    """An event whose phone no lead has: a health figure and its own tab, with the reason."""
+    await pool.execute(
+        """
+        INSERT INTO retry_queue (queue_id, lead_id, payload, status, last_error, waiting_for,
+                                 next_retry_at)
+        VALUES ('http:unplaced-1', '+14085559999', $1, 'pending',
+                'no lead with phone +14085559999', ARRAY['phone:14085559999'],
+                now() + interval '10 minutes')
+        """,
+        dumps(event(5, leadAirtableId=None, leadPhone="+14085559999")).decode(),
+    )
+    await add_row(pool, "exec-79-0", "{not json", "dead", "payload: invalid JSON")
+    await admin.goto("/admin/retry-queue")
+    await expect(admin.locator("#fig-unplaced")).to_have_text("1")
+    await admin.locator("#fig-unplaced a").click()
+    await expect(admin).to_have_url(re.compile(r"/admin/retry-queue\?status=unplaced$"))
+    rows = admin.locator("article.retry-row")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first.locator(".retry-error")).to_contain_text(
+        "no lead with phone +14085559999"
+    )

@@ -15,7 +15,7 @@ export interface paths {
         put?: never;
         /**
          * Log one event or an array of up to 1,000 events
-         * @description 202 when queued on the stream; 201 when Redis was down and the events were stored directly; 400 names each invalid field; 413 over 1 MiB; 503 with Retry-After when neither Redis nor PostgreSQL is available.
+         * @description 202 when queued on the stream; 201 when Redis was down and the events were stored directly; 400 names each invalid field (and a key named twice in one object); 409 when the Idempotency-Key was used with another body; 413 over 1 MiB; 503 with Retry-After when neither Redis nor PostgreSQL is available. Read your own writes: with `Prefer: wait=N` (RFC 7240; N ≤ 5 seconds) or `?wait=true` (5 s) the answer comes once the events are stored: 201 with `queued: false` (readable now), or 202 when the wait ran out or an event waits in the retry queue for its lead (`queued: true` names each event not stored yet); both with `Preference-Applied: wait=N`. For UI actions whose result is read back at once; bulk producers should not wait (docs/CONTRACT.md §5).
          */
         post: operations["ApiInternalLogActivityLogActivity"];
         delete?: never;
@@ -33,9 +33,29 @@ export interface paths {
         };
         /**
          * A lead's timeline, newest first
-         * @description `id` is the lead's UUID or its Airtable record id (rec…). Portal keys see only their client's leads (404 for any other).
+         * @description `id` is the lead's UUID or its Airtable record id (rec…). Portal keys see only their client's leads (404 for any other). Each item is the stored event as every read spells it; `message` and `details` repeat `messageContent` and `metadata` under this route's old names (deprecated).
          */
         get: operations["ApiLeadsIdActivityLeadActivity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/leads/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A lead, its last activity and its events per category
+         * @description `id` is the lead's UUID or its Airtable record id (rec…). Portal keys see only their client's leads (404 for any other). `counts` are exact up to the API's count cap (`estimated` above it), as the browser's.
+         */
+        get: operations["ApiLeadsIdLeadDetails"];
         put?: never;
         post?: never;
         delete?: never;
@@ -172,15 +192,15 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/analytics/delivery": {
+    "/api/analytics/replies": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** Delivery health */
-        get: operations["ApiAnalyticsDeliveryDelivery"];
+        /** Reply within N hours of a message */
+        get: operations["ApiAnalyticsRepliesReplies"];
         put?: never;
         post?: never;
         delete?: never;
@@ -189,15 +209,15 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/analytics/delivery.csv": {
+    "/api/analytics/replies.csv": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** Delivery health, as CSV */
-        get: operations["ApiAnalyticsDeliveryCsvDeliveryCsv"];
+        /** Reply within N hours, as CSV */
+        get: operations["ApiAnalyticsRepliesCsvRepliesCsv"];
         put?: never;
         post?: never;
         delete?: never;
@@ -240,15 +260,15 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/analytics/replies": {
+    "/api/analytics/delivery": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** Reply within N hours of a message */
-        get: operations["ApiAnalyticsRepliesReplies"];
+        /** Delivery health */
+        get: operations["ApiAnalyticsDeliveryDelivery"];
         put?: never;
         post?: never;
         delete?: never;
@@ -257,15 +277,15 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/analytics/replies.csv": {
+    "/api/analytics/delivery.csv": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** Reply within N hours, as CSV */
-        get: operations["ApiAnalyticsRepliesCsvRepliesCsv"];
+        /** Delivery health, as CSV */
+        get: operations["ApiAnalyticsDeliveryCsvDeliveryCsv"];
         put?: never;
         post?: never;
         delete?: never;
@@ -416,6 +436,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/leads/{id}/activity/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A lead's new events, live (server-sent events)
+         * @description The lead's events as they are stored, each as the timeline shows it. `id` is the lead's UUID or Airtable record id; portal keys see only their client's leads (404 for any other). A stream of server-sent events (`text/event-stream`), open until the client leaves or the API stops: first `ready` (its id is where the stream starts), then one `activity` event per new event (`data`: the item as JSON; `id`: where a reconnection with `Last-Event-ID` resumes; an item may then come twice, its `id` tells), comments as keep-alives, and `bye` when the API stops (reconnect, after `retry` ms).
+         */
+        get: operations["ApiLeadsIdActivityStreamLeadActivityStream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/activity-logs/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * New events under the browser's filters, live (server-sent events)
+         * @description The events matching the filters as they are stored, each as the browser lists it; the filters are the browser's (a portal key reads its own client only). A stream of server-sent events (`text/event-stream`), open until the client leaves or the API stops: first `ready` (its id is where the stream starts), then one `activity` event per new event (`data`: the item as JSON; `id`: where a reconnection with `Last-Event-ID` resumes; an item may then come twice, its `id` tells), comments as keep-alives, and `bye` when the API stops (reconnect, after `retry` ms).
+         */
+        get: operations["ApiAdminActivityLogsStreamActivityLogsStream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -433,7 +493,11 @@ export interface components {
             } | null;
             source: string;
             executionId: string | null;
+            createdBy: string | null;
+            leadId: string;
             leadAirtableId: string | null;
+            clientId: string | null;
+            createdAt: string | null;
             lead: components["schemas"]["LeadSummary"] | null;
         };
         /** ActivityPage */
@@ -536,6 +600,25 @@ export interface components {
             timestamp: string;
             queued: boolean;
         };
+        /** EventItem */
+        EventItem: {
+            id: string;
+            timestamp: string;
+            eventType: string;
+            category: string;
+            description: string;
+            messageContent: string | null;
+            metadata: {
+                [key: string]: unknown;
+            } | null;
+            source: string;
+            executionId: string | null;
+            createdBy: string | null;
+            leadId: string;
+            leadAirtableId: string | null;
+            clientId: string | null;
+            createdAt: string | null;
+        };
         /** FieldError */
         FieldError: {
             field: string;
@@ -562,6 +645,7 @@ export interface components {
             events_last_hour: number | null;
             events_last_24h: number | null;
             retry_queue_size: number | null;
+            unplaced_events: number | null;
             dead_letters: number | null;
             stream: components["schemas"]["StreamFigures"];
             last_event: string | null;
@@ -584,6 +668,27 @@ export interface components {
             email: string | null;
             phone: string | null;
             status: string | null;
+            lastActivityAt: string | null;
+            createdAt: string;
+            updatedAt: string;
+        };
+        /** LeadOverview */
+        LeadOverview: {
+            lead: components["schemas"]["LeadProfile"];
+            lastActivity: components["schemas"]["EventItem"] | null;
+            counts: components["schemas"]["CategoryCounts"];
+        };
+        /** LeadProfile */
+        LeadProfile: {
+            id: string;
+            airtableId: string | null;
+            clientId: string | null;
+            firstName: string | null;
+            lastName: string | null;
+            email: string | null;
+            phone: string | null;
+            status: string | null;
+            displayName: string;
             lastActivityAt: string | null;
             createdAt: string;
             updatedAt: string;
@@ -722,6 +827,14 @@ export interface components {
             silent_for_s: number | null;
             since: string;
         };
+        /** StreamEvent */
+        StreamEvent: {
+            /** @enum {string} */
+            event: "ready" | "activity" | "bye";
+            data: string;
+            id?: string;
+            retry?: number;
+        };
         /** StreamFigures */
         StreamFigures: {
             length: number | null;
@@ -736,12 +849,23 @@ export interface components {
             eventType: string;
             category: string;
             description: string;
-            message: string | null;
-            details: {
+            messageContent: string | null;
+            metadata: {
                 [key: string]: unknown;
             } | null;
             source: string;
             executionId: string | null;
+            createdBy: string | null;
+            leadId: string;
+            leadAirtableId: string | null;
+            clientId: string | null;
+            createdAt: string | null;
+            /** @deprecated */
+            message: string | null;
+            /** @deprecated */
+            details: {
+                [key: string]: unknown;
+            } | null;
         };
         /** TimelinePage */
         TimelinePage: {
@@ -790,6 +914,10 @@ export interface components {
             leadId?: string | null;
             /** Leadairtableid */
             leadAirtableId?: string | null;
+            /** Leadphone */
+            leadPhone?: string | null;
+            /** Leademail */
+            leadEmail?: string | null;
             /** Clientid */
             clientId?: string | null;
             /** Description */
@@ -812,7 +940,15 @@ export interface components {
             leadAirtableId: string;
         } | {
             leadId: string;
-        }) & ({
+        } | {
+            leadPhone: string;
+        } | {
+            leadEmail: string;
+        } | {
+            /** @enum {unknown} */
+            eventType: "LINK_CLICKED" | "MESSAGE_DELIVERED" | "MESSAGE_FAILED";
+            metadata: Record<string, never>;
+        }) & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & ({
             /** @enum {unknown} */
             eventType?: "MESSAGE_SENT" | "MESSAGE_FAILED" | "MESSAGE_DELIVERED" | "INBOUND_REPLY" | "LINK_CLICKED" | "OPT_OUT";
             /** @enum {unknown} */
@@ -882,10 +1018,15 @@ export type $defs = Record<string, never>;
 export interface operations {
     ApiInternalLogActivityLogActivity: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: answer once the events are stored, waiting at most 5 s (or the Prefer header's wait); false: never wait */
+                wait?: boolean | null;
+            };
             header?: {
-                /** @description Names the request: a retry with the same key stores nothing new. */
+                /** @description Names the request: a retry with the same key and body stores nothing new and gets the first answer again; the key with another body is a 409. Remembered for API_IDEMPOTENCY_TTL_S (default 24 h); at most 200 characters. */
                 "idempotency-key"?: string;
+                /** @description `wait=N` (RFC 7240): answer once the events are stored, waiting at most N seconds (capped at 5); other preferences are ignored */
+                prefer?: string;
             };
             path?: never;
             cookie?: never;
@@ -897,7 +1038,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Redis was down: stored directly in PostgreSQL (`queued: false`) */
+            /** @description Stored in PostgreSQL (`queued: false`): the wait asked for saw every event stored, or Redis was down and the API stored them directly */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -906,7 +1047,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventAccepted"] | components["schemas"]["EventAccepted"][];
                 };
             };
-            /** @description Queued on the stream (an array: one result per event, in order) */
+            /** @description Queued on the stream (an array: one result per event, in order); after a wait (`Preference-Applied`), not every event is stored yet */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -935,6 +1076,15 @@ export interface operations {
             };
             /** @description The key's role (or client) may not use this route */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -978,8 +1128,12 @@ export interface operations {
             query?: {
                 /** @description a category, or several separated by commas */
                 category?: ("SMS" | "CAMPAIGN" | "BOOKING" | "MANUAL" | "CONVERSATION" | "SYSTEM")[];
+                /** @description the same filter as `category`, by the event's field name; both given, either matches */
+                eventCategory?: ("SMS" | "CAMPAIGN" | "BOOKING" | "MANUAL" | "CONVERSATION" | "SYSTEM")[];
                 /** @description an event type, or several separated by commas */
                 eventType?: ("MESSAGE_SENT" | "MESSAGE_FAILED" | "MESSAGE_DELIVERED" | "INBOUND_REPLY" | "LINK_CLICKED" | "OPT_OUT" | "CAMPAIGN_ENROLLED" | "CAMPAIGN_REMOVED" | "CAMPAIGN_COMPLETED" | "BOOKING_CONFIRMED" | "BOOKING_CANCELLED" | "BOOKING_RESCHEDULED" | "STATUS_CHANGED" | "NOTE_ADDED" | "LEAD_CLAIMED" | "AI_RESPONSE_SENT" | "QUALIFYING_QUESTION_ASKED" | "QUALIFYING_ANSWER_CAPTURED" | "NURTURE_SCHEDULED" | "CIRCUIT_BREAKER_TRIGGERED" | "CONVERSATION_ESCALATED" | "ENRICHMENT_COMPLETED" | "ICP_SCORE_UPDATED" | "BULK_IMPORT")[];
+                /** @description the portal user (UUID) behind the events, as their `createdBy` names them */
+                createdBy?: string;
                 /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z */
                 dateFrom?: string;
                 /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z; not before dateFrom; a bare date covers its whole day */
@@ -1056,13 +1210,87 @@ export interface operations {
             };
         };
     };
+    ApiLeadsIdLeadDetails: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the lead's UUID or Airtable record id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeadOverview"];
+                };
+            };
+            /** @description Invalid request: `error` says why and `errors` names each bad field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key (header `x-api-key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key's role (or client) may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL or Redis is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     ApiAdminActivityLogsCountsCounts: {
         parameters: {
             query?: {
                 /** @description full text over description, message and metadata values; also lead name/email (prefix, substring or similar spelling), phone or Airtable id */
                 search?: string;
+                /** @description an event type, or several separated by commas */
                 eventType?: ("MESSAGE_SENT" | "MESSAGE_FAILED" | "MESSAGE_DELIVERED" | "INBOUND_REPLY" | "LINK_CLICKED" | "OPT_OUT" | "CAMPAIGN_ENROLLED" | "CAMPAIGN_REMOVED" | "CAMPAIGN_COMPLETED" | "BOOKING_CONFIRMED" | "BOOKING_CANCELLED" | "BOOKING_RESCHEDULED" | "STATUS_CHANGED" | "NOTE_ADDED" | "LEAD_CLAIMED" | "AI_RESPONSE_SENT" | "QUALIFYING_QUESTION_ASKED" | "QUALIFYING_ANSWER_CAPTURED" | "NURTURE_SCHEDULED" | "CIRCUIT_BREAKER_TRIGGERED" | "CONVERSATION_ESCALATED" | "ENRICHMENT_COMPLETED" | "ICP_SCORE_UPDATED" | "BULK_IMPORT")[];
+                /** @description a category, or several separated by commas */
                 category?: ("SMS" | "CAMPAIGN" | "BOOKING" | "MANUAL" | "CONVERSATION" | "SYSTEM")[];
+                /** @description the same filter as `category`, by the event's field name; both given, either matches */
+                eventCategory?: ("SMS" | "CAMPAIGN" | "BOOKING" | "MANUAL" | "CONVERSATION" | "SYSTEM")[];
                 leadId?: string;
                 leadAirtableId?: string;
                 /** @description a portal key may only name its own client (403 otherwise) */
@@ -1071,6 +1299,8 @@ export interface operations {
                 /** @description sources starting with this: `n8n` (every workflow), `ui:`, `n8n:wf-` */
                 sourcePrefix?: string;
                 executionId?: string;
+                /** @description the portal user (UUID) behind the events, as their `createdBy` names them */
+                createdBy?: string;
                 /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z */
                 dateFrom?: string;
                 /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z; not before dateFrom; a bare date covers its whole day */
@@ -1136,8 +1366,12 @@ export interface operations {
             query?: {
                 /** @description full text over description, message and metadata values; also lead name/email (prefix, substring or similar spelling), phone or Airtable id */
                 search?: string;
+                /** @description an event type, or several separated by commas */
                 eventType?: ("MESSAGE_SENT" | "MESSAGE_FAILED" | "MESSAGE_DELIVERED" | "INBOUND_REPLY" | "LINK_CLICKED" | "OPT_OUT" | "CAMPAIGN_ENROLLED" | "CAMPAIGN_REMOVED" | "CAMPAIGN_COMPLETED" | "BOOKING_CONFIRMED" | "BOOKING_CANCELLED" | "BOOKING_RESCHEDULED" | "STATUS_CHANGED" | "NOTE_ADDED" | "LEAD_CLAIMED" | "AI_RESPONSE_SENT" | "QUALIFYING_QUESTION_ASKED" | "QUALIFYING_ANSWER_CAPTURED" | "NURTURE_SCHEDULED" | "CIRCUIT_BREAKER_TRIGGERED" | "CONVERSATION_ESCALATED" | "ENRICHMENT_COMPLETED" | "ICP_SCORE_UPDATED" | "BULK_IMPORT")[];
+                /** @description a category, or several separated by commas */
                 category?: ("SMS" | "CAMPAIGN" | "BOOKING" | "MANUAL" | "CONVERSATION" | "SYSTEM")[];
+                /** @description the same filter as `category`, by the event's field name; both given, either matches */
+                eventCategory?: ("SMS" | "CAMPAIGN" | "BOOKING" | "MANUAL" | "CONVERSATION" | "SYSTEM")[];
                 leadId?: string;
                 leadAirtableId?: string;
                 /** @description a portal key may only name its own client (403 otherwise) */
@@ -1146,6 +1380,8 @@ export interface operations {
                 /** @description sources starting with this: `n8n` (every workflow), `ui:`, `n8n:wf-` */
                 sourcePrefix?: string;
                 executionId?: string;
+                /** @description the portal user (UUID) behind the events, as their `createdBy` names them */
+                createdBy?: string;
                 /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z */
                 dateFrom?: string;
                 /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z; not before dateFrom; a bare date covers its whole day */
@@ -1215,8 +1451,12 @@ export interface operations {
             query?: {
                 /** @description full text over description, message and metadata values; also lead name/email (prefix, substring or similar spelling), phone or Airtable id */
                 search?: string;
+                /** @description an event type, or several separated by commas */
                 eventType?: ("MESSAGE_SENT" | "MESSAGE_FAILED" | "MESSAGE_DELIVERED" | "INBOUND_REPLY" | "LINK_CLICKED" | "OPT_OUT" | "CAMPAIGN_ENROLLED" | "CAMPAIGN_REMOVED" | "CAMPAIGN_COMPLETED" | "BOOKING_CONFIRMED" | "BOOKING_CANCELLED" | "BOOKING_RESCHEDULED" | "STATUS_CHANGED" | "NOTE_ADDED" | "LEAD_CLAIMED" | "AI_RESPONSE_SENT" | "QUALIFYING_QUESTION_ASKED" | "QUALIFYING_ANSWER_CAPTURED" | "NURTURE_SCHEDULED" | "CIRCUIT_BREAKER_TRIGGERED" | "CONVERSATION_ESCALATED" | "ENRICHMENT_COMPLETED" | "ICP_SCORE_UPDATED" | "BULK_IMPORT")[];
+                /** @description a category, or several separated by commas */
                 category?: ("SMS" | "CAMPAIGN" | "BOOKING" | "MANUAL" | "CONVERSATION" | "SYSTEM")[];
+                /** @description the same filter as `category`, by the event's field name; both given, either matches */
+                eventCategory?: ("SMS" | "CAMPAIGN" | "BOOKING" | "MANUAL" | "CONVERSATION" | "SYSTEM")[];
                 leadId?: string;
                 leadAirtableId?: string;
                 /** @description a portal key may only name its own client (403 otherwise) */
@@ -1225,6 +1465,8 @@ export interface operations {
                 /** @description sources starting with this: `n8n` (every workflow), `ui:`, `n8n:wf-` */
                 sourcePrefix?: string;
                 executionId?: string;
+                /** @description the portal user (UUID) behind the events, as their `createdBy` names them */
+                createdBy?: string;
                 /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z */
                 dateFrom?: string;
                 /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z; not before dateFrom; a bare date covers its whole day */
@@ -1394,8 +1636,8 @@ export interface operations {
     ApiAdminRetryQueueListRows: {
         parameters: {
             query?: {
-                /** @description pending | resolved | dead | discarded */
-                status?: "pending" | "resolved" | "dead" | "discarded";
+                /** @description pending | resolved | dead | discarded | unplaced (unplaced: pending or dead rows no lead took yet) */
+                status?: "pending" | "resolved" | "dead" | "discarded" | "unplaced";
                 leadId?: string;
                 limit?: number;
                 /** @description nextCursor of the previous page */
@@ -1596,282 +1838,6 @@ export interface operations {
             };
         };
     };
-    ApiAnalyticsDeliveryDelivery: {
-        parameters: {
-            query?: {
-                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z */
-                dateFrom?: string;
-                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z; not before dateFrom; a bare date covers its whole day */
-                dateTo?: string;
-                /** @description a portal key may only name its own client (403 otherwise) */
-                clientId?: string;
-                /** @description a campaign id, as events name it in metadata.campaign_id */
-                campaign?: string;
-                /** @description the source of the lead's first event in the campaign */
-                source?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["DeliveryAnswer"];
-                };
-            };
-            /** @description Invalid request: `error` says why and `errors` names each bad field */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing, unknown or revoked API key (header `x-api-key`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The key's role (or client) may not use this route */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description PostgreSQL or Redis is unavailable; retry after `Retry-After` seconds */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    ApiAnalyticsDeliveryCsvDeliveryCsv: {
-        parameters: {
-            query?: {
-                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z */
-                dateFrom?: string;
-                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z; not before dateFrom; a bare date covers its whole day */
-                dateTo?: string;
-                /** @description a portal key may only name its own client (403 otherwise) */
-                clientId?: string;
-                /** @description a campaign id, as events name it in metadata.campaign_id */
-                campaign?: string;
-                /** @description the source of the lead's first event in the campaign */
-                source?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/csv": string;
-                };
-            };
-            /** @description Invalid request: `error` says why and `errors` names each bad field */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing, unknown or revoked API key (header `x-api-key`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The key's role (or client) may not use this route */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description PostgreSQL or Redis is unavailable; retry after `Retry-After` seconds */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    ApiAnalyticsFunnelFunnel: {
-        parameters: {
-            query?: {
-                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z */
-                dateFrom?: string;
-                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z; not before dateFrom; a bare date covers its whole day */
-                dateTo?: string;
-                /** @description a portal key may only name its own client (403 otherwise) */
-                clientId?: string;
-                /** @description a campaign id, as events name it in metadata.campaign_id */
-                campaign?: string;
-                /** @description the source of the lead's first event in the campaign */
-                source?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["FunnelAnswer"];
-                };
-            };
-            /** @description Invalid request: `error` says why and `errors` names each bad field */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing, unknown or revoked API key (header `x-api-key`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The key's role (or client) may not use this route */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description PostgreSQL or Redis is unavailable; retry after `Retry-After` seconds */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    ApiAnalyticsFunnelCsvFunnelCsv: {
-        parameters: {
-            query?: {
-                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z */
-                dateFrom?: string;
-                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z; not before dateFrom; a bare date covers its whole day */
-                dateTo?: string;
-                /** @description a portal key may only name its own client (403 otherwise) */
-                clientId?: string;
-                /** @description a campaign id, as events name it in metadata.campaign_id */
-                campaign?: string;
-                /** @description the source of the lead's first event in the campaign */
-                source?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/csv": string;
-                };
-            };
-            /** @description Invalid request: `error` says why and `errors` names each bad field */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing, unknown or revoked API key (header `x-api-key`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The key's role (or client) may not use this route */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description PostgreSQL or Redis is unavailable; retry after `Retry-After` seconds */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
     ApiAnalyticsRepliesReplies: {
         parameters: {
             query?: {
@@ -1881,7 +1847,7 @@ export interface operations {
                 dateTo?: string;
                 /** @description a portal key may only name its own client (403 otherwise) */
                 clientId?: string;
-                /** @description a campaign id, as events name it in metadata.campaign_id */
+                /** @description a campaign id, as events name it in metadata.campaignId */
                 campaign?: string;
                 /** @description the source of the lead's first event in the campaign */
                 source?: string;
@@ -1952,12 +1918,288 @@ export interface operations {
                 dateTo?: string;
                 /** @description a portal key may only name its own client (403 otherwise) */
                 clientId?: string;
-                /** @description a campaign id, as events name it in metadata.campaign_id */
+                /** @description a campaign id, as events name it in metadata.campaignId */
                 campaign?: string;
                 /** @description the source of the lead's first event in the campaign */
                 source?: string;
                 /** @description one of 1, 2, 4, 8, 12, 24, 48, 72, 168, 336, 720 (default 24) */
                 hours?: "" | "1" | "2" | "4" | "8" | "12" | "24" | "48" | "72" | "168" | "336" | "720";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description Invalid request: `error` says why and `errors` names each bad field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key (header `x-api-key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key's role (or client) may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL or Redis is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAnalyticsFunnelFunnel: {
+        parameters: {
+            query?: {
+                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z */
+                dateFrom?: string;
+                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z; not before dateFrom; a bare date covers its whole day */
+                dateTo?: string;
+                /** @description a portal key may only name its own client (403 otherwise) */
+                clientId?: string;
+                /** @description a campaign id, as events name it in metadata.campaignId */
+                campaign?: string;
+                /** @description the source of the lead's first event in the campaign */
+                source?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FunnelAnswer"];
+                };
+            };
+            /** @description Invalid request: `error` says why and `errors` names each bad field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key (header `x-api-key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key's role (or client) may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL or Redis is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAnalyticsFunnelCsvFunnelCsv: {
+        parameters: {
+            query?: {
+                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z */
+                dateFrom?: string;
+                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z; not before dateFrom; a bare date covers its whole day */
+                dateTo?: string;
+                /** @description a portal key may only name its own client (403 otherwise) */
+                clientId?: string;
+                /** @description a campaign id, as events name it in metadata.campaignId */
+                campaign?: string;
+                /** @description the source of the lead's first event in the campaign */
+                source?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description Invalid request: `error` says why and `errors` names each bad field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key (header `x-api-key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key's role (or client) may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL or Redis is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAnalyticsDeliveryDelivery: {
+        parameters: {
+            query?: {
+                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z */
+                dateFrom?: string;
+                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z; not before dateFrom; a bare date covers its whole day */
+                dateTo?: string;
+                /** @description a portal key may only name its own client (403 otherwise) */
+                clientId?: string;
+                /** @description a campaign id, as events name it in metadata.campaignId */
+                campaign?: string;
+                /** @description the source of the lead's first event in the campaign */
+                source?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryAnswer"];
+                };
+            };
+            /** @description Invalid request: `error` says why and `errors` names each bad field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key (header `x-api-key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key's role (or client) may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL or Redis is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAnalyticsDeliveryCsvDeliveryCsv: {
+        parameters: {
+            query?: {
+                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z */
+                dateFrom?: string;
+                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z; not before dateFrom; a bare date covers its whole day */
+                dateTo?: string;
+                /** @description a portal key may only name its own client (403 otherwise) */
+                clientId?: string;
+                /** @description a campaign id, as events name it in metadata.campaignId */
+                campaign?: string;
+                /** @description the source of the lead's first event in the campaign */
+                source?: string;
             };
             header?: never;
             path?: never;
@@ -2023,7 +2265,7 @@ export interface operations {
                 dateTo?: string;
                 /** @description a portal key may only name its own client (403 otherwise) */
                 clientId?: string;
-                /** @description a campaign id, as events name it in metadata.campaign_id */
+                /** @description a campaign id, as events name it in metadata.campaignId */
                 campaign?: string;
                 /** @description the source of the lead's first event in the campaign */
                 source?: string;
@@ -2092,7 +2334,7 @@ export interface operations {
                 dateTo?: string;
                 /** @description a portal key may only name its own client (403 otherwise) */
                 clientId?: string;
-                /** @description a campaign id, as events name it in metadata.campaign_id */
+                /** @description a campaign id, as events name it in metadata.campaignId */
                 campaign?: string;
                 /** @description the source of the lead's first event in the campaign */
                 source?: string;
@@ -2364,6 +2606,8 @@ export interface operations {
             /** @description Unhealthy */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2431,6 +2675,8 @@ export interface operations {
             /** @description Not ready */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2460,6 +2706,172 @@ export interface operations {
             /** @description Invalid request: `error` says why and `errors` names each bad field */
             400: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiLeadsIdActivityStreamLeadActivityStream: {
+        parameters: {
+            query?: {
+                /** @description a category, or several separated by commas */
+                category?: ("SMS" | "CAMPAIGN" | "BOOKING" | "MANUAL" | "CONVERSATION" | "SYSTEM")[];
+                /** @description an event type, or several separated by commas */
+                eventType?: ("MESSAGE_SENT" | "MESSAGE_FAILED" | "MESSAGE_DELIVERED" | "INBOUND_REPLY" | "LINK_CLICKED" | "OPT_OUT" | "CAMPAIGN_ENROLLED" | "CAMPAIGN_REMOVED" | "CAMPAIGN_COMPLETED" | "BOOKING_CONFIRMED" | "BOOKING_CANCELLED" | "BOOKING_RESCHEDULED" | "STATUS_CHANGED" | "NOTE_ADDED" | "LEAD_CLAIMED" | "AI_RESPONSE_SENT" | "QUALIFYING_QUESTION_ASKED" | "QUALIFYING_ANSWER_CAPTURED" | "NURTURE_SCHEDULED" | "CIRCUIT_BREAKER_TRIGGERED" | "CONVERSATION_ESCALATED" | "ENRICHMENT_COMPLETED" | "ICP_SCORE_UPDATED" | "BULK_IMPORT")[];
+                /** @description also send the events stored since this time (ISO 8601; at most an hour back), e.g. when the list the client shows was read */
+                since?: string;
+            };
+            header?: {
+                /** @description the `id` of the last event received: resume from there (an id this API did not send is ignored: the stream starts from now) */
+                "last-event-id"?: string | null;
+            };
+            path: {
+                /** @description the lead's UUID or Airtable record id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A stream of server-sent events (`text/event-stream`), open until the client leaves or the API stops: first `ready` (its id is where the stream starts), then one `activity` event per new event (`data`: the item as JSON; `id`: where a reconnection with `Last-Event-ID` resumes; an item may then come twice, its `id` tells), comments as keep-alives, and `bye` when the API stops (reconnect, after `retry` ms). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["StreamEvent"];
+                };
+            };
+            /** @description Invalid request: `error` says why and `errors` names each bad field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key (header `x-api-key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key's role (or client) may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL or Redis is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiAdminActivityLogsStreamActivityLogsStream: {
+        parameters: {
+            query?: {
+                /** @description full text over description, message and metadata values; also lead name/email (prefix, substring or similar spelling), phone or Airtable id */
+                search?: string;
+                /** @description an event type, or several separated by commas */
+                eventType?: ("MESSAGE_SENT" | "MESSAGE_FAILED" | "MESSAGE_DELIVERED" | "INBOUND_REPLY" | "LINK_CLICKED" | "OPT_OUT" | "CAMPAIGN_ENROLLED" | "CAMPAIGN_REMOVED" | "CAMPAIGN_COMPLETED" | "BOOKING_CONFIRMED" | "BOOKING_CANCELLED" | "BOOKING_RESCHEDULED" | "STATUS_CHANGED" | "NOTE_ADDED" | "LEAD_CLAIMED" | "AI_RESPONSE_SENT" | "QUALIFYING_QUESTION_ASKED" | "QUALIFYING_ANSWER_CAPTURED" | "NURTURE_SCHEDULED" | "CIRCUIT_BREAKER_TRIGGERED" | "CONVERSATION_ESCALATED" | "ENRICHMENT_COMPLETED" | "ICP_SCORE_UPDATED" | "BULK_IMPORT")[];
+                /** @description a category, or several separated by commas */
+                category?: ("SMS" | "CAMPAIGN" | "BOOKING" | "MANUAL" | "CONVERSATION" | "SYSTEM")[];
+                /** @description the same filter as `category`, by the event's field name; both given, either matches */
+                eventCategory?: ("SMS" | "CAMPAIGN" | "BOOKING" | "MANUAL" | "CONVERSATION" | "SYSTEM")[];
+                leadId?: string;
+                leadAirtableId?: string;
+                /** @description a portal key may only name its own client (403 otherwise) */
+                clientId?: string;
+                source?: string;
+                /** @description sources starting with this: `n8n` (every workflow), `ui:`, `n8n:wf-` */
+                sourcePrefix?: string;
+                executionId?: string;
+                /** @description the portal user (UUID) behind the events, as their `createdBy` names them */
+                createdBy?: string;
+                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z */
+                dateFrom?: string;
+                /** @description ISO-8601 date or date-time (UTC without an offset), inclusive; from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z; not before dateFrom; a bare date covers its whole day */
+                dateTo?: string;
+                /** @description also send the events stored since this time (ISO 8601; at most an hour back), e.g. when the list the client shows was read */
+                since?: string;
+            };
+            header?: {
+                /** @description the `id` of the last event received: resume from there (an id this API did not send is ignored: the stream starts from now) */
+                "last-event-id"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A stream of server-sent events (`text/event-stream`), open until the client leaves or the API stops: first `ready` (its id is where the stream starts), then one `activity` event per new event (`data`: the item as JSON; `id`: where a reconnection with `Last-Event-ID` resumes; an item may then come twice, its `id` tells), comments as keep-alives, and `bye` when the API stops (reconnect, after `retry` ms). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["StreamEvent"];
+                };
+            };
+            /** @description Invalid request: `error` says why and `errors` names each bad field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key (header `x-api-key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key's role (or client) may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL or Redis is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {

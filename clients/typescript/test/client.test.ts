@@ -103,6 +103,24 @@ test("logs, reads, counts and exports one lead's events", async () => {
   assert.ok(lines.some((line) => line.includes("Hello 2")));
 });
 
+test("reads a lead with its last activity and its counts", async () => {
+  const items = await timelineOf(4);
+  const overview = await client.lead(lead);
+  assert.equal(overview.lead.airtableId, lead);
+  assert.equal(overview.lastActivity?.id, items[0]?.id);
+  assert.equal(overview.lastActivity?.description, "Booked");
+  assert.equal(overview.counts.all, 4);
+  assert.equal(overview.counts.BOOKING, 1);
+  // Every read spells an event one way; the timeline adds its deprecated names.
+  assert.equal(items[0]?.messageContent, items[0]?.message);
+  assert.equal(items[0]?.createdBy, null);
+  await assert.rejects(client.lead("recNoSuchLead00"), (error: unknown) => {
+    assert.ok(error instanceof ActivityLogError);
+    assert.equal(error.status, 404);
+    return true;
+  });
+});
+
 test("a refused event is an ActivityLogError naming the field", async () => {
   const bad = { ...event(5), source: "elsewhere" } as ActivityEvent;
   await assert.rejects(client.logActivity(bad), (error: unknown) => {

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
 from litestar.plugins.prometheus import PrometheusController
@@ -16,18 +16,26 @@ from litestar.types import ControllerRouterHandler, Message, Scope
 from activitylog.runtime.db import close_pool, create_pool
 from activitylog.runtime.settings import Settings, get_settings
 from activitylog.storage.stream import redis_client
+from activitylog.use_cases.live import LiveHub
+from activitylog_api import event_display
 from activitylog_api.auth import KeyVerifier, principal_of
-from activitylog_api.errors import EXCEPTION_HANDLERS, bad_request
+from activitylog_api.errors import EXCEPTION_HANDLERS, ApiError, bad_request
 from activitylog_api.metrics import request_metrics
-from activitylog_api.openapi import complete_document, error_responses, openapi_config
+from activitylog_api.openapi import (
+    QUERY_NAMES_OPT,
+    complete_document,
+    error_responses,
+    openapi_config,
+)
 from activitylog_api.routes.admin_logs import AdminActivityLogs
-from activitylog_api.routes.analytics import AnalyticsController
+from activitylog_api.routes.analytics import ANALYTICS_ROUTES
 from activitylog_api.routes.asyncapi import ASYNCAPI_ROUTES
 from activitylog_api.routes.health import activity_health, live, ready
 from activitylog_api.routes.ingest import log_activity
 from activitylog_api.routes.leads import put_lead, put_leads
+from activitylog_api.routes.live import API_LIVE_ROUTES, UI_LIVE_ROUTES, end_streams_on_exit_signal
 from activitylog_api.routes.retry_queue import RetryQueueController
-from activitylog_api.routes.timeline import lead_activity
+from activitylog_api.routes.timeline import lead_activity, lead_details
 from activitylog_api.state import ApiServices, provide_services
 from activitylog_api.ui import template_config as ui_template_config
 from activitylog_api.ui import ui_route_handlers
@@ -50,9 +58,10 @@ class MetricsController(PrometheusController):
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     log_activity,
     lead_activity,
+    lead_details,
     AdminActivityLogs,
     RetryQueueController,
-    AnalyticsController,
+    ANALYTICS_ROUTES,
     put_lead,
     put_leads,
     activity_health,
@@ -60,6 +69,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ready,
     MetricsController,
     *ASYNCAPI_ROUTES,
+    *API_LIVE_ROUTES,
 ]
 
 
@@ -88,6 +98,12 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     )
     app.state.key_verifier = verifier
     app.state.services = ApiServices(settings, pool, redis, verifier)
+    # What the ingest stores, told at once: read-your-writes waits and live streams
+    # (routes/ingest.py, routes/live.py). Its own connection: a subscription blocks.
+    live = LiveHub(redis_client(redis_url, socket_timeout=None), settings.activity_stream)
+    live.start()
+    app.state.live = live
+    undo_signals = end_streams_on_exit_signal(live)
     # What exists now (the app, its routes and schemas) lives as long as the process: keep
     # it out of the collector's full passes, which otherwise stall requests for tens of ms.
     gc.collect()
@@ -95,19 +111,35 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        undo_signals()
+        await live.close()
         await verifier.close()
         await redis.aclose()
         await close_pool(pool)
 
 
-async def _reject_nul(request: Request[Any, Any, Any]) -> None:
-    """PostgreSQL text cannot hold NUL: refuse it in any query or path parameter up front."""
+async def _check_query(request: Request[Any, Any, Any]) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it in any query or path parameter up front.
+    A JSON route refuses a query parameter it does not document, naming it, rather than
+    ignore it (a misspelt filter would otherwise read everything)."""
     for name, value in request.query_params.multi_items():
         if "\x00" in name or "\x00" in value:
             raise bad_request(name.replace("\x00", "\\u0000"), "may not contain NUL characters")
     for name, value in request.path_params.items():
         if isinstance(value, str) and "\x00" in value:
             raise bad_request(name, "may not contain NUL characters")
+    known = request.route_handler.opt.get(QUERY_NAMES_OPT)
+    if known is None:
+        return
+    unknown = sorted({name for name in request.query_params if name not in known})
+    if unknown:
+        errors = [{"field": n, "message": "is not a parameter of this route"} for n in unknown]
+        valid = ", ".join(sorted(known)) or "none"
+        raise ApiError(
+            400,
+            f"unknown query parameter {', '.join(unknown)}; this route takes: {valid}",
+            errors=errors,
+        )
 
 
 async def _secure_headers(message: Message, scope: Scope) -> None:
@@ -124,17 +156,27 @@ async def _secure_headers(message: Message, scope: Scope) -> None:
         headers["cache-control"] = "no-store"
 
 
+def _with_live_pages(handlers: list[ControllerRouterHandler]) -> list[ControllerRouterHandler]:
+    """The UI's routers, the admin pages' one (the router with the session and CSRF
+    middleware) also serving the live pages (routes/live.py)."""
+    pages = next(h for h in handlers if isinstance(h, Router) and h.middleware)
+    for handler in UI_LIVE_ROUTES:
+        pages.register(handler)
+    return handlers
+
+
 def create_app(settings: Settings) -> Litestar:
     """The API for `settings`; PostgreSQL and Redis are reached in its lifespan."""
     app = Litestar(
-        route_handlers=[*ROUTE_HANDLERS, *ui_route_handlers(settings)],
-        template_config=ui_template_config(),
+        route_handlers=[*ROUTE_HANDLERS, *_with_live_pages(ui_route_handlers(settings))],
+        # The UI's templates, with the helpers for per-type details, threads, open cohorts.
+        template_config=event_display.install(ui_template_config()),
         lifespan=[_lifespan],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "principal": Provide(principal_of, sync_to_thread=False),
         },
-        before_request=_reject_nul,
+        before_request=_check_query,
         before_send=[_secure_headers],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_metrics],

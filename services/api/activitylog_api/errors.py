@@ -10,6 +10,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVI
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from activitylog.domain.reads.query import BadQuery
 from activitylog.runtime.db import is_transient
 from activitylog.runtime.logs import get_logger
 
@@ -38,6 +39,15 @@ def bad_request(field: str, message: str, **body: Any) -> ApiError:
     return ApiError(
         400, f"{field}: {message}", errors=[{"field": field, "message": message}], body=body
     )
+
+
+def from_bad_query(exc: BadQuery) -> ApiError:
+    """The 400 of a query parameter the reads refused (`activitylog.domain.reads`)."""
+    return bad_request(exc.field, exc.message, **exc.extra)
+
+
+def bad_query_handler(request: Request[Any, Any, Any], exc: BadQuery) -> Response[Any]:
+    return http_exception_handler(request, from_bad_query(exc))
 
 
 def _errors_of(exc: HTTPException) -> list[dict[str, str]] | None:
@@ -116,5 +126,6 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     HTTPException: http_exception_handler,
+    BadQuery: bad_query_handler,
     Exception: internal_error_handler,
 }

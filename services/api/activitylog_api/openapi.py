@@ -12,6 +12,7 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from litestar import Litestar
+from litestar.enums import ParamType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
@@ -29,15 +30,21 @@ from litestar.params import QueryParameter
 from litestar.routes import HTTPRoute
 from pydantic import BaseModel
 
-from activitylog.contract import tracking_plan
+from activitylog.contract import events, tracking_plan
 from activitylog.contract.references import AIRTABLE_ID_PATTERN
 from activitylog.contract.taxonomy import TYPES_OF
 from activitylog.contract.times import LATEST_TIME, TIME_WINDOW_TEXT
+from activitylog.domain.reads.cursor import MAX_CURSOR_CHARS
+from activitylog.domain.reads.params import VALID_CATEGORIES, VALID_TYPES
 from activitylog_api.auth import KEY_HEADER, ApiKeyGuard
 from activitylog_api.views import ErrorBody
 
 API_KEY_SCHEME = "apiKey"
 REQUEST_BODY_OPT = "openapi_request_body"
+# A JSON route's handler option: the query parameters it documents (any other is a 400).
+QUERY_NAMES_OPT = "query_parameter_names"
+# Fields of a schema kept for older clients, with what replaces them.
+DEPRECATED_FIELDS = {"TimelineItem": ("message", "details")}
 _COMPONENTS = "#/components/schemas/"
 
 _ERROR_DESCRIPTIONS = {
@@ -56,6 +63,16 @@ KEY_ERRORS = (400, 401, 403, 503)
 # Any query or path parameter holding NUL is refused (PostgreSQL text cannot hold it).
 NO_NUL = "^[^\\u0000]*$"
 
+
+# What the document says of a cursor (`cursor=0` is not one): blank (absent), or base64url
+# text starting as every cursor's JSON does, `{"k":"`. Only a page's nextCursor is sure to
+# be read, as the parameter's description says.
+CURSOR_PARAM = {
+    "one_of": None,
+    "type": "string",
+    "max_length": MAX_CURSOR_CHARS,
+    "pattern": "^(eyJrIjoi[A-Za-z0-9_-]*)?$",
+}
 
 # The years of the contract's window of instants (activitylog.events.utc_in_window);
 # tests/api/test_api_openapi.py checks it against EARLIEST_TIME and LATEST_TIME.
@@ -96,12 +113,10 @@ INSTANT_PARAM = _or_blank(
 )
 INSTANT_TEXT = f"ISO-8601 date or date-time (UTC without an offset), inclusive; {TIME_WINDOW_TEXT}"
 
-# Text is trimmed before it is checked, of what Python calls whitespace: more than a JSON
-# Schema validator's `\s` (ECMA and Rust leave out U+001C–U+001F and U+0085, and add
-# U+FEFF), so the document spells the set out instead of writing `\s` or `\S`.
-_PY_SPACE = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-)
+# Text is trimmed before it is checked, of Unicode's White_Space (pydantic's trim): not a
+# JSON Schema validator's `\s` (ECMA and Rust add U+FEFF), nor Python's (U+001C–U+001F), so
+# the document spells the set out (events.TRIMMED) instead of writing `\s` or `\S`.
+_PY_SPACE = events.TRIMMED
 SPACE, NOT_SPACE = f"[{_PY_SPACE}]", f"[^{_PY_SPACE}]"
 # Not blank once trimmed (a pattern is a search: somewhere in the text).
 NOT_BLANK = NOT_SPACE
@@ -277,6 +292,23 @@ def complete_document(app: Litestar) -> None:
             doc = handler.opt.get(REQUEST_BODY_OPT)
             if isinstance(doc, BodyDoc):
                 operation.request_body = _body(doc, components)
+            if route.path_format.startswith("/api/"):
+                queries = [p for p in operation.parameters or [] if _in_query(p)]
+                handler.opt[QUERY_NAMES_OPT] = frozenset(getattr(p, "name", "") for p in queries)
+    _mark_deprecated(components)
+
+
+def _in_query(parameter: Any) -> bool:
+    return getattr(parameter, "param_in", None) == ParamType.QUERY
+
+
+def _mark_deprecated(components: dict[str, Any]) -> None:
+    for schema_name, fields in DEPRECATED_FIELDS.items():
+        schema = components.get(schema_name)
+        for field in fields:
+            prop = (getattr(schema, "properties", None) or {}).get(field)
+            if prop is not None:
+                prop.deprecated = True
 
 
 # The date-range parameters every read route takes, declared once.
@@ -299,5 +331,40 @@ ClientIdParam = Annotated[
         name="clientId",
         description="a portal key may only name its own client (403 otherwise)",
         schema_extra=UUID_PARAM,
+    ),
+]
+# The author filter of the browser and timeline routes: events whose `createdBy` is this user.
+CreatedByParam = Annotated[
+    str | None,
+    QueryParameter(
+        name="createdBy",
+        description="the portal user (UUID) behind the events, as their `createdBy` names them",
+        schema_extra=UUID_PARAM,
+    ),
+]
+# The category and type filters of the browser and timeline routes (`eventCategory` is the
+# event's own name for the category; both given, either matches).
+CategoryParam = Annotated[
+    str | None,
+    QueryParameter(
+        description="a category, or several separated by commas",
+        schema_extra=list_param(VALID_CATEGORIES),
+    ),
+]
+EventCategoryParam = Annotated[
+    str | None,
+    QueryParameter(
+        name="eventCategory",
+        description="the same filter as `category`, by the event's field name; both given, "
+        "either matches",
+        schema_extra=list_param(VALID_CATEGORIES),
+    ),
+]
+EventTypeParam = Annotated[
+    str | None,
+    QueryParameter(
+        name="eventType",
+        description="an event type, or several separated by commas",
+        schema_extra=list_param(VALID_TYPES),
     ),
 ]

@@ -14,6 +14,7 @@ import uvicorn
 from activitylog.runtime.logs import get_logger
 from activitylog.runtime.settings import Settings
 from activitylog_api.app import create_app
+from activitylog_api.routes.live import end_live_streams
 
 log = get_logger("activitylog.api")
 
@@ -31,8 +32,9 @@ class _Server(uvicorn.Server):
 
 async def run_api(settings: Settings, stop: asyncio.Event) -> None:
     """Serve on API_HOST:API_PORT until `stop` is set; in-flight requests finish first."""
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.api_host,
         port=settings.api_port,
         lifespan="on",
@@ -48,6 +50,9 @@ async def run_api(settings: Settings, stop: asyncio.Event) -> None:
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
+        # Live streams never end by themselves: end them first, or uvicorn would wait for
+        # them the whole graceful-shutdown period.
+        end_live_streams(app)
         server.should_exit = True
         try:
             await serving

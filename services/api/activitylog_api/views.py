@@ -8,7 +8,11 @@ from typing import Any, Literal, NotRequired, TypedDict, cast
 
 import asyncpg
 
-from activitylog.contract.times import iso
+from activitylog.domain.reads.query import CategoryCounts as Counts
+from activitylog.domain.reads.rows import StoredEvent, event_json, lead_json, lead_name_json
+from activitylog.storage.activity_log.events import stored_event
+from activitylog.storage.leads import lead_record
+from activitylog.use_cases.reads.timeline import LeadOverview as Overview
 
 RetryStatusName = Literal["pending", "resolved", "dead", "discarded"]
 
@@ -31,16 +35,30 @@ class ErrorBody(TypedDict):
     validSortBy: NotRequired[list[str]]
 
 
-class TimelineItem(TypedDict):
+class EventItem(TypedDict):
+    """A stored event: its one JSON spelling on every read (the timeline, the browser, the
+    lead, the CSV export's columns and the admin UI's Copy JSON)."""
+
     id: str
     timestamp: str
     eventType: str
     category: str
     description: str
-    message: str | None
-    details: dict[str, Any] | None
+    messageContent: str | None
+    metadata: dict[str, Any] | None
     source: str
     executionId: str | None
+    createdBy: str | None  # the portal user behind a UI action
+    leadId: str
+    leadAirtableId: str | None
+    clientId: str | None
+    createdAt: str | None  # when it was stored
+
+
+class TimelineItem(EventItem):
+    # Deprecated: the same values as messageContent and metadata (this route's old names).
+    message: str | None
+    details: dict[str, Any] | None
 
 
 class TimelinePagination(TypedDict):
@@ -66,17 +84,7 @@ class LeadSummary(TypedDict):
     displayName: str
 
 
-class ActivityItem(TypedDict):
-    id: str
-    timestamp: str
-    eventType: str
-    category: str
-    description: str
-    messageContent: str | None
-    metadata: dict[str, Any] | None
-    source: str
-    executionId: str | None
-    leadAirtableId: str | None
+class ActivityItem(EventItem):
     lead: LeadSummary | None
 
 
@@ -121,6 +129,31 @@ class LeadItem(TypedDict):
     lastActivityAt: str | None
     createdAt: str
     updatedAt: str
+
+
+class LeadProfile(TypedDict):
+    """A lead as the reads show it."""
+
+    id: str
+    airtableId: str | None
+    clientId: str | None
+    firstName: str | None
+    lastName: str | None
+    email: str | None
+    phone: str | None
+    status: str | None
+    displayName: str  # the name shown: the name, else the email or the Airtable id
+    lastActivityAt: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class LeadOverview(TypedDict):
+    """`GET /api/leads/{id}`: the lead, its newest event and its events per category."""
+
+    lead: LeadProfile
+    lastActivity: EventItem | None
+    counts: CategoryCounts
 
 
 class LeadSaved(TypedDict):
@@ -247,63 +280,50 @@ class Liveness(TypedDict):
     status: Literal["ok"]
 
 
-def timeline_item(row: asyncpg.Record) -> TimelineItem:
-    """One entry of `GET /api/leads/{id}/activity`."""
+def typed_event(event: StoredEvent | asyncpg.Record) -> StoredEvent:
+    """The typed event the reads return, or a row of the log's columns (a live stream's)
+    read as one."""
+    return event if isinstance(event, StoredEvent) else stored_event(event)
+
+
+def event_item(event: StoredEvent | asyncpg.Record) -> EventItem:
+    return cast(EventItem, event_json(typed_event(event)))
+
+
+def timeline_item(event: StoredEvent | asyncpg.Record) -> TimelineItem:
+    """One entry of `GET /api/leads/{id}/activity`: the event, and its deprecated aliases."""
+    body = event_json(typed_event(event))
+    return cast(
+        TimelineItem, {**body, "message": body["messageContent"], "details": body["metadata"]}
+    )
+
+
+def activity_item(event: StoredEvent | asyncpg.Record) -> ActivityItem:
+    """One entry of `GET /api/admin/activity-logs`: the event and its lead's names."""
+    event = typed_event(event)
+    return cast(ActivityItem, {**event_json(event), "lead": lead_name_json(event.lead)})
+
+
+def category_counts(counts: Counts) -> CategoryCounts:
+    """`{all, SMS, …, estimated}`: the browser's tabs, a lead's events per category."""
+    body: dict[str, Any] = {"all": counts.all.value}
+    body.update({name: count.value for name, count in counts.by_category.items()})
+    body["estimated"] = counts.estimated
+    return cast(CategoryCounts, body)
+
+
+def lead_overview_body(found: Overview) -> LeadOverview:
+    last = found.last_activity
     return {
-        "id": str(row["id"]),
-        "timestamp": iso(row["timestamp"]),
-        "eventType": row["event_type"],
-        "category": row["event_category"],
-        "description": row["description"],
-        "message": row["message_content"],
-        "details": row["metadata"],
-        "source": row["source"],
-        "executionId": row["execution_id"],
-    }
-
-
-def activity_item(row: asyncpg.Record) -> ActivityItem:
-    """One entry of `GET /api/admin/activity-logs` (row from a query joined with its lead)."""
-    lead = None
-    if row["lead_row_id"] is not None:
-        lead = {
-            "id": str(row["lead_row_id"]),
-            "firstName": row["first_name"],
-            "lastName": row["last_name"],
-            "email": row["lead_email"],
-            "displayName": row["lead_name"],
-        }
-    return cast(ActivityItem, {**event_fields(row), "lead": lead})
-
-
-def event_fields(row: asyncpg.Record) -> dict[str, Any]:
-    """A stored event's own fields under the API's names (its lead's are the caller's)."""
-    return {
-        "id": str(row["id"]),
-        "timestamp": iso(row["timestamp"]),
-        "eventType": row["event_type"],
-        "category": row["event_category"],
-        "description": row["description"],
-        "messageContent": row["message_content"],
-        "metadata": row["metadata"],
-        "source": row["source"],
-        "executionId": row["execution_id"],
-        "leadAirtableId": row["lead_airtable_id"],
+        "lead": cast(LeadProfile, lead_json(found.lead)),
+        "lastActivity": event_item(last) if last is not None else None,
+        "counts": category_counts(found.counts),
     }
 
 
 def lead_item(row: asyncpg.Record) -> LeadItem:
-    """A lead as `PUT /api/internal/leads/{airtableId}` returns it."""
-    return {
-        "id": str(row["id"]),
-        "airtableId": row["airtable_record_id"],
-        "clientId": str(row["client_id"]) if row["client_id"] else None,
-        "firstName": row["first_name"],
-        "lastName": row["last_name"],
-        "email": row["email"],
-        "phone": row["phone"],
-        "status": row["status"],
-        "lastActivityAt": iso(row["last_activity_at"]),
-        "createdAt": iso(row["created_at"]),
-        "updatedAt": iso(row["updated_at"]),
-    }
+    """A lead as `PUT /api/internal/leads/{airtableId}` returns it (a row the lead saving
+    read back, as the typed lead)."""
+    body = lead_json(lead_record(row))
+    del body["displayName"]
+    return cast(LeadItem, body)

@@ -5,7 +5,6 @@ silently."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -98,25 +97,14 @@ async def _sync_once(
 async def sync_every(
     dsn: str, portal_dsn: str, table: PortalTable, every: float, batch: int, stop: asyncio.Event
 ) -> None:
-    """Sync, then wait `every` seconds, until `stop`; a failed round is logged and retried
-    at the next one (the mark only moves with what was stored)."""
-    while not stop.is_set():
-        try:
-            summary = await _sync_once(dsn, portal_dsn, table, full=False, batch=batch, bar=False)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("lead sync round failed", error=str(exc))
-        else:
-            log.info(
-                "lead sync round",
-                read=summary.read,
-                created=summary.created,
-                updated=summary.updated,
-                merged=summary.merged,
-                stubs_filled=summary.stubs_filled,
-                skipped=dict(summary.skipped),
-            )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+    """Sync, then wait `every` seconds, until `stop` (the lead-sync daemon, in the one
+    service loop); a failed round backs off and is tried again (the mark only moves with
+    what was stored)."""
+
+    async def one_round() -> lead_sync.SyncSummary:
+        return await _sync_once(dsn, portal_dsn, table, full=False, batch=batch, bar=False)
+
+    await lead_sync.sync_forever(one_round, every_s=every, stop=stop)
 
 
 @leads_group.command("sync")

@@ -60,14 +60,17 @@ def migrate() -> None:
 
 
 @cli.command()
-def ingest() -> None:
-    """Run one ingest worker (stream → PostgreSQL) until SIGTERM."""
+@click.option(
+    "--burst", is_flag=True, help="Store what the stream holds, then exit (instead of waiting)."
+)
+def ingest(burst: bool) -> None:
+    """Run one ingest worker (stream → PostgreSQL) until SIGTERM (or drained, with --burst)."""
     settings = get_settings()
     require(settings, "database_url", "redis_url")
     from activitylog.runtime.metrics import serve_metrics
 
     serve_metrics(settings.metrics_port)
-    serve({"ingest": functools.partial(run_ingest, settings)})
+    serve({"ingest": functools.partial(run_ingest, settings, burst=burst)})
 
 
 @cli.command()

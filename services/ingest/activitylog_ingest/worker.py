@@ -23,11 +23,15 @@ class IngestWorker:
         block_ms: int,
         trim_interval_s: float,
         stop: asyncio.Event,
+        burst: bool = False,
     ) -> None:
         self.processor = processor
         self.block_ms = block_ms
         self.trim_interval_s = trim_interval_s
         self.stop = stop
+        # Burst mode (arq's): drain what the stream holds, then return, instead of waiting
+        # for more; tests and one-off catch-ups use it.
+        self.burst = burst
 
     async def run(self) -> None:
         cfg = self.processor.config
@@ -42,6 +46,8 @@ class IngestWorker:
                 await self.processor.sweep_stale()
                 next_claim = time.monotonic() + cfg.claim_idle_ms / 2000
             entries = await self.processor.read_new(self.block_ms)
+            if not entries and self.burst:
+                return False  # drained: every entry was delivered, and stored or lettered
             # Acknowledged with the next read, in one round trip (after the commit).
             if entries and not await self.processor.handle(entries, ack_later=True):
                 return False

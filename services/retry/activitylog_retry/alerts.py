@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 
@@ -13,9 +12,9 @@ import orjson
 
 from activitylog.domain.dead_letters import RetryRow
 from activitylog.runtime import metrics
-from activitylog.runtime.cancellation import reraise_if_cancelling
-from activitylog.runtime.db import is_transient
+from activitylog.runtime.backoff import Backoff
 from activitylog.runtime.logs import get_logger
+from activitylog.runtime.service_loop import run_loop
 from activitylog.storage import retry_queue
 
 log = get_logger("activitylog.retry.alerts")
@@ -145,16 +144,16 @@ class Alerter:
 
     async def run(self, stop: asyncio.Event, interval_s: float) -> None:
         """Check every `interval_s` until stopped; a final dead-row check runs on the way out."""
-        while True:
-            try:
-                await self.check_dead()
-                await self.check_pending()
-            except Exception as exc:
-                reraise_if_cancelling()
-                if not is_transient(exc):
-                    raise
-                log.warning("database unavailable; alerts wait", error=repr(exc))
-            if stop.is_set():
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+        async def step() -> None:
+            await self.check_dead()
+            await self.check_pending()
+
+        await run_loop(
+            step,
+            stop=stop,
+            backoff=Backoff(interval_s, interval_s),
+            job="alerts",
+            interval_s=interval_s,
+            last_step=True,
+        )

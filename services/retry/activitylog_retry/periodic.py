@@ -1,19 +1,15 @@
-"""The retry service's periodic jobs share one loop: a step every interval, a database
-outage a back-off, anything else a failure of the service."""
+"""The retry service's periodic jobs: a step every interval in the one service loop
+(runtime.service_loop)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 
 from activitylog.runtime.backoff import Backoff
-from activitylog.runtime.db import is_transient
-from activitylog.runtime.logs import get_logger
-
-log = get_logger("activitylog.retry")
+from activitylog.runtime.service_loop import Next, run_loop
 
 
 async def every(
@@ -25,19 +21,12 @@ async def every(
     job: str,
 ) -> None:
     """Run `step` every `interval_s` until `stop` is set; `job` names it in the log."""
-    while not stop.is_set():
-        try:
-            await step()
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            log.warning("database unavailable; job waits", job=job, error=repr(exc))
-            if await backoff.wait(stop):
-                return
-            continue
-        backoff.reset()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+    async def waiting_step() -> Next:
+        await step()
+        return Next.WAIT
+
+    await run_loop(waiting_step, stop=stop, backoff=backoff, job=job, interval_s=interval_s)
 
 
 class PeriodicJob:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import asyncpg
 
 from activitylog.domain.retry.outcomes import Outcome, RetryPolicy
 from activitylog.runtime import metrics
 from activitylog.runtime.backoff import Backoff
-from activitylog.runtime.db import is_transient
 from activitylog.runtime.logs import get_logger
+from activitylog.runtime.service_loop import Next, run_loop
 from activitylog.use_cases.retry.redrive import redrive_due
 
 log = get_logger("activitylog.retry")
@@ -38,23 +37,20 @@ class Redriver:
         self.stop = stop
 
     async def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                outcomes = await redrive_due(self.pool, self.policy, self.batch_size)
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("database unavailable; re-drive waits", error=repr(exc))
-                if await self.backoff.wait(self.stop):
-                    break
-                continue
-            self.backoff.reset()
-            if outcomes:
-                _record_outcomes(outcomes)
-            if len(outcomes) < self.batch_size:
-                # Drained what is due: wait for the next poll (a full batch goes again now).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), timeout=self.poll_interval_s)
+        await run_loop(
+            self._step,
+            stop=self.stop,
+            backoff=self.backoff,
+            job="re-drive",
+            interval_s=self.poll_interval_s,
+        )
+
+    async def _step(self) -> Next:
+        outcomes = await redrive_due(self.pool, self.policy, self.batch_size)
+        if outcomes:
+            _record_outcomes(outcomes)
+        # A full batch goes again now; fewer means what is due is drained: wait for the poll.
+        return Next.AGAIN if len(outcomes) >= self.batch_size else Next.WAIT
 
 
 def _record_outcomes(outcomes: list[Outcome]) -> None:

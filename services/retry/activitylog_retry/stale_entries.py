@@ -20,6 +20,7 @@ class StaleEntrySweeper:
 
         async def step() -> bool:
             await self.processor.sweep_stale()
+            # The consume loop goes again at once: wait here, as the stop signal allows.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=interval_s)
             return True

@@ -39,7 +39,10 @@ MAX_MESSAGE_CHARS = 20_000
 MAX_METADATA_DEPTH = 32
 
 
-SOURCE_PATTERN = r"^(n8n|ui|system):\S.{0,198}$"
+# What the body's trimming removes (pydantic trims Unicode White_Space, not all that Python
+# calls whitespace: U+001C–U+001F stay); the schemas spell the same set out.
+TRIMMED = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+SOURCE_PATTERN = rf"^(n8n|ui|system):[^{TRIMMED}][^\n]{{0,198}}$"
 _SOURCE_RE = re.compile(SOURCE_PATTERN)
 _NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 VALID_TYPES_TEXT = ", ".join(t.value for t in EventType)

@@ -77,7 +77,8 @@ class Key:
 
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {
-            "type": self.json_type,
+            # null is accepted and dropped: n8n writes null for a value it does not have.
+            "type": [self.json_type, "null"],
             "description": self.meaning,
             "pattern": self.pattern,
             "maxLength": MAX_KEY_TEXT,

@@ -42,6 +42,7 @@ from activitylog.runtime.backoff import Backoff
 from activitylog.runtime.cancellation import reraise_if_cancelling
 from activitylog.runtime.db import is_transient
 from activitylog.runtime.logs import get_logger
+from activitylog.runtime.service_loop import Next, run_loop
 from activitylog.runtime.settings import Settings
 from activitylog.runtime.stages import stage
 from activitylog.storage.stream import ensure_group
@@ -103,42 +104,41 @@ class StreamProcessor:
         self._acks: list[str] = []
 
     async def run_steps(self, step: Callable[[], Awaitable[bool]]) -> None:
-        """Call `step` until it returns False or `stop` is set, with the group in place.
+        """Call `step` until it returns False or `stop` is set, with the group in place, in
+        the one service loop.
 
         The group is created first and again if Redis lost it (a restart without
-        persistence); while Redis is unreachable the loop backs off.
+        persistence); while Redis or PostgreSQL is unreachable the loop backs off.
         """
         cfg = self.config
-        backoff = Backoff(cfg.backoff_initial_s, cfg.backoff_max_s)
         group_ready = False
-        while not self.stop.is_set():
-            try:
-                if not group_ready:
-                    await ensure_group(self.redis, cfg.stream, cfg.group)
-                    group_ready = True
-                if not await step():
-                    return
-                backoff.reset()
-            except ResponseError as exc:
-                # NOGROUP: the group is gone; UNBLOCKED: the stream vanished under a blocked read.
-                if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
-                    raise
+
+        async def consume() -> Next:
+            nonlocal group_ready
+            if not group_ready:
+                await ensure_group(self.redis, cfg.stream, cfg.group)
+                group_ready = True
+            return Next.AGAIN if await step() else Next.STOP
+
+        def outage(exc: BaseException) -> bool | Next:
+            nonlocal group_ready
+            if isinstance(exc, ResponseError):
+                # NOGROUP: the group is gone; UNBLOCKED: the stream vanished under a read.
+                # A pipelined read reports it as "Command # n (…) caused error: UNBLOCKED …".
+                if not any(word in str(exc) for word in ("NOGROUP", "UNBLOCKED")):
+                    return False
                 log.warning("consumer group missing; recreating", stream=cfg.stream, error=str(exc))
                 group_ready = False
-            except REDIS_ERRORS as exc:
-                log.warning("redis unavailable; backing off", error=repr(exc))
-                if await backoff.wait(self.stop):
-                    return
-            except Exception as exc:
-                if not is_transient(exc):
-                    # Entries are isolated in `handle`, so this is a fault of our own: the
-                    # unacknowledged entries stay pending and the next sweep re-reads them.
-                    metrics.STEP_FAILURES.labels(cfg.path).inc()
-                    log.exception("consume step failed; backing off", error=repr(exc))
-                else:
-                    log.warning("database unavailable; backing off", error=repr(exc))
-                if await backoff.wait(self.stop):
-                    return
+                return Next.AGAIN
+            if not isinstance(exc, REDIS_ERRORS) and not is_transient(exc):
+                # Entries are isolated in `handle`, so this is a fault of our own: the
+                # unacknowledged entries stay pending and the next sweep re-reads them.
+                metrics.STEP_FAILURES.labels(cfg.path).inc()
+                log.exception("consume step failed; backing off", error=repr(exc))
+            return True
+
+        backoff = Backoff(cfg.backoff_initial_s, cfg.backoff_max_s)
+        await run_loop(consume, stop=self.stop, backoff=backoff, job=cfg.path, outage=outage)
 
     # -- new entries -------------------------------------------------------------------
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.domain.dead_letters import DeadLetter
 from activitylog.runtime import metrics
@@ -9,6 +13,22 @@ from activitylog.runtime.logs import get_logger
 from activitylog.use_cases.store_batch import StoreResult
 
 log = get_logger("activitylog.stream")
+
+StoredListener = Callable[[Sequence[AcceptedEvent], Sequence[DeadLetter], StoreResult], None]
+# Told of each batch once it is committed and reported (the ingest's wiring sets it around
+# its worker: use_cases.live announces what was stored to the API). A context variable, so
+# workers of several streams in one process each tell their own.
+_after_commit: ContextVar[StoredListener | None] = ContextVar("after_commit", default=None)
+
+
+@contextlib.contextmanager
+def announcing(listener: StoredListener) -> Iterator[None]:
+    """Within the block (and the tasks it starts), `listener` hears of each stored batch."""
+    token = _after_commit.set(listener)
+    try:
+        yield
+    finally:
+        _after_commit.reset(token)
 
 
 def record_stored(
@@ -54,3 +74,9 @@ def record_stored(
         event_ids=[str(a.id) for a in accepted],
         lead_ids=sorted({ref for a in accepted if (ref := a.lead_reference)}),
     )
+    listener = _after_commit.get()
+    if listener is not None:
+        try:
+            listener(accepted, letters, result)
+        except Exception as exc:  # telling others never fails a stored batch
+            log.warning("after-commit listener failed", error=repr(exc))

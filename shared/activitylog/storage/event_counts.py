@@ -26,7 +26,7 @@ from activitylog.domain.counters.rollups import (
 )
 from activitylog.domain.followers import LogPlace
 from activitylog.storage import log_followers
-from activitylog.storage.log_followers import AFTER_CURSOR, ENDED, Follower
+from activitylog.storage.log_followers import ENDED, Follower
 
 # Writers spread over this many rows per counter (by backend), so two batches committing
 # at once rarely wait on the same row; readers sum the shards.
@@ -111,9 +111,8 @@ def _live(where: str) -> str:
         UNION ALL
         SELECT * FROM (
             SELECT k.*, 1::bigint AS n
-            FROM {log_followers.cursor_of(Follower.COUNTERS)} AS f
-            JOIN lead_activity_log AS a ON {AFTER_CURSOR}
-            CROSS JOIN {_keyed("a")}
+            FROM lead_activity_log AS a CROSS JOIN {_keyed("a")}
+            WHERE {log_followers.after_cursor(Follower.COUNTERS)}
         ) AS tail WHERE {where}
     )"""
 
@@ -314,7 +313,6 @@ async def totals_by_category(
         f"""
         SELECT category, sum(n)::bigint AS n FROM {live} AS c
         GROUP BY category
-        HAVING sum(n) <> 0
         """,
         Basis.EVENT.value,
         client_id,

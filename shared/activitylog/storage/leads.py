@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from activitylog.contract.references import parse_lead_reference
+from activitylog.contract.times import aware_timestamp
+from activitylog.domain.reads.rows import LeadRecord
 from activitylog.domain.records import LeadRef
 from activitylog.runtime.logs import get_logger
 from activitylog.storage.activity_log.filters import LEAD_NAME, lead_condition
@@ -236,6 +238,18 @@ async def find_lead(
         f"SELECT {_LEAD_COLUMNS} FROM leads WHERE airtable_record_id = $1{hidden}",
         ref.airtable_id,
     )
+
+
+def lead_record(row: asyncpg.Record) -> LeadRecord:
+    """A row of `_LEAD_COLUMNS` (`find_lead`, `fetch_leads`) as the typed lead."""
+    values = {f.name: row[f.name] for f in fields(LeadRecord)}
+    return LeadRecord(**values | {"last_activity_at": aware_timestamp(row["last_activity_at"])})
+
+
+async def find_lead_record(conn: asyncpg.Connection, reference: str) -> LeadRecord | None:
+    """`find_lead` as the reads show a lead (a soft-deleted lead is not found)."""
+    row = await find_lead(conn, reference)
+    return lead_record(row) if row is not None else None
 
 
 async def fetch_leads(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:

@@ -20,17 +20,15 @@ class Follower(StrEnum):
     ANALYTICS = "analytics"
 
 
-# Rows after a follower's cursor (`f`), from the log (`a`): the ones it has not taken in.
-# `a.tx >= f.tx` lets the (tx, position) index find them; the row comparison finishes it.
-AFTER_CURSOR = "a.tx >= f.tx AND (a.tx, a.position) > (f.tx, f.position)"
-
-
-def cursor_of(follower: Follower) -> str:
-    """The follower's cursor as a one-row relation (tx, position) to join as `f`; at the
-    start when it has no row (a truncated table, in tests)."""
-    row = f"(SELECT c FROM log_followers AS c WHERE c.name = '{follower.value}')"
+def after_cursor(follower: Follower, a: str = "a") -> str:
+    """The rows of the log (alias `a`) after the follower's cursor: the ones it has not
+    taken in. `tx >= …` lets the (tx, position) index find them (the planner evaluates the
+    cursor functions of migration 0017 to estimate how few they are); the row comparison
+    finishes it. The cursor is read in the caller's statement, so in its snapshot."""
+    name = f"'{follower.value}'"
     return (
-        f"(SELECT coalesce(({row}).tx, '0'::xid8) AS tx, coalesce(({row}).position, 0) AS position)"
+        f"{a}.tx >= log_follower_tx({name}) AND ({a}.tx, {a}.position) > "
+        f"(log_follower_tx({name}), log_follower_position({name}))"
     )
 
 
@@ -123,9 +121,8 @@ async def untaken_since(conn: asyncpg.Connection, follower: Follower) -> datetim
     return await conn.fetchval(
         f"""
         SELECT min(a.created_at) FROM (
-            SELECT a.created_at FROM {cursor_of(follower)} AS f
-            JOIN lead_activity_log AS a ON {AFTER_CURSOR}
-            WHERE a.tx IS NOT NULL
+            SELECT a.created_at FROM lead_activity_log AS a
+            WHERE {after_cursor(follower)}
             ORDER BY a.tx, a.position LIMIT 50
         ) AS a
         """
@@ -137,9 +134,7 @@ async def untaken(conn: asyncpg.Connection, follower: Follower) -> int:
     return int(
         await conn.fetchval(
             f"""
-            SELECT count(*) FROM {cursor_of(follower)} AS f
-            JOIN lead_activity_log AS a ON {AFTER_CURSOR}
-            WHERE a.tx IS NOT NULL
+            SELECT count(*) FROM lead_activity_log AS a WHERE {after_cursor(follower)}
             """
         )
     )

@@ -10,7 +10,9 @@ already (a stub lead adopting a client moves its older events).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -76,12 +78,9 @@ async def store_batch(
     *,
     pending_delay: timedelta = timedelta(minutes=1),
 ) -> StoreResult:
-    """Place events on their leads, insert them idempotently, advance leads, write letters,
-    note the counters and analytics: one commit (docs/CONTRACT.md §3, §6)."""
-    tx = conn.transaction()
-    with stage("begin"):
-        await tx.start()
-    try:
+    """Place events on their leads, insert them idempotently, advance leads, write letters:
+    one commit (docs/CONTRACT.md §3, §6). The counters and the analytics follow the log."""
+    async with _transaction(conn):
         with stage("lead resolution"):
             placement = batch.place(
                 events,
@@ -112,12 +111,23 @@ async def store_batch(
         with stage("analytics notes"):
             # Leads only (rare): the stored rows reach the analytics by following the log.
             await keeping.note_leads(conn, adopting, recount=recount)
-    except BaseException:
-        await tx.rollback()
-        raise
-    with stage("commit"):
-        await tx.commit()
     return StoreResult(inserted, planned.duplicates | done.duplicates, refused)
+
+
+@contextlib.asynccontextmanager
+async def _transaction(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """`conn.transaction()`, its begin and commit timed as stages (runtime.stages)."""
+    tx = conn.transaction()
+    with stage("begin"):
+        await tx.__aenter__()
+    try:
+        yield
+    except BaseException as exc:
+        if not await tx.__aexit__(type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        with stage("commit"):
+            await tx.__aexit__(None, None, None)
 
 
 async def _join_late_reports(

@@ -1,12 +1,13 @@
-"""The admin browser's queries: list with counts, counts per category, CSV export.
+"""The admin browser's queries: list with counts, counts per category, CSV export; thin
+adapters over `activitylog.use_cases.reads.browser` (the admin UI's page reads it too).
 
 Portal keys read the same routes, always restricted to their own client.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -17,98 +18,109 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
-from activitylog.contract.taxonomy import Category
-from activitylog.storage.activity_log.filters import ActivityFilter, Ordering, SortKey
-from activitylog.storage.activity_log.queries import browse
+from activitylog.domain.reads import params
+from activitylog.domain.reads.query import SORT_NAMES, ActivityFilter, Ordering
 from activitylog.use_cases.access.keys import Role
-from activitylog.use_cases.counters.totals import count_by_category, count_total
-from activitylog_api import params
+from activitylog.use_cases.reads.browser import BrowserQuery, count_categories, read_browser
+from activitylog.use_cases.reads.counting import Counting, ReadBudget
 from activitylog_api.auth import READ_ACTIVITY, Principal
 from activitylog_api.csv_export import export_rows
-from activitylog_api.cursor import CURSOR_PARAM, decode_cursor
 from activitylog_api.errors import bad_request
 from activitylog_api.openapi import (
     AIRTABLE_ID_PARAM,
+    CURSOR_PARAM,
     KEY_ERRORS,
     UUID_PARAM,
+    CategoryParam,
     ClientIdParam,
+    CreatedByParam,
     DateFrom,
     DateTo,
+    EventCategoryParam,
+    EventTypeParam,
     error_responses,
-    list_param,
     text_param,
 )
-from activitylog_api.paging import keyset_page
 from activitylog_api.state import ApiServices
-from activitylog_api.views import ActivityPage, CategoryCounts, activity_item
+from activitylog_api.views import ActivityPage, CategoryCounts, activity_item, category_counts
 
 MAX_LIMIT = 100
 # Deeper pages than this are slow to skip to; the cursor reaches any depth.
 MAX_OFFSET = 100_000
-SEARCH_MAX_CHARS = 200
-SORT_KEYS = [k.value for k in SortKey]
+SORT_KEYS = SORT_NAMES
+
+
+_SEARCH_TEXT = (
+    "full text over description, message and metadata values; also lead name/email "
+    "(prefix, substring or similar spelling), phone or Airtable id"
+)
+Search = Annotated[
+    str | None,
+    QueryParameter(description=_SEARCH_TEXT, schema_extra=text_param(params.SEARCH_MAX_CHARS)),
+]
+LeadId = Annotated[str | None, QueryParameter(name="leadId", schema_extra=UUID_PARAM)]
+LeadAirtableId = Annotated[
+    str | None, QueryParameter(name="leadAirtableId", schema_extra=AIRTABLE_ID_PARAM)
+]
+Source = Annotated[str | None, QueryParameter(schema_extra=text_param(params.MAX_TEXT_CHARS))]
+SourcePrefix = Annotated[
+    str | None,
+    QueryParameter(
+        name="sourcePrefix",
+        description="sources starting with this: `n8n` (every workflow), `ui:`, `n8n:wf-`",
+        schema_extra=text_param(params.MAX_TEXT_CHARS),
+    ),
+]
+ExecutionId = Annotated[
+    str | None,
+    QueryParameter(name="executionId", schema_extra=text_param(params.MAX_TEXT_CHARS)),
+]
 
 
 def provide_filter(
     principal: NamedDependency[Principal],
-    search: Annotated[
-        str | None,
-        QueryParameter(
-            description="full text over description, message and metadata values; also lead "
-            "name/email (prefix, substring or similar spelling), phone or Airtable id",
-            schema_extra=text_param(SEARCH_MAX_CHARS),
-        ),
-    ] = None,
-    event_type: Annotated[
-        str | None,
-        QueryParameter(name="eventType", schema_extra=list_param(params.VALID_TYPES)),
-    ] = None,
-    category: Annotated[
-        str | None, QueryParameter(schema_extra=list_param(params.VALID_CATEGORIES))
-    ] = None,
-    lead_id: Annotated[str | None, QueryParameter(name="leadId", schema_extra=UUID_PARAM)] = None,
-    lead_airtable_id: Annotated[
-        str | None, QueryParameter(name="leadAirtableId", schema_extra=AIRTABLE_ID_PARAM)
-    ] = None,
+    search: Search = None,
+    event_type: EventTypeParam = None,
+    category: CategoryParam = None,
+    event_category: EventCategoryParam = None,
+    lead_id: LeadId = None,
+    lead_airtable_id: LeadAirtableId = None,
     client_id: ClientIdParam = None,
-    source: Annotated[
-        str | None, QueryParameter(schema_extra=text_param(params.MAX_TEXT_CHARS))
-    ] = None,
-    source_prefix: Annotated[
-        str | None,
-        QueryParameter(
-            name="sourcePrefix",
-            description="sources starting with this: `n8n` (every workflow), `ui:`, `n8n:wf-`",
-            schema_extra=text_param(params.MAX_TEXT_CHARS),
-        ),
-    ] = None,
-    execution_id: Annotated[
-        str | None,
-        QueryParameter(name="executionId", schema_extra=text_param(params.MAX_TEXT_CHARS)),
-    ] = None,
+    source: Source = None,
+    source_prefix: SourcePrefix = None,
+    execution_id: ExecutionId = None,
+    created_by: CreatedByParam = None,
     date_from: DateFrom = None,
     date_to: DateTo = None,
 ) -> ActivityFilter:
     """Every filter of the browser, validated; a portal key is pinned to its client."""
-    since, before = params.time_range(date_from, date_to)
-    client = params.uuid_value("clientId", client_id)
-    if principal.role == Role.PORTAL:
-        if client is not None and client != principal.client_id:
-            raise PermissionDeniedException("this portal key may only read its own client")
-        client = principal.client_id
-    return ActivityFilter(
-        lead_id=params.uuid_value("leadId", lead_id),
-        lead_airtable_id=params.airtable_id("leadAirtableId", lead_airtable_id),
-        client_id=client,
-        categories=params.categories("category", category),
-        event_types=params.event_types("eventType", event_type),
-        source=params.text("source", source),
-        source_prefix=params.text("sourcePrefix", source_prefix),
-        execution_id=params.text("executionId", execution_id),
-        since=since,
-        before=before,
-        search=params.text("search", search, SEARCH_MAX_CHARS),
+    flt = params.activity_filter(
+        {
+            "dateFrom": date_from,
+            "dateTo": date_to,
+            "clientId": client_id,
+            "leadId": lead_id,
+            "leadAirtableId": lead_airtable_id,
+            "category": category,
+            "eventCategory": event_category,
+            "eventType": event_type,
+            "source": source,
+            "sourcePrefix": source_prefix,
+            "executionId": execution_id,
+            "createdBy": created_by,
+            "search": search,
+        }
     )
+    return pinned(flt, principal)
+
+
+def pinned(flt: ActivityFilter, principal: Principal) -> ActivityFilter:
+    """A portal key reads its own client only (naming another is a 403)."""
+    if principal.role != Role.PORTAL:
+        return flt
+    if flt.client_id is not None and flt.client_id != principal.client_id:
+        raise PermissionDeniedException("this portal key may only read its own client")
+    return replace(flt, client_id=principal.client_id)
 
 
 def provide_ordering(
@@ -127,16 +139,7 @@ def provide_ordering(
         ),
     ] = "desc",
 ) -> Ordering:
-    if sort_by not in SORT_KEYS:
-        raise bad_request("sortBy", f"must be one of {', '.join(SORT_KEYS)}", validSortBy=SORT_KEYS)
-    order = sort_order.lower()
-    if order not in ("asc", "desc"):
-        raise bad_request("sortOrder", "must be asc or desc")
-    return Ordering(SortKey(sort_by), order == "desc")
-
-
-def _cursor_kind(ordering: NamedDependency[Ordering]) -> str:
-    return f"browse:{ordering.key.value}:{'desc' if ordering.descending else 'asc'}"
+    return params.ordering(sort_by, sort_order)
 
 
 class AdminActivityLogs(Controller):
@@ -179,40 +182,20 @@ class AdminActivityLogs(Controller):
             raise bad_request(
                 "page", f"pages beyond row {MAX_OFFSET} are reached with the cursor, not page"
             )
-        kind = _cursor_kind(ordering)
-        after = decode_cursor(cursor, kind, ordering.position_types()) if cursor else None
-        cap = services.settings.api_count_cap
-
-        async def page_rows() -> list[Any]:
-            async with services.pool.acquire() as conn:
-                return await browse(
-                    conn,
-                    flt,
-                    ordering=ordering,
-                    after=after,
-                    limit=limit + 1,
-                    offset=offset,
-                    budget_ms=services.settings.api_search_budget_ms,
-                )
-
-        async def total() -> Any:
-            async with services.pool.acquire() as conn:
-                return await count_total(
-                    conn, flt, cap, budget_ms=services.settings.api_count_budget_ms
-                )
-
-        rows, count = await asyncio.gather(page_rows(), total())
-        found = keyset_page(rows, limit, ordering.position)
+        query = BrowserQuery(flt, ordering, cursor=cursor or None, offset=offset, limit=limit)
+        budget = ReadBudget.from_settings(services.settings)
+        found = await read_browser(services.pool, query, budget, counting=Counting.TOTAL)
+        total = found.total.value if found.total else 0
         return {
-            "activities": [activity_item(r) for r in found.rows],
+            "activities": [activity_item(e) for e in found.events],
             "pagination": {
                 "page": None if cursor else page,
                 "limit": limit,
-                "totalCount": count.value,
-                "totalPages": math.ceil(count.value / limit),
+                "totalCount": total,
+                "totalPages": math.ceil(total / limit),
                 "hasMore": found.has_more,
-                "nextCursor": found.next_cursor(kind),
-                "estimated": count.estimated,
+                "nextCursor": found.next_cursor,
+                "estimated": bool(found.total and found.total.estimated),
             },
         }
 
@@ -229,18 +212,8 @@ class AdminActivityLogs(Controller):
     async def counts(
         self, services: NamedDependency[ApiServices], flt: NamedDependency[ActivityFilter]
     ) -> dict[str, Any]:
-        names = [c.value for c in Category]
-        async with services.pool.acquire() as conn:
-            counts = await count_by_category(
-                conn,
-                flt,
-                names,
-                services.settings.api_count_cap,
-                budget_ms=services.settings.api_count_budget_ms,
-            )
-        body: dict[str, Any] = {name: count.value for name, count in counts.items()}
-        body["estimated"] = any(c.estimated for c in counts.values())
-        return body
+        budget = ReadBudget.from_settings(services.settings)
+        return dict(category_counts(await count_categories(services.pool, flt, budget)))
 
     @get(
         "/export.csv",

@@ -1,16 +1,21 @@
 """GET /api/analytics/{replies,funnel,delivery,timing} and their CSV twins.
 
 Every answer adds up `analytics_counts` (see docs/ANALYTICS.md); portal keys read their
-own client only.
+own client only. The eight routes are one table (`REPORTS`) over one handler body each way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar import Controller, Response, get
+import asyncpg
+from litestar import Response, Router, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import PermissionDeniedException
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from activitylog.domain.analytics.answers import (
@@ -21,10 +26,10 @@ from activitylog.domain.analytics.answers import (
 )
 from activitylog.domain.analytics.rules import BOUNDS_HOURS
 from activitylog.domain.csv_safe import encode_rows
+from activitylog.domain.reads import params
 from activitylog.storage.analytics import CountFilter
 from activitylog.use_cases.access.keys import Role
 from activitylog.use_cases.analytics import reports
-from activitylog_api import params
 from activitylog_api.auth import READ_ACTIVITY, Principal
 from activitylog_api.errors import bad_request
 from activitylog_api.openapi import (
@@ -118,7 +123,10 @@ def replies_rows(body: RepliesAnswer) -> list[list[Any]]:
     rows: list[list[Any]] = [["overall", "", *_reply_cells(body["overall"])]]
     rows += [["position", r["position"], *_reply_cells(r)] for r in body["byPosition"]]
     rows += [["campaign", r["campaign"], *_reply_cells(r)] for r in body["byCampaign"]]
-    rows += [["week", r["week"], *_reply_cells(r)] for r in body["byWeek"]]
+    rows += [
+        ["week", r["week"], *_reply_cells(r), r["open"], r["windowClosesAt"]]
+        for r in body["byWeek"]
+    ]
     return rows
 
 
@@ -168,133 +176,162 @@ def timing_rows(body: TimingAnswer) -> list[list[Any]]:
     return rows
 
 
-class AnalyticsController(Controller):
-    path = "/api/analytics"
-    guards = [READ_ACTIVITY]  # noqa: RUF012 - Litestar reads the class attribute
-    tags = ["analytics"]  # noqa: RUF012
-    dependencies = {"counts": Provide(provide_count_filter, sync_to_thread=False)}  # noqa: RUF012
+FUNNEL_HEADER = [
+    "step",
+    "leads",
+    "conversion",
+    "of_enrolled",
+    "drop_off",
+    "left_removed",
+    "left_opted_out",
+    "left_silent",
+]
+DELIVERY_HEADER = [
+    "breakdown",
+    "key",
+    "sent",
+    "delivered",
+    "failed",
+    "delivery_rate",
+    "failure_rate",
+]
 
-    @get(
-        "/replies",
-        summary="Reply within N hours of a message",
-        responses=error_responses(*KEY_ERRORS),
-    )
-    async def replies(
-        self,
+
+def replies_header(hours: int) -> list[str]:
+    return ["breakdown", "key", "sent", f"replied_within_{hours}h", "rate", "open",
+            "window_closes_at"]  # fmt: skip
+
+
+Read = Callable[[asyncpg.Connection, CountFilter, int], Awaitable[Any]]
+
+
+def _over_any_window(read: Callable[[asyncpg.Connection, CountFilter], Awaitable[Any]]) -> Read:
+    """A report without an hours window, read as one that takes it."""
+
+    async def read_it(conn: asyncpg.Connection, counts: CountFilter, _: int) -> Any:
+        return await read(conn, counts)
+
+    return read_it
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One of the four answers: its JSON route `/{name}` and its CSV twin `/{name}.csv`."""
+
+    name: str
+    summary: str
+    csv_summary: str
+    answer: type  # the JSON answer's shape (views of docs/ANALYTICS.md)
+    read: Read
+    header: Callable[[int], list[str]]  # the CSV's header for the hours window
+    rows: Callable[[Any], list[list[Any]]]
+    hours: bool = False  # takes the `hours` window
+
+
+REPORTS = (
+    Report(
+        "replies",
+        "Reply within N hours of a message",
+        "Reply within N hours, as CSV",
+        RepliesAnswer,
+        reports.replies,
+        replies_header,
+        replies_rows,
+        hours=True,
+    ),
+    Report(
+        "funnel",
+        "Campaign funnel and drop-off",
+        "Campaign funnel, as CSV",
+        FunnelAnswer,
+        _over_any_window(reports.funnel),
+        lambda _: FUNNEL_HEADER,
+        funnel_rows,
+    ),
+    Report(
+        "delivery",
+        "Delivery health",
+        "Delivery health, as CSV",
+        DeliveryAnswer,
+        _over_any_window(reports.delivery),
+        lambda _: DELIVERY_HEADER,
+        delivery_rows,
+    ),
+    Report(
+        "timing",
+        "Time to reply and to booking",
+        "Time to reply and to booking, as CSV",
+        TimingAnswer,
+        _over_any_window(reports.timing),
+        lambda _: ["measure", "up_to_hours", "leads"],
+        timing_rows,
+    ),
+)
+
+
+def provide_hours(
+    hours: Annotated[
+        str | None,
+        QueryParameter(description=f"one of {HOURS_TEXT} (default 24)", schema_extra=HOURS_PARAM),
+    ] = None,
+) -> int:
+    return hours_value(hours)
+
+
+def _default_hours() -> int:
+    return reports.DEFAULT_HOURS
+
+
+def report_routes(report: Report) -> list[HTTPRouteHandler]:
+    """The JSON and the CSV route of `report`: one body, read once, written either way."""
+    window = Provide(provide_hours if report.hours else _default_hours, sync_to_thread=False)
+
+    async def read(services: ApiServices, counts: CountFilter, hours: int) -> Any:
+        async with services.pool.acquire() as conn:
+            return await report.read(conn, counts, hours)
+
+    async def answer(
         services: NamedDependency[ApiServices],
         counts: NamedDependency[CountFilter],
-        hours: Annotated[
-            str | None,
-            QueryParameter(
-                description=f"one of {HOURS_TEXT} (default 24)", schema_extra=HOURS_PARAM
-            ),
-        ] = None,
-    ) -> RepliesAnswer:
-        n = hours_value(hours)
-        async with services.pool.acquire() as conn:
-            return await reports.replies(conn, counts, n)
+        window_hours: NamedDependency[int],
+    ) -> Any:
+        return await read(services, counts, window_hours)
 
-    @get(
-        "/replies.csv",
-        summary="Reply within N hours, as CSV",
-        media_type="text/csv",
-        responses=error_responses(*KEY_ERRORS),
-    )
-    async def replies_csv(
-        self,
+    async def as_csv(
         services: NamedDependency[ApiServices],
         counts: NamedDependency[CountFilter],
-        hours: Annotated[
-            str | None,
-            QueryParameter(
-                description=f"one of {HOURS_TEXT} (default 24)", schema_extra=HOURS_PARAM
-            ),
-        ] = None,
+        window_hours: NamedDependency[int],
     ) -> Response[bytes]:
-        n = hours_value(hours)
-        async with services.pool.acquire() as conn:
-            body = await reports.replies(conn, counts, n)
-        return _csv(
-            "replies",
-            ["breakdown", "key", "sent", f"replied_within_{n}h", "rate"],
-            replies_rows(body),
-        )
+        body = await read(services, counts, window_hours)
+        return _csv(report.name, report.header(window_hours), report.rows(body))
 
-    @get("/funnel", summary="Campaign funnel and drop-off", responses=error_responses(*KEY_ERRORS))
-    async def funnel(
-        self, services: NamedDependency[ApiServices], counts: NamedDependency[CountFilter]
-    ) -> FunnelAnswer:
-        async with services.pool.acquire() as conn:
-            return await reports.funnel(conn, counts)
+    # The handlers' names make the document's operation ids (ApiAnalyticsRepliesReplies, …).
+    answer.__name__ = answer.__qualname__ = report.name
+    as_csv.__name__ = as_csv.__qualname__ = f"{report.name}_csv"
+    ok = ResponseSpec(report.answer, description=_FULFILLED, generate_examples=False)
+    return [
+        get(
+            f"/{report.name}",
+            summary=report.summary,
+            dependencies={"window_hours": window},
+            responses={200: ok, **error_responses(*KEY_ERRORS)},
+        )(answer),
+        get(
+            f"/{report.name}.csv",
+            summary=report.csv_summary,
+            media_type="text/csv",
+            dependencies={"window_hours": window},
+            responses=error_responses(*KEY_ERRORS),
+        )(as_csv),
+    ]
 
-    @get(
-        "/funnel.csv",
-        summary="Campaign funnel, as CSV",
-        media_type="text/csv",
-        responses=error_responses(*KEY_ERRORS),
-    )
-    async def funnel_csv(
-        self, services: NamedDependency[ApiServices], counts: NamedDependency[CountFilter]
-    ) -> Response[bytes]:
-        async with services.pool.acquire() as conn:
-            body = await reports.funnel(conn, counts)
-        header = [
-            "step",
-            "leads",
-            "conversion",
-            "of_enrolled",
-            "drop_off",
-            "left_removed",
-            "left_opted_out",
-            "left_silent",
-        ]
-        return _csv("funnel", header, funnel_rows(body))
 
-    @get("/delivery", summary="Delivery health", responses=error_responses(*KEY_ERRORS))
-    async def delivery(
-        self, services: NamedDependency[ApiServices], counts: NamedDependency[CountFilter]
-    ) -> DeliveryAnswer:
-        async with services.pool.acquire() as conn:
-            return await reports.delivery(conn, counts)
+_FULFILLED = "Request fulfilled, document follows"
 
-    @get(
-        "/delivery.csv",
-        summary="Delivery health, as CSV",
-        media_type="text/csv",
-        responses=error_responses(*KEY_ERRORS),
-    )
-    async def delivery_csv(
-        self, services: NamedDependency[ApiServices], counts: NamedDependency[CountFilter]
-    ) -> Response[bytes]:
-        async with services.pool.acquire() as conn:
-            body = await reports.delivery(conn, counts)
-        header = [
-            "breakdown",
-            "key",
-            "sent",
-            "delivered",
-            "failed",
-            "delivery_rate",
-            "failure_rate",
-        ]
-        return _csv("delivery", header, delivery_rows(body))
-
-    @get("/timing", summary="Time to reply and to booking", responses=error_responses(*KEY_ERRORS))
-    async def timing(
-        self, services: NamedDependency[ApiServices], counts: NamedDependency[CountFilter]
-    ) -> TimingAnswer:
-        async with services.pool.acquire() as conn:
-            return await reports.timing(conn, counts)
-
-    @get(
-        "/timing.csv",
-        summary="Time to reply and to booking, as CSV",
-        media_type="text/csv",
-        responses=error_responses(*KEY_ERRORS),
-    )
-    async def timing_csv(
-        self, services: NamedDependency[ApiServices], counts: NamedDependency[CountFilter]
-    ) -> Response[bytes]:
-        async with services.pool.acquire() as conn:
-            body = await reports.timing(conn, counts)
-        return _csv("timing", ["measure", "up_to_hours", "leads"], timing_rows(body))
+ANALYTICS_ROUTES = Router(
+    path="/api/analytics",
+    route_handlers=[route for report in REPORTS for route in report_routes(report)],
+    guards=[READ_ACTIVITY],
+    tags=["analytics"],
+    dependencies={"counts": Provide(provide_count_filter, sync_to_thread=False)},
+)

@@ -1,22 +1,34 @@
-"""POST /api/internal/log-activity: validate now, publish to the stream, answer 202."""
+"""POST /api/internal/log-activity: validate now, publish to the stream, answer 202 (or,
+asked to wait with `Prefer: wait=N` or `?wait=true`, answer once the events are stored)."""
 
 # Redis down → the same storage code the ingest uses writes to PostgreSQL (201); both down →
 # 503 with Retry-After so n8n's retry takes over. Ids follow the identity rule
 # (docs/CONTRACT.md §3), and the published the resolved `eventId` and `timestamp`, so the stream
 # path, the fallback and any retry all land on the same row.
+#
+# Read your own writes (docs/CONTRACT.md §5): with a wait, the request registers its ids
+# with the process's live hub (use_cases.live) before publishing, and the ingest announces
+# each stored batch on Redis pub/sub; the answer comes as soon as every id is announced
+# stored (201, `queued: false`) or parked in the retry queue, or the wait runs out (202).
+# The database is asked directly once a second meanwhile, so a lost announcement costs at
+# most that.
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
 from litestar import Request, Response, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import HeaderParameter
+from litestar.params import HeaderParameter, QueryParameter
 from redis.exceptions import RedisError
 
 from activitylog.contract import json_text
@@ -28,6 +40,7 @@ from activitylog.runtime.logs import get_logger
 from activitylog.storage import idempotency_keys
 from activitylog.storage.idempotency_keys import KeyRecord
 from activitylog.storage.stream import publish
+from activitylog.use_cases import live
 from activitylog.use_cases.store_batch import store_batch
 from activitylog_api import idempotency, metrics
 from activitylog_api.auth import WRITE_EVENTS
@@ -49,6 +62,28 @@ MAX_BATCH = 1_000
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 
 log = get_logger("activitylog.api.ingest")
+
+# RFC 7240: `Prefer: wait=N` (N seconds; several preferences comma-separated, in one header
+# or several). Anything else in the header is a preference this route ignores.
+_PREFER_WAIT = re.compile(r"(?:^|,)\s*wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?\s*(?:;[^,]*)?(?=,|$)", re.I)
+
+
+def wait_seconds(prefer: str | None, wait: bool | None) -> float | None:
+    """How long to wait for the events to be stored, at most `live.MAX_WAIT_S`; None: answer
+    once they are queued. `Prefer: wait=N` sets the time, `?wait=true` the longest (or, with
+    a Prefer, the Prefer's); `?wait=false` never waits."""
+    if wait is False:
+        return None
+    asked: float | None = None
+    for found in _PREFER_WAIT.finditer(prefer or ""):
+        asked = float(found.group(1))
+    if asked is None:
+        return live.MAX_WAIT_S if wait else None
+    return min(asked, live.MAX_WAIT_S) if asked > 0 else None
+
+
+def _seconds_text(seconds: float) -> str:
+    return str(int(seconds)) if seconds == int(seconds) else f"{seconds:g}"
 
 
 def _decode(raw: bytes) -> tuple[list[Any], bool]:
@@ -219,29 +254,47 @@ async def _store_directly(
         ) from exc
 
 
+_PREFERENCE_APPLIED = ResponseHeader(
+    name="Preference-Applied",
+    description="`wait=N` when the request asked to wait (Prefer: wait, ?wait=true): the "
+    "seconds it was allowed to wait",
+    documentation_only=True,
+    required=False,
+)
+
+
 @post(
     "/api/internal/log-activity",
     guards=[WRITE_EVENTS],
     request_max_body_size=MAX_BODY_BYTES,
     status_code=202,
+    response_headers=[_PREFERENCE_APPLIED],
     summary="Log one event or an array of up to 1,000 events",
     description=(
         "202 when queued on the stream; 201 when Redis was down and the events were stored "
         "directly; 400 names each invalid field (and a key named twice in one object); 409 "
         "when the Idempotency-Key was used with another body; 413 over 1 MiB; 503 with "
         "Retry-After when "
-        "neither Redis nor PostgreSQL is available."
+        "neither Redis nor PostgreSQL is available. "
+        "Read your own writes: with `Prefer: wait=N` (RFC 7240; N ≤ 5 seconds) or "
+        "`?wait=true` (5 s) the answer comes once the events are stored: 201 with "
+        "`queued: false` (readable now), or 202 when the wait ran out or an event waits in "
+        "the retry queue for its lead (`queued: true` names each event not stored yet); "
+        "both with `Preference-Applied: wait=N`. For UI actions whose result is read back "
+        "at once; bulk producers should not wait (docs/CONTRACT.md §5)."
     ),
     tags=["ingest"],
     responses={
         202: ResponseSpec(
             EventAccepted | list[EventAccepted],
-            description="Queued on the stream (an array: one result per event, in order)",
+            description="Queued on the stream (an array: one result per event, in order); "
+            "after a wait (`Preference-Applied`), not every event is stored yet",
             generate_examples=False,
         ),
         201: ResponseSpec(
             EventAccepted | list[EventAccepted],
-            description="Redis was down: stored directly in PostgreSQL (`queued: false`)",
+            description="Stored in PostgreSQL (`queued: false`): the wait asked for saw every "
+            "event stored, or Redis was down and the API stored them directly",
             generate_examples=False,
         ),
         **error_responses(*KEY_ERRORS, 409, 413, 415),
@@ -270,6 +323,24 @@ async def log_activity(
             schema_extra=param_schema(type="string"),
         ),
     ] = None,
+    prefer: Annotated[
+        str | None,
+        HeaderParameter(
+            name="prefer",
+            required=False,
+            max_length=1_000,
+            description="`wait=N` (RFC 7240): answer once the events are stored, waiting at "
+            "most N seconds (capped at 5); other preferences are ignored",
+            schema_extra=param_schema(type="string"),
+        ),
+    ] = None,
+    wait: Annotated[
+        bool | None,
+        QueryParameter(
+            description="true: answer once the events are stored, waiting at most 5 s (or "
+            "the Prefer header's wait); false: never wait",
+        ),
+    ] = None,
 ) -> Response[Any]:
     _check_content_type(request)
     try:
@@ -283,6 +354,55 @@ async def log_activity(
     nul_possible = may_hold_nul(raw)
     accepted = _accept(items, is_array, idempotency_key, received_at, nul_possible)
     claim = Claim.of(idempotency_key, items if is_array else items[0]) if idempotency_key else None
+    wait_s = wait_seconds(prefer, wait)
+    hub: live.LiveHub | None = getattr(request.app.state, "live", None)
+    if wait_s is None or hub is None:
+        response, _ = await _log(
+            services, items, is_array, accepted, claim, received_at, nul_possible
+        )
+        return response
+    with hub.expecting([a.id for a in accepted]) as waiter:
+        # Subscribed before publishing, so no announcement can pass unseen (it normally is
+        # already; if Redis is slow to answer, the database checks cover it).
+        await hub.wait_ready(min(wait_s, services.settings.api_backend_timeout_s) / 4)
+        response, repeated = await _log(
+            services, items, is_array, accepted, claim, received_at, nul_possible
+        )
+        if response.status_code != 201:
+            check = functools.partial(_stored_among, services)
+            # A repeated request's events may have been stored long ago: ask at once.
+            outcome = await waiter.wait(wait_s, check, ask_first=repeated)
+            response = _answer(response.content, is_array, outcome.stored)
+    response.headers["Preference-Applied"] = f"wait={_seconds_text(wait_s)}"
+    return response
+
+
+async def _stored_among(services: ApiServices, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    return await live.stored_among(services.pool, ids, services.settings.api_backend_timeout_s)
+
+
+def _answer(content: Any, is_array: bool, stored: set[uuid.UUID]) -> Response[Any]:
+    """The answer after a wait: each result's `queued` says whether it is stored; 201 when
+    every one is, else 202."""
+    results = content if is_array else [content]
+    for result in results:
+        result["queued"] = uuid.UUID(result["activityId"]) not in stored
+    status = 202 if any(r["queued"] for r in results) else 201
+    return Response(results if is_array else results[0], status_code=status)
+
+
+async def _log(
+    services: ApiServices,
+    items: list[Any],
+    is_array: bool,
+    accepted: list[AcceptedEvent],
+    claim: Claim | None,
+    received_at: datetime,
+    nul_possible: bool,
+) -> tuple[Response[Any], bool]:
+    """Queue the events (or store them, Redis down) and answer as the contract says; and
+    whether the Idempotency-Key was used before (the first answer is repeated)."""
+    idempotency_key = claim.key if claim is not None else None
     queued, earlier = await _queue(services, accepted, claim, received_at)
     if not queued:
         earlier = await _store_directly(services, accepted, claim, received_at)
@@ -304,4 +424,5 @@ async def log_activity(
         }
         for a in accepted
     ]
-    return Response(results if is_array else results[0], status_code=202 if queued else 201)
+    response = Response(results if is_array else results[0], status_code=202 if queued else 201)
+    return response, earlier is not None

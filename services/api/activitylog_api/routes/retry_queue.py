@@ -11,25 +11,35 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 
-from activitylog.domain.dead_letters import RetryRow, RetryStatus
+from activitylog.domain.dead_letters import RetryRow
+from activitylog.domain.reads.params import bigint_id
 from activitylog.domain.retry import outcomes
 from activitylog.domain.retry import views as retry_views
 from activitylog.domain.retry.outcomes import RetryPolicy
 from activitylog.storage import retry_queue
+from activitylog.use_cases.reads.retry_queue import (
+    STATUS_NAMES,
+    RetryQueueQuery,
+    read_retry_queue,
+    status_choice,
+)
 from activitylog.use_cases.retry import redrive
-from activitylog_api import params
 from activitylog_api.auth import ADMIN_ONLY
-from activitylog_api.cursor import CURSOR_PARAM, decode_cursor
 from activitylog_api.errors import ApiError, bad_request
-from activitylog_api.openapi import KEY_ERRORS, NO_NUL, error_responses, param_schema, request_body
-from activitylog_api.paging import keyset_page
+from activitylog_api.openapi import (
+    CURSOR_PARAM,
+    KEY_ERRORS,
+    NO_NUL,
+    error_responses,
+    param_schema,
+    request_body,
+)
 from activitylog_api.state import ApiServices
 from activitylog_api.views import Discarded, Replayed, RetryQueuePage, RetryRowBody
 
 MAX_LIMIT = 200
 MAX_REASON_CHARS = 500
-STATUSES = [s.value for s in RetryStatus]
-_CURSOR_KIND = "retry-queue:id:desc"
+STATUSES = STATUS_NAMES
 
 
 # Any text reaches the guard (an unauthenticated caller gets 401, never a routing 404);
@@ -65,7 +75,7 @@ def _not_found(row_id: object) -> NotFoundException:
 
 
 def _row_id(text: str) -> int:
-    row_id = params.bigint_id(text)
+    row_id = bigint_id(text)
     if row_id is None:
         raise _not_found(text)
     return row_id
@@ -87,7 +97,9 @@ class RetryQueueController(Controller):
         status: Annotated[
             str | None,
             QueryParameter(
-                description=" | ".join(STATUSES), schema_extra=param_schema(enum=STATUSES)
+                description=" | ".join(STATUSES) + " (unplaced: pending or dead rows no lead "
+                "took yet)",
+                schema_extra=param_schema(enum=STATUSES),
             ),
         ] = None,
         lead_id: Annotated[
@@ -103,30 +115,16 @@ class RetryQueueController(Controller):
             ),
         ] = None,
     ) -> dict[str, Any]:
-        if status is not None and status not in STATUSES:
-            raise bad_request("status", f"must be one of {', '.join(STATUSES)}")
-        before = _cursor_id(cursor) if cursor else None
-
-        async def query() -> tuple[list[RetryRow], dict[str, int]]:
-            async with services.pool.acquire() as conn:
-                rows = await retry_queue.list_rows(
-                    conn,
-                    status=RetryStatus(status) if status else None,
-                    lead_id=lead_id,
-                    before_id=before,
-                    limit=limit + 1,
-                )
-                return rows, await retry_queue.count_by_status(conn)
-
-        rows, counts = await query()
-        page = keyset_page(rows, limit, lambda row: [row.id])
+        chosen, unplaced = status_choice(status)
+        query = RetryQueueQuery(chosen, unplaced, lead_id, cursor or None, limit=limit)
+        found = await read_retry_queue(services.pool, query)
         return {
-            "rows": [retry_views.row_json(r) for r in page.rows],
-            "counts": counts,
+            "rows": [retry_views.row_json(r) for r in found.rows],
+            "counts": found.counts,
             "pagination": {
                 "limit": limit,
-                "hasMore": page.has_more,
-                "nextCursor": page.next_cursor(_CURSOR_KIND),
+                "hasMore": found.has_more,
+                "nextCursor": found.next_cursor,
             },
         }
 
@@ -196,14 +194,6 @@ class RetryQueueController(Controller):
     async def _row(services: ApiServices, row_id: int) -> RetryRow | None:
         async with services.pool.acquire() as conn:
             return await retry_queue.get(conn, row_id)
-
-
-def _cursor_id(cursor: str) -> int:
-    (value,) = decode_cursor(cursor, _CURSOR_KIND, (str,))
-    row_id = params.bigint_id(value)
-    if row_id is None:
-        raise bad_request("cursor", "malformed cursor; use the nextCursor of a previous page")
-    return row_id
 
 
 def _reason(raw: bytes) -> str | None:

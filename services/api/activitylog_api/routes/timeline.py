@@ -1,43 +1,56 @@
-"""GET /api/leads/{id}/activity: one lead's timeline, newest first, keyset-paginated."""
+"""GET /api/leads/{id}/activity (one lead's timeline, newest first, keyset-paginated) and
+GET /api/leads/{id} (the lead, its last activity, its events per category): thin adapters
+over `activitylog.use_cases.reads.timeline` (the admin UI's lead page reads it too)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
-from datetime import datetime
 from typing import Annotated
 
 from litestar import get
 from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 
-from activitylog.storage import leads
-from activitylog.storage.activity_log.filters import ActivityFilter, Ordering
-from activitylog.storage.activity_log.queries import browse
+from activitylog.domain.reads import params
 from activitylog.use_cases.access.keys import Role
-from activitylog_api import params
+from activitylog.use_cases.reads.counting import ReadBudget
+from activitylog.use_cases.reads.timeline import TimelineQuery, lead_overview, read_timeline
 from activitylog_api.auth import READ_ACTIVITY, Principal
-from activitylog_api.cursor import CURSOR_PARAM, decode_cursor
 from activitylog_api.errors import ApiError
 from activitylog_api.openapi import (
+    CURSOR_PARAM,
     KEY_ERRORS,
     NO_NUL,
+    CategoryParam,
+    CreatedByParam,
     DateFrom,
     DateTo,
+    EventCategoryParam,
+    EventTypeParam,
     error_responses,
-    list_param,
 )
-from activitylog_api.paging import keyset_page
 from activitylog_api.state import ApiServices
-from activitylog_api.views import TimelinePage, timeline_item
+from activitylog_api.views import LeadOverview, TimelinePage, lead_overview_body, timeline_item
 
 MAX_LIMIT = 500
 MAX_REFERENCE_CHARS = 100
-_CURSOR_KIND = "timeline"
+
+LeadReference = Annotated[  # the path parameter is `id` in the spec
+    str,
+    PathParameter(
+        description="the lead's UUID or Airtable record id",
+        schema_extra={"max_length": MAX_REFERENCE_CHARS, "pattern": NO_NUL},
+    ),
+]
 
 
 def lead_not_found(reference: str) -> ApiError:
     return ApiError(404, f"lead {reference!r} not found")
+
+
+def _reader_client(principal: Principal) -> uuid.UUID | None:
+    """The client a reader is pinned to: a portal key's own (another's lead is a 404)."""
+    return principal.client_id if principal.role == Role.PORTAL else None
 
 
 @get(
@@ -45,71 +58,69 @@ def lead_not_found(reference: str) -> ApiError:
     guards=[READ_ACTIVITY],
     summary="A lead's timeline, newest first",
     description="`id` is the lead's UUID or its Airtable record id (rec…). Portal keys see "
-    "only their client's leads (404 for any other).",
+    "only their client's leads (404 for any other). Each item is the stored event as every "
+    "read spells it; `message` and `details` repeat `messageContent` and `metadata` under "
+    "this route's old names (deprecated).",
     tags=["timeline"],
     responses=error_responses(*KEY_ERRORS, 404),
 )
 async def lead_activity(
-    id: Annotated[  # the path parameter is `id` in the spec
-        str,
-        PathParameter(
-            description="the lead's UUID or Airtable record id",
-            schema_extra={"max_length": MAX_REFERENCE_CHARS, "pattern": NO_NUL},
-        ),
-    ],
+    id: LeadReference,
     services: NamedDependency[ApiServices],
     principal: NamedDependency[Principal],
-    category: Annotated[
-        str | None,
-        QueryParameter(
-            description="a category, or several separated by commas",
-            schema_extra=list_param(params.VALID_CATEGORIES),
-        ),
-    ] = None,
-    event_type: Annotated[
-        str | None,
-        QueryParameter(
-            name="eventType",
-            description="an event type, or several separated by commas",
-            schema_extra=list_param(params.VALID_TYPES),
-        ),
-    ] = None,
+    category: CategoryParam = None,
+    event_category: EventCategoryParam = None,
+    event_type: EventTypeParam = None,
+    created_by: CreatedByParam = None,
     date_from: DateFrom = None,
     date_to: DateTo = None,
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="1–500")] = 100,
     cursor: Annotated[
         str | None,
-        QueryParameter(
-            description="nextCursor of the previous page",
-            schema_extra=CURSOR_PARAM,
-        ),
+        QueryParameter(description="nextCursor of the previous page", schema_extra=CURSOR_PARAM),
     ] = None,
 ) -> TimelinePage:
     reference = params.text("id", id, MAX_REFERENCE_CHARS) or ""
-    since, before = params.time_range(date_from, date_to)
-    flt = ActivityFilter(
-        categories=params.categories("category", category),
-        event_types=params.event_types("eventType", event_type),
-        since=since,
-        before=before,
+    flt = params.activity_filter(
+        {
+            "dateFrom": date_from,
+            "dateTo": date_to,
+            "category": category,
+            "eventCategory": event_category,
+            "eventType": event_type,
+            "createdBy": created_by,
+        }
     )
-    after = decode_cursor(cursor, _CURSOR_KIND, (datetime, uuid.UUID)) if cursor else None
-    async with services.pool.acquire() as conn:
-        lead = await leads.find_lead(conn, reference)
-        if lead is None or (
-            principal.role == Role.PORTAL and lead["client_id"] != principal.client_id
-        ):
-            raise lead_not_found(reference)
-        flt = replace(flt, lead_id=lead["id"])
-        rows = await browse(
-            conn, flt, ordering=Ordering(), after=after, limit=limit + 1, with_lead=False
-        )
-    page = keyset_page(rows, limit, Ordering().position)
+    query = TimelineQuery(reference, flt, cursor or None, limit, _reader_client(principal))
+    found = await read_timeline(services.pool, query)
+    if found is None:
+        raise lead_not_found(reference)
     return {
-        "timeline": [timeline_item(r) for r in page.rows],
-        "pagination": {
-            "limit": limit,
-            "hasMore": page.has_more,
-            "nextCursor": page.next_cursor(_CURSOR_KIND),
-        },
+        "timeline": [timeline_item(e) for e in found.events],
+        "pagination": {"limit": limit, "hasMore": found.has_more, "nextCursor": found.next_cursor},
     }
+
+
+@get(
+    "/api/leads/{id:str}",
+    guards=[READ_ACTIVITY],
+    summary="A lead, its last activity and its events per category",
+    description="`id` is the lead's UUID or its Airtable record id (rec…). Portal keys see "
+    "only their client's leads (404 for any other). `counts` are exact up to the API's "
+    "count cap (`estimated` above it), as the browser's.",
+    tags=["timeline"],
+    responses=error_responses(*KEY_ERRORS, 404),
+)
+async def lead_details(
+    id: LeadReference,
+    services: NamedDependency[ApiServices],
+    principal: NamedDependency[Principal],
+) -> LeadOverview:
+    reference = params.text("id", id, MAX_REFERENCE_CHARS) or ""
+    budget = ReadBudget.from_settings(services.settings)
+    found = await lead_overview(
+        services.pool, reference, budget, client_id=_reader_client(principal)
+    )
+    if found is None:
+        raise lead_not_found(reference)
+    return lead_overview_body(found)

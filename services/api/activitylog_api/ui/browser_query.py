@@ -1,4 +1,5 @@
-"""The activity browser's URL: its query parameters ⇄ a filter, and links that change one part."""
+"""The activity browser's URL: its form's values ⇄ the read's query (through the one parser,
+`activitylog.domain.reads.params`), and links that change one part."""
 
 from __future__ import annotations
 
@@ -8,19 +9,36 @@ from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from activitylog.contract.references import LeadReference, parse_lead_reference
 from activitylog.contract.taxonomy import CATEGORY_STYLE, LABEL_OF, TYPES_OF, Category
-from activitylog.storage.activity_log.filters import ActivityFilter, Ordering, SortKey
-from activitylog_api import params
-from activitylog_api.errors import ApiError, bad_request
+from activitylog.domain.reads import params
+from activitylog.domain.reads.query import ActivityFilter, BadQuery, Ordering
 
 BROWSER_PATH = "/admin/activity-logs"
 EXPORT_PATH = "/admin/activity-logs/export.csv"
-FORM_KEYS = ("search", "eventType", "category", "range", "dateFrom", "dateTo", "source", "lead")
+FORM_KEYS = (
+    "search",
+    "eventType",
+    "category",
+    "range",
+    "dateFrom",
+    "dateTo",
+    "source",
+    "lead",
+    "createdBy",
+)
 # The column sort is part of the URL but not a filter (a sorted list still "has no filters").
+# Its columns are the one sort vocabulary's (`sortBy`, `sortOrder`), which the form calls
+# `sort` (time, event, lead: the vocabulary's aliases) and `dir`.
 SORT_KEYS = ("sort", "dir")
-# The sortable columns: time, event (its type) and lead.
-SORTS = {"time": SortKey.TIMESTAMP, "event": SortKey.EVENT_TYPE, "lead": SortKey.LEAD}
+# The API's names of a form field, read when the form's own is absent.
+_OTHER_NAMES = {
+    "category": "eventCategory",
+    "sort": "sortBy",
+    "dir": "sortOrder",
+    "source": "sourcePrefix",
+}
+# The sort vocabulary's names of the form's columns (time is the default: blank).
+_FORM_SORT = {"timestamp": "", "eventType": "event"}
 RANGES: tuple[tuple[str, str], ...] = (
     ("", "Any time"),
     ("today", "Today"),
@@ -49,8 +67,8 @@ TYPE_GROUPS = [
 
 
 @dataclass(frozen=True, slots=True)
-class BrowserQuery:
-    """The filter form's values, the filter they make, and the first error, if any."""
+class BrowserForm:
+    """The filter form's values, the filter and order they make, and the first error."""
 
     form: dict[str, str]
     filter: ActivityFilter = field(default_factory=ActivityFilter)
@@ -103,6 +121,9 @@ def form_values(
     """The form's values; a key given several times (the event type checkboxes) is joined
     with commas, the way the API takes several values."""
     form = {key: (query.get(key) or "").strip() for key in (*FORM_KEYS, *SORT_KEYS)}
+    for key, other in _OTHER_NAMES.items():
+        form[key] = form[key] or (query.get(other) or "").strip()
+    form["sort"] = _FORM_SORT.get(form["sort"], form["sort"])
     for key, values in (repeated or {}).items():
         chosen = [v.strip() for v in values if v and v.strip()]
         if key in form and len(chosen) > 1:
@@ -116,15 +137,22 @@ def parse(
     *,
     zone: str = "UTC",
     repeated: Mapping[str, list[str]] | None = None,
-) -> BrowserQuery:
+) -> BrowserForm:
     """Read the browser's parameters; a bad value gives an error naming its field. Date
     presets and custom dates are days and times in `zone` (the admin's)."""
     form = form_values(query, repeated)
     try:
         flt = _filter(form, now or datetime.now(UTC), _zone(zone))
-        return BrowserQuery(form, flt, ordering=_ordering(form))
-    except ApiError as exc:
-        return BrowserQuery(form, error=str(exc.detail))
+        ordering = params.ordering(
+            form["sort"] or None,
+            form["dir"] or None,
+            sort_field="sort",
+            order_field="dir",
+            aliases=True,
+        )
+    except BadQuery as exc:
+        return BrowserForm(form, error=str(exc))
+    return BrowserForm(form, flt, ordering=ordering)
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -132,15 +160,6 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ValueError, KeyError, OSError):  # a zone removed from tzdata since it was saved
         return ZoneInfo("UTC")
-
-
-def _ordering(form: dict[str, str]) -> Ordering:
-    sort = form["sort"] or "time"
-    if sort not in SORTS:
-        raise bad_request("sort", f"unknown column {sort!r}; use {', '.join(SORTS)}")
-    if form["dir"] not in ("", "asc", "desc"):
-        raise bad_request("dir", "must be asc or desc")
-    return Ordering(SORTS[sort], form["dir"] != "asc")
 
 
 def preset_range(span: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -172,41 +191,35 @@ def _local(value: str, zone: ZoneInfo) -> str:
     return parsed.replace(tzinfo=zone).isoformat()
 
 
-def _filter(form: dict[str, str], now: datetime, zone: ZoneInfo) -> ActivityFilter:
-    since: datetime | None = None
-    before: datetime | None = None
+def _window(
+    form: dict[str, str], now: datetime, zone: ZoneInfo
+) -> tuple[datetime | None, datetime | None]:
+    """The range's [since, before) in the admin's zone (a custom one: its dates, checked by
+    the one parser)."""
     span = form["range"]
     if span == "custom":
-        since, before = params.time_range(
-            _local(form["dateFrom"], zone), _local(form["dateTo"], zone)
-        )
-    elif span in ("today", "yesterday", "month"):
-        since, before = preset_range(span, now, zone)
-    elif span in _RANGE_SPAN:
-        since = now - _RANGE_SPAN[span]
-    elif span:
-        raise bad_request(
+        return params.time_range(_local(form["dateFrom"], zone), _local(form["dateTo"], zone))
+    if span in ("today", "yesterday", "month"):
+        return preset_range(span, now, zone)
+    if span in _RANGE_SPAN:
+        return now - _RANGE_SPAN[span], None
+    if span:
+        raise BadQuery(
             "range",
             f"unknown range {span!r}; use today, yesterday, month, 1h, 24h, 7d, 30d or custom",
         )
-    reference = LeadReference()
-    lead = params.text("lead", form["lead"])
-    if lead is not None:
-        parsed = parse_lead_reference(lead)
-        if parsed is None:
-            raise bad_request(
-                "lead",
-                f"{lead!r} is neither a lead UUID nor an Airtable id (rec…); "
-                "to find a lead by name, email or phone use the search box",
-            )
-        reference = parsed
-    return ActivityFilter(
-        lead_id=reference.lead_id,
-        lead_airtable_id=reference.airtable_id,
-        categories=params.categories("category", form["category"]),
-        event_types=params.event_types("eventType", form["eventType"]),
-        source_prefix=params.text("source", form["source"]),
-        since=since,
-        before=before,
-        search=params.text("search", form["search"]),
-    )
+    return None, None
+
+
+def _filter(form: dict[str, str], now: datetime, zone: ZoneInfo) -> ActivityFilter:
+    since, before = _window(form, now, zone)
+    values = {
+        "search": form["search"],
+        "eventType": form["eventType"],
+        "category": form["category"],
+        "lead": form["lead"],
+        # The form's source box finds sources by their start (`n8n` is every workflow).
+        "sourcePrefix": form["source"],
+        "createdBy": form["createdBy"],
+    }
+    return params.activity_filter(values, window=(since, before))

@@ -10,8 +10,9 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from redis.exceptions import RedisError
 
+from activitylog.domain.reads.query import BadQuery
 from activitylog.runtime.logs import get_logger
-from activitylog_api.errors import ApiError, outage_message, retry_after
+from activitylog_api.errors import ApiError, from_bad_query, outage_message, retry_after
 from activitylog_api.ui.guard import EMAIL_STATE_KEY, LoginRequired, login_url
 
 log = get_logger("activitylog.ui")
@@ -83,6 +84,11 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     )
 
 
+def bad_query(request: Request[Any, Any, Any], exc: BadQuery) -> Response[Any]:
+    """A parameter the reads refused, as a 400 page naming it."""
+    return http_error(request, from_bad_query(exc))
+
+
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # The same outages as the API's 503s (activitylog_api.errors), as a page.
     if outage_message(exc) is not None:
@@ -106,5 +112,6 @@ def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     LoginRequired: login_required,
     HTTPException: http_error,
+    BadQuery: bad_query,
     Exception: unexpected_error,
 }

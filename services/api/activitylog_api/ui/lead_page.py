@@ -17,42 +17,23 @@ from litestar.params import FromPath
 from litestar.response import Response, Template
 
 from activitylog.contract.taxonomy import CATEGORY_STYLE, Category
-from activitylog.contract.times import aware_timestamp
+from activitylog.contract.tracking_plan import REPORTS
+from activitylog.domain.reads import params
+from activitylog.domain.reads.query import ActivityFilter, BadQuery, CategoryCounts, Count
 from activitylog.storage import leads
-from activitylog.storage.activity_log.counts import Count
-from activitylog.storage.activity_log.filters import ActivityFilter, Ordering
-from activitylog.storage.activity_log.queries import browse
-from activitylog.use_cases.counters.totals import count_by_category, count_total
-from activitylog_api import params
-from activitylog_api.cursor import decode_cursor
-from activitylog_api.errors import ApiError
-from activitylog_api.paging import keyset_page
+from activitylog.use_cases.reads.counting import Counting, ReadBudget
+from activitylog.use_cases.reads.timeline import (
+    Timeline,
+    TimelineQuery,
+    lead_overview,
+    read_timeline,
+)
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.activity import REFRESH_S, Chip, count_text
 from activitylog_api.ui.guard import SESSION, page_context, user_zone, wants_partial
 from activitylog_api.ui.present import EventView, event_view
 
 PAGE_SIZE = 50
-_CURSOR_KIND = "ui-timeline"
-_CATEGORIES = [c.value for c in Category]
-
-
-@dataclass(frozen=True, slots=True)
-class LeadView:
-    id: uuid.UUID
-    airtable_record_id: str | None
-    client_id: uuid.UUID | None
-    full_name: str
-    display_name: str
-    email: str | None
-    phone: str | None
-    status: str | None
-    last_activity_at: datetime | None
-    created_at: datetime
-
-    @property
-    def is_stub(self) -> bool:
-        return not self.full_name and not self.email
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +63,28 @@ def day_group(day: date, today: date) -> tuple[str, str]:
     return f"{day:%Y-%m}", f"{day:%B %Y}"
 
 
+# A message's later facts, shown under its send (the tracking plan's reports).
+_REPORTS = frozenset(t.value for t in REPORTS)
+
+
 def threaded(events: list[EventView]) -> list[Row]:
     """Each reply right under the message it answers, when its metadata names that message
-    (its event id or message id) and both are in the list; the rest keep their order."""
+    (its event id or message id) and both are in the list, and each delivery, failure or
+    click under the send of its message (CONTRACT §6); the rest keep their order."""
     by_ref: dict[str, EventView] = {}
+    sends: dict[str, EventView] = {}
     for event in events:
         by_ref[str(event.id)] = event
         if event.message_ref:
             by_ref.setdefault(event.message_ref, event)
+            if event.event_type == "MESSAGE_SENT":
+                sends.setdefault(event.message_ref, event)
     replies: dict[uuid.UUID, list[EventView]] = {}
     placed: set[uuid.UUID] = set()
     for event in events:
         parent = by_ref.get(event.reply_to) if event.reply_to else None
+        if parent is None and event.message_ref and event.event_type in _REPORTS:
+            parent = sends.get(event.message_ref)
         if parent is not None and parent.id != event.id:
             replies.setdefault(parent.id, []).append(event)
             placed.add(event.id)
@@ -126,22 +117,6 @@ def group_by_day(events: list[EventView], today: date, zone: ZoneInfo | None = N
     return days
 
 
-def _lead_view(row: Any) -> LeadView:
-    full = f"{row['first_name'] or ''} {row['last_name'] or ''}".strip()
-    return LeadView(
-        id=row["id"],
-        airtable_record_id=row["airtable_record_id"],
-        client_id=row["client_id"],
-        full_name=full,
-        display_name=row["display_name"],
-        email=row["email"],
-        phone=row["phone"],
-        status=row["status"],
-        last_activity_at=aware_timestamp(row["last_activity_at"]),
-        created_at=row["created_at"],
-    )
-
-
 def _zone(request: Request[Any, Any, Any]) -> ZoneInfo:
     try:
         return ZoneInfo(user_zone(request))
@@ -155,6 +130,55 @@ def more_text(total: Count, shown: int) -> str:
     return f"{remaining:,}+" if total.estimated else f"{remaining:,}"
 
 
+def _shown_before(request: Request[Any, Any, Any]) -> int:
+    """How many events the page already shows above the ones asked for ("load older")."""
+    try:
+        return max(int(request.query_params.get("shown") or 0), 0)
+    except ValueError:
+        return 0
+
+
+def _categories(value: str) -> tuple[str, ...]:
+    try:
+        return params.categories("category", value)
+    except BadQuery:
+        return ()
+
+
+async def _timeline(
+    request: Request[Any, Any, Any], services: ApiServices, query: TimelineQuery
+) -> tuple[Timeline | None, bool]:
+    """The page of the lead's timeline asked for, and whether it continues after a cursor
+    (one that is not ours starts over at the newest events)."""
+    counting = Counting.TOTAL if wants_partial(request) else Counting.BY_CATEGORY
+    budget = ReadBudget.from_settings(services.settings)
+    try:
+        found = await read_timeline(services.pool, query, budget, counting=counting)
+    except BadQuery:
+        query = replace(query, cursor=None)
+        found = await read_timeline(services.pool, query, budget, counting=counting)
+    return found, query.cursor is not None
+
+
+def _chips(
+    counts: CategoryCounts | None, link: Any, chosen: str, categories: tuple[str, ...]
+) -> list[Chip]:
+    if counts is None:
+        return []
+    chips = [Chip("All", link(), count_text(counts.all), not categories)]
+    for category in Category:
+        chips.append(
+            Chip(
+                CATEGORY_STYLE[category].label,
+                link(category=category.value),
+                count_text(counts.by_category[category.value]),
+                chosen == category.value,
+                CATEGORY_STYLE[category],
+            )
+        )
+    return chips
+
+
 @get("/admin/leads/{reference:str}", guards=[SESSION], include_in_schema=False)
 async def lead_page(
     request: Request[Any, Any, Any],
@@ -164,70 +188,34 @@ async def lead_page(
     reference = reference.strip()
     category_param = request.query_params.get("category") or ""
     older = request.query_params.get("older") or None
-    try:
-        shown_before = max(int(request.query_params.get("shown") or 0), 0)
-    except ValueError:
-        shown_before = 0
-    try:
-        categories = params.categories("category", category_param)
-    except ApiError:
-        categories = ()
-    cap = services.settings.api_count_cap
-    async with services.pool.acquire() as conn:
-        row = await leads.find_lead(conn, reference)
-        if row is None:
-            raise NotFoundException(f"There is no lead {reference!r}.")
-        lead = _lead_view(row)
-        flt = ActivityFilter(lead_id=lead.id, categories=categories)
-        try:
-            after = decode_cursor(older, _CURSOR_KIND, (datetime, uuid.UUID)) if older else None
-        except ApiError:
-            after = None
-            shown_before = 0
-        rows = await browse(conn, flt, after=after, limit=PAGE_SIZE + 1, with_lead=False)
-        counts = None
-        if not wants_partial(request):
-            counts = await count_by_category(conn, replace(flt, categories=()), _CATEGORIES, cap)
-            total = counts[categories[0]] if len(categories) == 1 else counts["all"]
-            if len(categories) > 1:
-                total = await count_total(conn, flt, cap)
-        else:
-            total = await count_total(conn, flt, cap)
-    page = keyset_page(rows, PAGE_SIZE, Ordering().position)
-    events = [event_view(r, lead.display_name) for r in page.rows]
+    categories = _categories(category_param)
+    flt = ActivityFilter(categories=categories)
+    query = TimelineQuery(reference, flt, older, limit=PAGE_SIZE)
+    found, continued = await _timeline(request, services, query)
+    if found is None:
+        raise NotFoundException(f"There is no lead {reference!r}.")
+    lead = found.lead
+    events = [event_view(e, lead.display_name) for e in found.events]
     base = f"/admin/leads/{lead.id}"
-    shown = shown_before + len(events)
+    shown = (_shown_before(request) if continued else 0) + len(events)
 
     def link(**values: str) -> str:
         query = urlencode({k: v for k, v in values.items() if v})
         return f"{base}?{query}" if query else base
 
-    cursor = page.next_cursor(_CURSOR_KIND)
+    cursor = found.next_cursor
     older_url = link(category=category_param, older=cursor, shown=str(shown)) if cursor else None
     chosen = categories[0] if len(categories) == 1 else ""
-    chips: list[Chip] = []
-    if counts is not None:
-        chips.append(Chip("All", link(), count_text(counts["all"]), not categories))
-        for category in Category:
-            chips.append(
-                Chip(
-                    CATEGORY_STYLE[category].label,
-                    link(category=category.value),
-                    count_text(counts[category.value]),
-                    chosen == category.value,
-                    CATEGORY_STYLE[category],
-                )
-            )
     zone = _zone(request)
     context = page_context(
         request,
         "activity",
         lead=lead,
         days=group_by_day(events, datetime.now(UTC).astimezone(zone).date(), zone),
-        chips=chips,
+        chips=_chips(found.categories, link, chosen, categories),
         older_url=older_url,
-        older_count=more_text(total, shown) if cursor else "0",
-        first_page=after is None,
+        older_count=more_text(found.total or Count(0, False), shown) if cursor else "0",
+        first_page=not continued,
         category=chosen,
         refresh_s=REFRESH_S,
         live_url=link(category=category_param),
@@ -244,23 +232,22 @@ async def lead_context(
     reference: FromPath[str],
 ) -> Template:
     """Beside a browser row: the lead's name, status, last activity and events by category."""
-    async with services.pool.acquire() as conn:
-        row = await leads.find_lead(conn, reference.strip())
-        if row is None:
-            raise NotFoundException(f"There is no lead {reference!r}.")
-        lead = _lead_view(row)
-        counts = await count_by_category(
-            conn,
-            ActivityFilter(lead_id=lead.id),
-            _CATEGORIES,
-            services.settings.api_count_cap,
-            budget_ms=services.settings.api_count_budget_ms,
-        )
+    budget = ReadBudget.from_settings(services.settings)
+    found = await lead_overview(services.pool, reference, budget)
+    if found is None:
+        raise NotFoundException(f"There is no lead {reference!r}.")
+    counts = found.counts
     by_category = [
-        (CATEGORY_STYLE[c], count_text(counts[c.value])) for c in Category if counts[c.value].value
+        (CATEGORY_STYLE[c], count_text(counts.by_category[c.value]))
+        for c in Category
+        if counts.by_category[c.value].value
     ]
     context = page_context(
-        request, "activity", lead=lead, total=count_text(counts["all"]), by_category=by_category
+        request,
+        "activity",
+        lead=found.lead,
+        total=count_text(counts.all),
+        by_category=by_category,
     )
     return Template(
         template_name="_lead_context.html", context=context, headers={"Cache-Control": "no-store"}

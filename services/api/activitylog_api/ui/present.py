@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import asyncpg
 import orjson
@@ -19,8 +19,9 @@ from activitylog.contract.taxonomy import (
     EventType,
 )
 from activitylog.contract.times import aware_timestamp, iso
+from activitylog.domain.reads.rows import StoredEvent, event_json
 from activitylog_api.ui.highlight import mark
-from activitylog_api.views import event_fields
+from activitylog_api.views import typed_event
 
 SNIPPET_CHARS = 160
 _UNKNOWN_STYLE = CategoryStyle("Other", "grey", "#6b7280", "gear")
@@ -81,10 +82,20 @@ class EventView:
     source: str
     execution_id: str | None
     metadata_pretty: str | None
-    json: str = "{}"  # the stored event, as "Copy JSON" gives it
+    json: str = "{}"  # the stored event, as "Copy JSON" gives it (the API's spelling)
+    created_by: uuid.UUID | None = None  # the portal user behind a UI action
     n8n_path: str | None = None  # workflow/<id>/executions/<executionId> under N8N_BASE_URL
     message_ref: str | None = None  # what a reply's metadata names to say what it answers
     reply_to: str | None = None
+
+    @property
+    def by(self) -> str | None:
+        """ "By: …" of an event a portal user made (None: none named)."""
+        return by_text(self.created_by)
+
+    @property
+    def by_url(self) -> str | None:
+        return by_url(self.created_by)
 
 
 # Metadata keys that link a reply to the message it answers (its event id or message id).
@@ -100,46 +111,51 @@ def n8n_path(source: str, execution_id: str | None) -> str | None:
     return f"workflow/{quote(workflow, safe='')}/executions/{quote(execution_id, safe='')}"
 
 
-def stored_json(row: asyncpg.Record) -> str:
-    """The event as stored (the API's field names), indented for reading."""
-    keys = set(row.keys())
-    value = {
-        **event_fields(row),
-        "leadId": str(row["lead_id"]),
-        "clientId": str(row["client_id"]) if "client_id" in keys and row["client_id"] else None,
-        "createdAt": iso(row["created_at"]) if "created_at" in keys else None,
-    }
-    return pretty_json(value)
+def stored_json(event: StoredEvent) -> str:
+    """The event as stored, spelt as every API read spells it, indented for reading."""
+    return pretty_json(event_json(event))
 
 
-def event_view(row: asyncpg.Record, lead_name: str | None = None) -> EventView:
-    """From a `browse` row: with its lead's columns, or without them and `lead_name` given."""
-    keys = set(row.keys())
-    metadata = row["metadata"]
-    email = row["lead_email"] if "lead_email" in keys else None
-    if lead_name is None:
-        lead_name = row["lead_name"]
+def by_text(created_by: uuid.UUID | None) -> str | None:
+    """ "By: …", the short form of the user behind an event (the whole id is in its title)."""
+    return f"By: {str(created_by)[:8]}…" if created_by is not None else None
+
+
+def by_url(created_by: uuid.UUID | None) -> str | None:
+    """The browser showing every event of the user behind this one."""
+    if created_by is None:
+        return None
+    return f"/admin/activity-logs?{urlencode({'createdBy': str(created_by)})}"
+
+
+def event_view(event: StoredEvent | asyncpg.Record, lead_name: str | None = None) -> EventView:
+    """A read's event (or a row of the log's columns, a live stream's) as a row: its lead's
+    name from `event.lead`, else `lead_name`."""
+    event = typed_event(event)
+    metadata = event.metadata
+    lead = event.lead
     return EventView(
-        id=row["id"],
-        timestamp=aware_timestamp(row["timestamp"]),
-        event_type=row["event_type"],
-        label=label_of(row["event_type"]),
-        category=row["event_category"],
-        style=style_of(row["event_category"]),
-        lead_id=row["lead_id"],
-        lead_name=lead_name,
-        lead_email=email,
-        lead_airtable_id=row["lead_airtable_id"],
-        description=row["description"],
-        message=row["message_content"],
-        snippet=snippet(row["message_content"] or row["description"]),
+        id=event.id,
+        timestamp=aware_timestamp(event.timestamp),
+        event_type=event.event_type,
+        label=label_of(event.event_type),
+        category=event.category,
+        style=style_of(event.category),
+        lead_id=event.lead_id,
+        lead_name=lead.display_name if lead is not None else (lead_name or ""),
+        lead_email=lead.email if lead is not None else None,
+        lead_airtable_id=event.lead_airtable_id,
+        description=event.description,
+        message=event.message_content,
+        snippet=snippet(event.message_content or event.description),
         campaign=_first(metadata, "campaign_name", "campaignId", "campaign_id", "campaign"),
         phone=_first(metadata, "phone", "to", "phone_number", "phoneNumber"),
-        source=row["source"],
-        execution_id=row["execution_id"],
+        source=event.source,
+        execution_id=event.execution_id,
         metadata_pretty=pretty_json(metadata) if metadata not in (None, {}) else None,
-        json=stored_json(row),
-        n8n_path=n8n_path(row["source"], row["execution_id"]),
+        json=stored_json(event),
+        created_by=event.created_by,
+        n8n_path=n8n_path(event.source, event.execution_id),
         message_ref=_first(metadata, *MESSAGE_KEYS),
         reply_to=_first(metadata, *REPLY_KEYS),
     )

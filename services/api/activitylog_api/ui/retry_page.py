@@ -14,12 +14,19 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from activitylog.domain.dead_letters import RetryRow, RetryStatus
+from activitylog.domain.dead_letters import RetryStatus
+from activitylog.domain.reads.params import MAX_BIGINT, bigint_id
+from activitylog.domain.reads.query import BadQuery
 from activitylog.domain.retry import outcomes
 from activitylog.storage import retry_queue
+from activitylog.use_cases.reads.retry_queue import (
+    UNPLACED,
+    RetryQueueQuery,
+    read_cursor,
+    read_retry_queue,
+    status_choice,
+)
 from activitylog.use_cases.retry import redrive
-from activitylog_api import params
-from activitylog_api.paging import keyset_page
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.guard import EMAIL_STATE_KEY, SESSION, flash, page_context
 from activitylog_api.ui.health_view import health_for_page
@@ -41,17 +48,15 @@ class ActionForm:
     back: str = ""
 
 
-UNPLACED = "unplaced"
-
-
-def _link(status: str = "", before: int | None = None) -> str:
-    query = urlencode({k: v for k, v in (("status", status), ("before", before)) if v})
+def _link(status: str = "", cursor: str | None = None, before: int | None = None) -> str:
+    pairs = (("status", status), ("cursor", cursor), ("before", before))
+    query = urlencode({k: v for k, v in pairs if v})
     return f"{PATH}?{query}" if query else PATH
 
 
 def _fits(row_id: int) -> bool:
     """The path's integer could be a row id (a bigint); a larger one names no row."""
-    return 0 < row_id <= params.MAX_BIGINT
+    return 0 < row_id <= MAX_BIGINT
 
 
 def _back(value: str) -> str:
@@ -59,59 +64,54 @@ def _back(value: str) -> str:
     return value if value.startswith(PATH) and not value.startswith("//") else PATH
 
 
+def _query(request: Request[Any, Any, Any]) -> RetryQueueQuery:
+    """The page asked for: a status tab (anything else: all), after `cursor` or, as older
+    links say it, below the row id `before`; a cursor that is not ours starts over."""
+    values = request.query_params
+    try:
+        status, unplaced = status_choice((values.get("status") or "").lower() or None)
+    except BadQuery:
+        status, unplaced = None, False
+    cursor = values.get("cursor") or None
+    if cursor is not None:
+        try:
+            read_cursor(cursor)
+        except BadQuery:
+            cursor = None
+    before = bigint_id(values.get("before") or "")
+    return RetryQueueQuery(status, unplaced, cursor=cursor, before_id=before, limit=PAGE_SIZE)
+
+
 @get(PATH, guards=[SESSION], include_in_schema=False)
 async def retry_queue_page(
     request: Request[Any, Any, Any], services: NamedDependency[ApiServices]
 ) -> Template:
-    raw_status = (request.query_params.get("status") or "").lower()
-    status = RetryStatus(raw_status) if raw_status in set(RetryStatus) else None
-    # Pending events no lead took yet (a phone, email or message nothing matches).
-    unplaced = raw_status == UNPLACED
-    before = params.bigint_id(request.query_params.get("before") or "")
+    query = _query(request)
     health = await health_for_page(services)
-    async with services.pool.acquire() as conn:
-        counts = await retry_queue.count_by_status(conn)
-        waiting = await retry_queue.count_waiting(conn)
-        rows = await retry_queue.list_rows(
-            conn, status=status, before_id=before, limit=PAGE_SIZE + 1, unplaced=unplaced
-        )
-    page = keyset_page(rows, PAGE_SIZE)
-    current = UNPLACED if unplaced else status.value if status else ""
-    tabs = [Tab("All", _link(), sum(counts.values()), status is None and not unplaced)]
+    page = await read_retry_queue(services.pool, query)
+    status = query.status
+    current = UNPLACED if query.unplaced else status.value if status else ""
+    counts = page.counts
+    tabs = [Tab("All", _link(), sum(counts.values()), status is None and not query.unplaced)]
     tabs += [
         Tab(s.value.title(), _link(s.value), counts[s.value], status is s) for s in RetryStatus
     ]
-    tabs.append(Tab("Unplaced", _link(UNPLACED), waiting, unplaced))
+    tabs.append(Tab("Unplaced", _link(UNPLACED), page.unplaced, query.unplaced))
+    continued = query.cursor is not None or query.before_id is not None
     context = page_context(
         request,
         "retry",
         health=health,
         tabs=tabs,
-        rows=[_row_view(r) for r in page.rows],
+        rows=page.rows,
         status=current,
-        back_url=_link(current, before),
-        older_url=_link(current, page.rows[-1].id) if page.has_more else None,
-        first_url=_link(current) if before else None,
+        back_url=_link(current, query.cursor, None if query.cursor else query.before_id),
+        older_url=_link(current, page.next_cursor) if page.next_cursor else None,
+        first_url=_link(current) if continued else None,
     )
     return Template(
         template_name="retry_queue.html", context=context, headers={"Cache-Control": "no-store"}
     )
-
-
-def _row_view(row: RetryRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "queue_id": row.queue_id,
-        "operation_type": row.operation_type,
-        "lead_id": row.lead_id,
-        "payload": row.payload,
-        "retry_count": row.retry_count,
-        "next_retry_at": row.next_retry_at,
-        "last_error": row.last_error,
-        "status": row.status.value,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }
 
 
 @get(f"{PATH}/{{row_id:int}}/raw", guards=[SESSION], include_in_schema=False)

@@ -21,6 +21,8 @@ class CampaignReplies(ReplyRow):
 
 class WeekReplies(ReplyRow):
     week: str
+    open: bool  # the cohort's reply window has not closed yet (docs/ANALYTICS.md)
+    windowClosesAt: str
 
 
 class RepliesAnswer(TypedDict):

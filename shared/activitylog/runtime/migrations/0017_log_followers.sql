@@ -34,6 +34,24 @@ CREATE TABLE log_followers (
 );
 INSERT INTO log_followers (name) VALUES ('analytics'), ('counters');
 
+-- A follower's cursor, for readers that add the rows it has not taken in yet (in the same
+-- statement, so one snapshot). Functions rather than subqueries: the planner evaluates a
+-- stable function to estimate `tx >= log_follower_tx(…)`, so it reads the few rows after the
+-- cursor through activity_log_tail_idx instead of guessing a third of the table. PL/pgSQL,
+-- so they are not inlined back into subqueries. No row (a truncated table): the start.
+CREATE FUNCTION log_follower_tx(follower text) RETURNS xid8
+    LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN coalesce((SELECT tx FROM log_followers WHERE name = follower), '0'::xid8);
+END
+$$;
+CREATE FUNCTION log_follower_position(follower text) RETURNS bigint
+    LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN coalesce((SELECT position FROM log_followers WHERE name = follower), 0);
+END
+$$;
+
 -- Health reads a total per arrival minute and hour (category '*', no source), 84 rows for a
 -- day however many sources and categories report; the watchers keep reading per source.
 INSERT INTO event_counts (basis, grain, bucket, category, n)

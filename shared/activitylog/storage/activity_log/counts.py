@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import asyncpg
 
+from activitylog.domain.reads.query import ActivityFilter, Count
 from activitylog.storage.activity_log.filters import (
-    ActivityFilter,
     _conditions,
     _Params,
     _search_branches,
@@ -18,14 +18,6 @@ from activitylog.storage.activity_log.planner import _estimate, _within_budget
 
 # An estimate this many times the cap is taken as it is, without counting up to the cap.
 _FAR_BEYOND_CAP = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Count:
-    """A row count; `estimated` when the exact count was cut at the cap."""
-
-    value: int
-    estimated: bool
 
 
 def _capped_count_sql(f: ActivityFilter, p: _Params, cap: int) -> str:

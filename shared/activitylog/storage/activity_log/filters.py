@@ -7,24 +7,9 @@ conditions in use (the planner then picks the matching index); every value is a 
 from __future__ import annotations
 
 import re
-import uuid
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-import asyncpg
-
-
-class SortKey(StrEnum):
-    """The admin browser's `sortBy`; ties always break on ("timestamp", id), newest first."""
-
-    TIMESTAMP = "timestamp"
-    EVENT_TYPE = "eventType"
-    EVENT_CATEGORY = "eventCategory"
-    # By the lead's name as shown (then its id), each lead's events newest first.
-    LEAD = "lead"
-
+from activitylog.domain.reads.query import ActivityFilter, Ordering, SortKey
 
 _PRIMARY_COLUMN = {
     SortKey.EVENT_TYPE: "event_type",
@@ -44,44 +29,6 @@ def name_order(text: str) -> str:
 LEAD_NAME_ORDER = name_order(LEAD_NAME)
 
 
-@dataclass(frozen=True, slots=True)
-class Ordering:
-    key: SortKey = SortKey.TIMESTAMP
-    descending: bool = True
-
-    def position(self, record: asyncpg.Record) -> tuple[Any, ...]:
-        """The keyset position of a row: what a cursor must hold to continue after it."""
-        tail = (record["timestamp"], record["id"])
-        if self.key == SortKey.LEAD:
-            return (record["lead_name"], record["lead_id"], *tail)
-        column = _PRIMARY_COLUMN.get(self.key)
-        return (record[column], *tail) if column else tail
-
-    def position_types(self) -> tuple[type, ...]:
-        """The types of `position`'s values, to read them back from a cursor."""
-        tail: tuple[type, ...] = (datetime, uuid.UUID)
-        if self.key == SortKey.LEAD:
-            return (str, uuid.UUID, *tail)
-        return (str, *tail) if self.key in _PRIMARY_COLUMN else tail
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityFilter:
-    """Every filter of the timeline and the admin browser; None/empty means "any"."""
-
-    lead_id: uuid.UUID | None = None
-    lead_airtable_id: str | None = None
-    client_id: uuid.UUID | None = None
-    categories: tuple[str, ...] = ()
-    event_types: tuple[str, ...] = ()
-    source: str | None = None
-    source_prefix: str | None = None  # "n8n:" finds every n8n workflow's events
-    execution_id: str | None = None
-    since: datetime | None = None  # inclusive
-    before: datetime | None = None  # exclusive
-    search: str | None = None
-
-
 class _Params:
     """Collects query values and hands out their $n placeholders."""
 
@@ -95,7 +42,7 @@ class _Params:
 
 _READ_COLUMNS = """a.id, a."timestamp", a.event_type, a.event_category, a.description,
     a.message_content, a.metadata, a.source, a.execution_id, a.lead_id, a.lead_airtable_id,
-    a.client_id, a.created_at"""
+    a.client_id, a.created_by, a.created_at"""
 _LEAD_COLUMNS = f"""l.id AS lead_row_id, l.first_name, l.last_name, {LEAD_NAME} AS lead_name,
     l.email AS lead_email"""
 _PHONE_QUERY = re.compile(r"^[\d\s()+.\-]+$")
@@ -116,6 +63,8 @@ METADATA_WORDS = (
     "jsonb_to_tsvector('simple', coalesce(a.metadata, '{}'::jsonb), '[\"string\", \"numeric\"]')"
 )
 _FULL_NAME = "(l.first_name || ' ' || l.last_name)"
+# A word of a person's name as typed: letters first, then letters, digits, ' . -
+_NAME_WORD = re.compile(r"^[^\W\d_][\w'.-]*$")
 
 
 def _conditions(f: ActivityFilter, p: _Params) -> list[str]:
@@ -146,6 +95,8 @@ def _conditions(f: ActivityFilter, p: _Params) -> list[str]:
         conds.append(f"a.source LIKE {p.add(_like_escaped(f.source_prefix) + '%')}")
     if f.execution_id is not None:
         conds.append(f"a.execution_id = {p.add(f.execution_id)}")
+    if f.created_by is not None:
+        conds.append(f"a.created_by = {p.add(f.created_by)}")
     if f.since is not None:
         conds.append(f'a."timestamp" >= {p.add(f.since)}')
     if f.before is not None:
@@ -189,6 +140,19 @@ def lead_match(text: str, p: _Params) -> str:
     if _ONE_WORD.match(text):
         # Only for one word: "bob.smith" would find every Smith by its second word.
         match.append(f"lead_name_similar({_FULL_NAME}, {p.add(text)})")
+    words = text.split()
+    if 1 < len(words) <= 4 and all(_NAME_WORD.match(w) for w in words):
+        # "jon sm" finds "Jonathan Smith": each word starts a word of the name, any order;
+        # the first ILIKE of each is the one the name's trigram index serves.
+        match.append(
+            "("
+            + " AND ".join(
+                f"({_FULL_NAME} ILIKE {p.add(_like_pattern(w))} AND "
+                f"(' ' || {_FULL_NAME}) ILIKE {p.add('% ' + _like_escaped(w) + '%')})"
+                for w in words
+            )
+            + ")"
+        )
     digits = re.sub(r"\D", "", text)
     if len(digits) >= 4 and _PHONE_QUERY.match(text):
         match.append(f"regexp_replace(l.phone, '\\D', '', 'g') LIKE {p.add(_like_pattern(digits))}")

@@ -8,8 +8,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from activitylog.domain.reads.query import ActivityFilter
 from activitylog.storage.activity_log.filters import (
-    ActivityFilter,
     _conditions,
     _lead_match,
     _Params,

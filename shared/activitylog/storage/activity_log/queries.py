@@ -3,19 +3,18 @@ export (the filters they share are in `filters`, the counts in `counts`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from activitylog.contract.taxonomy import Category, EventType
+from activitylog.domain.reads.query import ActivityFilter, Ordering, SortKey
 from activitylog.storage.activity_log.filters import (
     _LEAD_COLUMNS,
     _PRIMARY_COLUMN,
     _READ_COLUMNS,
     LEAD_NAME_ORDER,
-    ActivityFilter,
-    Ordering,
-    SortKey,
     _conditions,
     _keyset,
     _order_by,
@@ -262,7 +261,27 @@ async def browse(
     budget_ms: int | None = None,
     rare_matches: int = RARE_MATCHES,
 ) -> list[asyncpg.Record]:
-    """One page of events matching `f`, after the keyset position `after` or at `offset`."""
+    """One page of events matching `f`, after the keyset position `after` or at `offset`
+    (with their leads' names unless `with_lead` is false), as rows; `events.browse_events`
+    reads them as typed events."""
+    page = _Page(ordering, after, limit, offset, with_lead, budget_ms, rare_matches)
+    return await _browse(conn, f, page)
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """Which page `browse` reads, and how (its arguments)."""
+
+    ordering: Ordering
+    after: tuple[Any, ...] | None
+    limit: int
+    offset: int
+    with_lead: bool
+    budget_ms: int | None
+    rare_matches: int
+
+
+async def _browse(conn: asyncpg.Connection, f: ActivityFilter, page: _Page) -> list[asyncpg.Record]:
     # A text search, and a sort by lead, take the path their expected matches suit
     # (`rare_matches`). When that guess is wrong the walk of the time index (or of the
     # leads) can read the whole table, so it gets `budget_ms` and past it the matches are
@@ -273,21 +292,22 @@ async def browse(
         sql = _page_sql(
             f,
             p,
-            ordering=ordering,
-            after=after,
-            limit=limit,
-            offset=offset,
-            with_lead=with_lead,
+            ordering=page.ordering,
+            after=page.after,
+            limit=page.limit,
+            offset=page.offset,
+            with_lead=page.with_lead,
             matches_first=matches_first,
         )
         return sql, p.values
 
+    budget_ms = page.budget_ms
     if f.search:
-        rare = await _text_is_rare(conn, f, rare_matches)
-    elif ordering.key == SortKey.LEAD:
+        rare = await _text_is_rare(conn, f, page.rare_matches)
+    elif page.ordering.key == SortKey.LEAD:
         # A filter few events pass is read and sorted; a broad one walks the leads, where a
         # page fills soon (a wrong guess is caught by the budget below).
-        rare = await _estimate(conn, f) < rare_matches
+        rare = await _estimate(conn, f) < page.rare_matches
     else:
         sql, values = build(False)
         return list(await conn.fetch(sql, *values))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import datetime
 from operator import itemgetter
@@ -46,23 +45,6 @@ RETURNING id
 """
 
 
-# Where a batch is COPYed first (one per connection, emptied at each commit), so a single
-# INSERT … ON CONFLICT DO NOTHING can skip the ids already stored.
-_INCOMING = "activity_incoming"
-_INSERT_INCOMING = f"""
-INSERT INTO lead_activity_log (
-    id, event_type, event_category, lead_id, lead_airtable_id, client_id, description,
-    message_content, metadata, source, execution_id, created_by, "timestamp", created_at
-)
-SELECT id, event_type, event_category, lead_id, lead_airtable_id, client_id, description,
-       message_content, metadata, source, execution_id, created_by, "timestamp", created_at
-FROM {_INCOMING} ORDER BY id
-ON CONFLICT (id) DO NOTHING
-RETURNING id
-"""
-_INSERT_PATH = os.environ.get("ACTIVITYLOG_INSERT_PATH", "copy")
-
-
 async def insert_rows(
     conn: asyncpg.Connection, rows: list[ActivityRow], arrived_at: datetime
 ) -> set[uuid.UUID]:
@@ -70,24 +52,14 @@ async def insert_rows(
 
     COPY first, the fastest path by far; a batch holding an id already stored (a
     redelivery) fails as a whole and goes through INSERT … ON CONFLICT DO NOTHING instead.
-    One arrival time per batch, decided here, is what the counters count it under too.
+    (COPY into a temporary table and one INSERT … SELECT … ON CONFLICT saves the savepoint
+    but measured no faster: docs/RUNBOOK.md §12.) One arrival time per batch, decided here,
+    is what the counters count it under too.
     """
     if not rows:
         return set()
     # In id order, so concurrent batches take index locks in one order: no deadlocks.
     records = sorted(((*_as_tuple(r), arrived_at) for r in rows), key=itemgetter(0))
-    if _INSERT_PATH == "temp":
-        await conn.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} "
-            "(LIKE lead_activity_log) ON COMMIT DELETE ROWS"
-        )
-        await conn.copy_records_to_table(
-            _INCOMING, records=records, columns=(*COLUMNS, "created_at")
-        )
-        return {r["id"] for r in await conn.fetch(_INSERT_INCOMING)}
-    if _INSERT_PATH == "unnest":
-        inserted = await conn.fetch(_INSERT, *zip(*records, strict=True))
-        return {r["id"] for r in inserted}
     try:
         async with conn.transaction():  # a savepoint: a duplicate undoes only the COPY
             await conn.copy_records_to_table(

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from activitylog.contract.times import iso
 from activitylog.domain.analytics.answers import (
     DeliveryAnswer,
     DeliveryRow,
@@ -24,6 +25,7 @@ from activitylog.domain.analytics.answers import (
     ReplyRow,
     TimingAnswer,
 )
+from activitylog.domain.analytics.cohorts import window_closes_at
 from activitylog.domain.analytics.counting import week_of
 from activitylog.domain.analytics.rules import BOUNDS_HOURS, FUNNEL
 from activitylog.storage import analytics
@@ -73,6 +75,7 @@ def _grouped(rows: Iterable[asyncpg.Record], key: str) -> dict[Any, dict[str, An
 
 async def replies(conn: asyncpg.Connection, f: CountFilter, hours: int) -> RepliesAnswer:
     """Reply within `hours` of a message: overall, per position, per campaign, per week."""
+    now = datetime.now(UTC)
     metrics = ("sent", "reply")
     by_dim = _grouped(await analytics.sums(conn, f, metrics, ("dim", "bucket")), "dim")
     per_campaign = await analytics.sums(conn, f, metrics, ("campaign", "bucket"), dim="any")
@@ -92,8 +95,14 @@ async def replies(conn: asyncpg.Connection, f: CountFilter, hours: int) -> Repli
             {"campaign": c, **_reply_row(v["sent"], v["buckets"], hours)}
             for c, v in sorted(by_campaign.items())
         ],
+        # A week whose reply window has not closed is open: a low rate there is "not yet".
         "byWeek": [
-            {"week": w.isoformat(), **_reply_row(v["sent"], v["buckets"], hours)}
+            {
+                "week": w.isoformat(),
+                **_reply_row(v["sent"], v["buckets"], hours),
+                "open": now < (closes := window_closes_at(w, hours)),
+                "windowClosesAt": iso(closes) or "",
+            }
             for w, v in sorted(by_week.items())
         ],
     }

@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import asyncpg
 
+from activitylog.domain.reads.query import ActivityFilter, Count
 from activitylog.storage import event_counts
 from activitylog.storage.activity_log import counts as activity_counts
-from activitylog.storage.activity_log.counts import Count
-from activitylog.storage.activity_log.filters import ActivityFilter
 
 
 def from_counters(f: ActivityFilter) -> bool:
-    """True when the counters hold the answer: no lead, source, time, execution or search."""
+    """True when the counters hold the answer: no lead, source, time, execution, author or
+    search."""
     return not (
         f.lead_id
         or f.lead_airtable_id
         or f.source
         or f.source_prefix
         or f.execution_id
+        or f.created_by
         or f.since
         or f.before
         or f.search

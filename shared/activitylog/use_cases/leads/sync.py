@@ -3,8 +3,9 @@ through `save_leads`, with what happened counted for the summary."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,10 +15,15 @@ import asyncpg
 
 from activitylog.domain.leads.airtable_csv import read_leads
 from activitylog.domain.leads.records import LeadInput, Rejected, from_source
+from activitylog.runtime.backoff import Backoff
+from activitylog.runtime.logs import get_logger
+from activitylog.runtime.service_loop import run_loop
 from activitylog.storage import lead_sync_state
 from activitylog.storage.lead_sync_state import Mark
 from activitylog.storage.portal_leads import PortalTable
 from activitylog.use_cases.leads.saving import Outcome, save_leads
+
+log = get_logger("activitylog.leads")
 
 DEFAULT_BATCH = 1_000
 MAX_EXAMPLES = 10
@@ -188,3 +194,34 @@ async def import_csv(
     if batch:
         await flush()
     return summary
+
+
+async def sync_forever(
+    one_round: Callable[[], Awaitable[SyncSummary]], *, every_s: float, stop: asyncio.Event
+) -> None:
+    """The lead-sync daemon: a round every `every_s` until `stop`, in the one service loop;
+    a round that cannot reach either database backs off and is tried again."""
+
+    async def step() -> None:
+        summary = await one_round()
+        log.info(
+            "lead sync round",
+            read=summary.read,
+            created=summary.created,
+            updated=summary.updated,
+            merged=summary.merged,
+            stubs_filled=summary.stubs_filled,
+            skipped=dict(summary.skipped),
+        )
+
+    def unreachable(exc: BaseException) -> bool:
+        return isinstance(exc, OSError | asyncpg.PostgresError | asyncpg.InterfaceError)
+
+    await run_loop(
+        step,
+        stop=stop,
+        backoff=Backoff(1.0, every_s),
+        job="lead sync",
+        interval_s=every_s,
+        outage=unreachable,
+    )

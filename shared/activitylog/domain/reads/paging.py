@@ -1,4 +1,4 @@
-"""Keyset pages: a query fetches `limit + 1` rows; the extra one only says more follow."""
+"""Keyset pages: a read fetches `limit + 1` rows; the extra one only says more follow."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from activitylog_api.cursor import encode_cursor
+from activitylog.domain.reads.cursor import encode_cursor
 
 T = TypeVar("T")
 

@@ -1,4 +1,5 @@
-"""Opaque keyset cursors: base64url JSON of the last row's sort values and their ordering."""
+"""The one cursor dialect of every keyset read: base64url JSON of the last row's sort values
+and the kind of page they belong to (`browse:timestamp:desc`, `timeline`, `retry-queue`…)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,9 @@ from typing import Any
 import orjson
 
 from activitylog.contract.times import utc_in_window
-from activitylog_api.errors import bad_request
+from activitylog.domain.reads.query import BadQuery
 
 MAX_CURSOR_CHARS = 1_000
-# What the document says of a cursor (`cursor=0` is not one): blank (absent), or base64url
-# text starting as every cursor's JSON does, `{"k":"`. Only a page's nextCursor is sure to
-# be read, as the parameter's description says.
-CURSOR_PARAM = {
-    "one_of": None,
-    "type": "string",
-    "max_length": MAX_CURSOR_CHARS,
-    "pattern": "^(eyJrIjoi[A-Za-z0-9_-]*)?$",
-}
 # asyncpg reads PostgreSQL's ±infinity timestamps (possible in old rows) as these naive
 # values and writes them back as ±infinity, so a cursor holding them continues exactly.
 _INFINITIES = {"infinity": datetime.max, "-infinity": datetime.min}
@@ -39,33 +31,40 @@ def _text(value: Any) -> str:
 
 
 def encode_cursor(kind: str, values: Sequence[Any]) -> str:
-    """`kind` names the ordering (a cursor is refused under another one)."""
+    """`kind` names the page and its order (a cursor is refused under another one)."""
     items = [_text(v) for v in values]
     raw = orjson.dumps({"k": kind, "v": items})
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def decode_cursor(text: str, kind: str, types: Sequence[type]) -> tuple[Any, ...]:
-    """The sort values in a cursor, typed as `types`; a 400 naming `cursor` if it is not ours."""
-    malformed = bad_request("cursor", "malformed cursor; use the nextCursor of a previous page")
+def malformed(field: str = "cursor") -> BadQuery:
+    return BadQuery(field, "malformed cursor; use the nextCursor of a previous page")
+
+
+def decode_cursor(
+    text: str, kinds: str | Sequence[str], types: Sequence[type], *, field: str = "cursor"
+) -> tuple[Any, ...]:
+    """The sort values in a cursor of one of `kinds` (the first is today's, the others older
+    spellings still read), typed as `types`; `BadQuery` naming `field` if it is not ours."""
+    accepted = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     if len(text) > MAX_CURSOR_CHARS:
-        raise malformed
+        raise malformed(field)
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         data = orjson.loads(raw)
     except (binascii.Error, ValueError):
-        raise malformed from None
+        raise malformed(field) from None
     if not isinstance(data, dict) or not isinstance(data.get("v"), list):
-        raise malformed
-    if data.get("k") != kind:
-        raise bad_request("cursor", "this cursor belongs to another sort order or query")
+        raise malformed(field)
+    if data.get("k") not in accepted:
+        raise BadQuery(field, "this cursor belongs to another sort order or query")
     values = data["v"]
     if len(values) != len(types) or not all(isinstance(v, str) for v in values):
-        raise malformed
+        raise malformed(field)
     try:
         return tuple(_typed(t, v) for t, v in zip(types, values, strict=True))
     except ValueError:
-        raise malformed from None
+        raise malformed(field) from None
 
 
 def _typed(kind: type, value: str) -> Any:
