@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint bench-ingest
+.PHONY: up test test-all lint bench-ingest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
+# The quick lanes: pure rules, then PostgreSQL and Redis (two processes, each with its own
+# database and key prefix).
 test: lint
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 2 tests/unit tests/integration $(PYTEST_ARGS)
+
+# Everything: the quick lanes, then the system lane (faults, the browser, n8n, Docker files,
+# the TypeScript client, schemathesis, processes), one test at a time.
+test-all: test
+	$(VENV)/bin/pytest tests/system $(PYTEST_ARGS)
 
 bench-ingest: $(STAMP)
 	$(VENV)/bin/python bench/ingest.py

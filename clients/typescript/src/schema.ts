@@ -890,6 +890,8 @@ export interface components {
             rate: number | null;
             repliedAtAll: number;
             week: string;
+            open: boolean;
+            windowClosesAt: string;
         };
         /**
          * Category
