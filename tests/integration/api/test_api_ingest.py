@@ -379,7 +379,7 @@ async def test_a_wait_answers_once_the_ingest_has_stored_the_event(
     from activitylog.use_cases import live
 
     # Only the ingest's announcement can end the wait early: the database is not asked.
-    monkeypatch.setattr(live, "WAIT_CHECK_S", 60.0)
+    monkeypatch.setattr(live.hub, "WAIT_CHECK_S", 60.0)
     lead = "recWaitLead0001"
     note = event(1, leadAirtableId=lead, eventType="NOTE_ADDED", description="Called back")
     async with (
