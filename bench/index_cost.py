@@ -19,25 +19,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from bench_support import WORDS
 
 from activitylog.runtime.db import connect
 from activitylog.storage.activity_log import writes as activity_writes
 from activitylog_testing.databases import with_database
 
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-WORDS = [
-    "hello",
-    "quick",
-    "reminder",
-    "about",
-    "your",
-    "appointment",
-    "tomorrow",
-    "reply",
-    "yes",
-    "to",
-    "confirm",
-]
 
 
 def rows(n: int, leads: list[uuid.UUID]) -> list[tuple]:
