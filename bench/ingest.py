@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
+import psutil
 import redis.asyncio as aioredis
 from bench_support import WORDS
 
@@ -97,12 +98,27 @@ async def copy_ceiling(url: str, payloads: list[bytes]) -> float:
         await conn.execute("TRUNCATE lead_activity_log")
         await conn.execute("VACUUM ANALYZE lead_activity_log")
         columns = list(activity_writes.COLUMNS)
+        r = aioredis.Redis.from_url(REDIS)
+        try:
+            meter = await local_server_pids(conn, r)
+        finally:
+            await r.aclose()
+        cpu_before = meter.snapshot({"this process": [os.getpid()]})
         started = time.perf_counter()
         for i in range(0, len(records), 10_000):
             await conn.copy_records_to_table(
                 "lead_activity_log", records=records[i : i + 10_000], columns=columns
             )
         elapsed = time.perf_counter() - started
+        cpu_after = meter.snapshot({"this process": [os.getpid()]})
+        print(
+            "  COPY ceiling CPU per event (us): "
+            + ", ".join(
+                f"{k} {1e6 * (cpu_after[k] - cpu_before[k]) / len(records):.1f}"
+                for k in ("PostgreSQL", "this process")
+                if k in cpu_after
+            )
+        )
         await conn.execute("TRUNCATE lead_activity_log")
         return len(records) / elapsed
     finally:
@@ -236,6 +252,60 @@ async def followers_caught_up(url: str) -> float:
     return time.perf_counter() - started
 
 
+class CpuMeter:
+    """CPU seconds the run's processes spend: the workers (and the retry service), the
+    PostgreSQL server's processes and Redis's, when both servers run on this machine.
+
+    CPU time, unlike wall time, does not grow when other work shares the cores, so it is the
+    figure to compare between runs on a busy machine (wall time and ratios still need a quiet
+    one). A server on another machine is left out and shown as "n/a".
+    """
+
+    def __init__(self, pg_postmaster: int | None, redis_pid: int | None) -> None:
+        self.servers = {"PostgreSQL": pg_postmaster, "Redis": redis_pid}
+
+    @staticmethod
+    def _tree_seconds(pid: int) -> float:
+        # A server's exited children (PostgreSQL's backends) count into its cutime/cstime.
+        root = psutil.Process(pid)
+        total = sum(root.cpu_times()[:4])
+        for child in root.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += sum(child.cpu_times()[:2])
+        return total
+
+    def snapshot(self, procs: dict[str, list[int]]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, pid in self.servers.items():
+            if pid is not None:
+                with contextlib.suppress(psutil.Error):
+                    out[name] = self._tree_seconds(pid)
+        for name, pids in procs.items():
+            total = 0.0
+            for pid in pids:
+                with contextlib.suppress(psutil.Error):
+                    total += sum(psutil.Process(pid).cpu_times()[:2])
+            out[name] = total
+        return out
+
+
+async def local_server_pids(conn: asyncpg.Connection, r: aioredis.Redis) -> CpuMeter:
+    """The local PostgreSQL postmaster and redis-server, found through the connections."""
+    pg: int | None = None
+    with contextlib.suppress(asyncpg.PostgresError, OSError, ValueError):
+        directory = await conn.fetchval("SHOW data_directory")
+        pg = int(Path(directory, "postmaster.pid").read_text().split()[0])
+    if pg is not None and not psutil.pid_exists(pg):
+        pg = None
+    rd: int | None = int((await r.info("server"))["process_id"])
+    if rd is not None and not psutil.pid_exists(rd):
+        rd = None
+    return CpuMeter(pg, rd)
+
+
+CPU_FIGURES: list[dict[str, float]] = []
+
+
 async def end_to_end(
     url: str,
     payloads: list[bytes],
@@ -293,6 +363,11 @@ async def end_to_end(
             if await r.exists(stream) and await r.xinfo_groups(stream):
                 break
             await asyncio.sleep(0.05)
+        meter = await local_server_pids(conn, r)
+        roles = {"ingest workers": [p.pid for p in procs[:workers]]}
+        if followers:
+            roles["retry service"] = [procs[-1].pid]
+        cpu_before = meter.snapshot(roles)
         watching = asyncio.create_task(watch_followers(url, stop_watching, lags))
         started = time.perf_counter()
         await publish_from_another_process(stream, payloads, r)
@@ -307,10 +382,18 @@ async def end_to_end(
                 break
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - started
+        cpu_after = meter.snapshot(roles)
         stored = await count(conn)
         if stored != len(payloads):
             raise RuntimeError(f"stream drained but {stored:,} of {len(payloads):,} rows stored")
         print(f"  (publishing, by redis-cli --pipe, took {published:.2f}s of {elapsed:.2f}s)")
+        per_event = {k: 1e6 * (cpu_after[k] - cpu_before[k]) / stored for k in cpu_after}
+        CPU_FIGURES.append(per_event)
+        print(
+            "  CPU per event (us): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in per_event.items())
+            + f"; all {sum(per_event.values()):.1f}"
+        )
         if followers:
             behind = await followers_caught_up(url)
             stop_watching.set()
@@ -507,6 +590,12 @@ async def main() -> None:
             )
         if stages:
             stage_breakdown(stages, args.events * args.rounds)
+        if CPU_FIGURES:
+            medians = {k: statistics.median(f[k] for f in CPU_FIGURES) for k in CPU_FIGURES[0]}
+            print(
+                "CPU per event, medians of rounds (us): "
+                + ", ".join(f"{k} {v:.1f}" for k, v in medians.items())
+            )
         if args.end_to_end_only:
             median = statistics.median(e2es)
             print(f"end-to-end ({args.workers} ingest workers): {median:,.0f} events/s (median)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,14 @@ from activitylog.contract.times import iso
 
 # Fixed namespace for every UUIDv5 the product derives; changing it would change every id.
 EVENT_ID_NAMESPACE = uuid.UUID("81f0aa53-999f-4930-8946-01472274092f")
+_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
+
+
+def product_uuid5(name: str) -> uuid.UUID:
+    """`uuid.uuid5(EVENT_ID_NAMESPACE, name)`, without re-reading the namespace's bytes on
+    every call (a third of uuid5's time, and uuid5 was a tenth of a worker's CPU)."""
+    digest = hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
 
 
 def canonical_content(event: ActivityEvent) -> bytes:
@@ -32,14 +41,12 @@ def sms_fact_id(event: ActivityEvent) -> uuid.UUID | None:
     message = event.message
     if message is None:
         return None
-    return uuid.uuid5(
-        EVENT_ID_NAMESPACE, f"sms:{message.provider}:{message.message_id}:{event.event_type}"
-    )
+    return product_uuid5(f"sms:{message.provider}:{message.message_id}:{event.event_type}")
 
 
 def message_fact_id(provider: str, message_id: str, event_type: str) -> uuid.UUID:
     """The id `sms_fact_id` gives the fact `event_type` of one message (to find a send)."""
-    return uuid.uuid5(EVENT_ID_NAMESPACE, f"sms:{provider}:{message_id}:{event_type}")
+    return product_uuid5(f"sms:{provider}:{message_id}:{event_type}")
 
 
 def derive_event_id(
@@ -59,11 +66,11 @@ def derive_event_id(
     if (fact_id := sms_fact_id(event)) is not None:
         return fact_id
     if idempotency_key:
-        return uuid.uuid5(EVENT_ID_NAMESPACE, "idempotency-key:" + idempotency_key)
+        return product_uuid5("idempotency-key:" + idempotency_key)
     if event.timestamp is not None or event.execution_id is not None:
-        return uuid.uuid5(EVENT_ID_NAMESPACE, "event:" + canonical_content(event).decode())
+        return product_uuid5("event:" + canonical_content(event).decode())
     if fallback_key:
-        return uuid.uuid5(EVENT_ID_NAMESPACE, "delivery:" + fallback_key)
+        return product_uuid5("delivery:" + fallback_key)
     return uuid.uuid4()
 
 

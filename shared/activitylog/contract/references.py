@@ -41,6 +41,7 @@ _NON_DIGITS = re.compile(r"\D")
 # a North American number (10 digits, or 11 starting with 1). The schemas state the same.
 PHONE_PATTERN = r"^[ ().-]*(\+[ ().-]*(\d[ ().-]*){10,15}|(1[ ().-]*)?(\d[ ().-]*){10})$"
 _PHONE_RE = re.compile(PHONE_PATTERN)
+_E164_RE = re.compile(r"\+[1-9]\d{9,14}")
 # E.164 allows at most 15 digits; fewer than 10 is no subscriber number anywhere we send.
 _MIN_DIGITS, _MAX_DIGITS = 10, 15
 # No blank, control character or second @ (the schemas state the same; NUL is refused).
@@ -69,6 +70,8 @@ def e164(text: str) -> str:
     any other digit string is ambiguous, and a guessed country would file it under
     someone else's number.
     """
+    if _E164_RE.fullmatch(text):
+        return text  # already as stored: the usual case, without the general pattern's cost
     if not _PHONE_RE.fullmatch(text):
         raise ValueError(
             f"{text!r} is not a phone number: 10 digits (North American) or E.164 "

@@ -5,7 +5,8 @@ A row's place is (tx, position): the id of the transaction that stored it and a 
 drawn on insert. Numbers are drawn before their transactions commit, so reading "every row
 above the last position" would skip a row that commits after a higher one was read. A
 follower therefore reads only rows whose transaction id is below the oldest transaction
-still running (`pg_snapshot_xmin`): those transactions have ended, so their rows are all
+still running that could write the log (`pg_snapshot_xmin`, leaving out other databases'
+sessions: storage.log_followers.HORIZON_TX): those transactions have ended, so their rows are all
 visible or never will be, and every transaction still to commit a row has a higher id. It
 reads them in (tx, position) order from its cursor on, and moves the cursor in the same
 transaction as it applies them: each row is taken in exactly once, in any interleaving.

@@ -99,14 +99,19 @@ async def fetch_facts(
 
 
 async def save_facts(conn: asyncpg.Connection, facts: list[Facts]) -> None:
-    """Write facts as they now are (the caller holds their leads' locks)."""
+    """Write facts as they now are (the caller holds their leads' locks).
+
+    One statement over an array of the table's own row type: the follower writes hundreds of
+    facts per step, and a statement per fact was a third of its database time.
+    """
     if not facts:
         return
     facts = sorted(facts, key=lambda f: (f.lead_id, f.campaign))
-    placeholders = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
-    await conn.executemany(
+    await conn.execute(
         f"""
-        INSERT INTO lead_campaign_facts AS f ({", ".join(COLUMNS)}) VALUES ({placeholders})
+        INSERT INTO lead_campaign_facts AS f ({", ".join(COLUMNS)})
+        SELECT {", ".join(f"r.{c}" for c in COLUMNS)}
+        FROM unnest($1::lead_campaign_facts[]) AS r
         ON CONFLICT (lead_id, campaign) DO UPDATE SET
             {", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[2:])}
         """,

@@ -2,8 +2,8 @@
 of some events are stored, a reply's message; the "stored" channel the ingest announces on.
 
 A row's place in the log is (tx, position) (migration 0017, `activitylog.domain.followers`).
-Live readers keep a horizon: every row of a transaction below `pg_snapshot_xmin` is visible
-or never will be, so rows above the horizon are all a reader still has to look at; the
+Live readers keep a horizon (`log_followers.HORIZON_TX`): every row of a transaction below
+it is visible or never will be, so rows above the horizon are all a reader still has to look at; the
 rows it has seen above it are remembered by the caller (use_cases.live), not re-sent.
 """
 
@@ -20,6 +20,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from activitylog.domain.followers import LogPlace
+from activitylog.storage.log_followers import HORIZON_TX
 
 # Every column a read of the log returns (the API's views and the UI's rows take theirs),
 # with the lead's as the admin browser reads them, and the row's place in the log.
@@ -110,7 +111,7 @@ def place_of(row: asyncpg.Record) -> LogPlace:
 
 async def horizon(conn: asyncpg.Connection) -> LogPlace:
     """Where a reader starting now begins: before the oldest transaction still running."""
-    xmin = await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+    xmin = await conn.fetchval(f"SELECT {HORIZON_TX}::text::bigint")
     return LogPlace(int(xmin), 0)
 
 
@@ -129,7 +130,7 @@ async def tail(conn: asyncpg.Connection, after: LogPlace, scope: Scope, limit: i
     values.append(limit)
     sql = f"""
         SELECT h.horizon_tx, r.*
-        FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon_tx) AS h
+        FROM (SELECT {HORIZON_TX}::text::bigint AS horizon_tx) AS h
         LEFT JOIN LATERAL (
             SELECT {_COLUMNS}
             FROM lead_activity_log AS a JOIN leads AS l ON l.id = a.lead_id

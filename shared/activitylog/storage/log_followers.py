@@ -32,8 +32,23 @@ def after_cursor(follower: Follower, a: str = "a") -> str:
     )
 
 
+# The horizon (xid8): every transaction below it that could write this database's log has
+# ended. It is the statement snapshot's oldest transaction still running, leaving out the
+# ones that sessions of other databases are running: they cannot write here, and one long
+# transaction elsewhere on the server (a dump, a bulk load) would otherwise stall every
+# follower. An id that `pg_stat_activity` no longer shows (it ended after the snapshot, or
+# is a prepared transaction) is kept, so the horizon errs only towards waiting.
+# `backend_xid` is 32 bits: running ids are within 2^31 of one another, so the low bits of
+# the snapshot's xid8 name the same transaction.
+HORIZON_TX = """(SELECT least(pg_snapshot_xmax(snap), (
+        SELECT min(x) FROM pg_snapshot_xip(snap) AS x
+        WHERE (x::text::bigint % 4294967296)::text NOT IN (
+            SELECT backend_xid::text FROM pg_stat_activity
+            WHERE backend_xid IS NOT NULL AND datname IS NOT NULL
+              AND datname <> current_database())))
+    FROM pg_current_snapshot() AS snap)"""
 # ... and of those, the ones it may take in now: their transactions have all ended.
-ENDED = "a.tx < pg_snapshot_xmin(pg_current_snapshot())"
+ENDED = f"a.tx < {HORIZON_TX}"
 
 
 async def _ensure(conn: asyncpg.Connection) -> None:
@@ -109,9 +124,7 @@ async def reset_to_horizon(conn: asyncpg.Connection, follower: Follower) -> int:
     """Put the cursor where a rebuild counting every row of an ended transaction leaves it:
     before the oldest transaction still running. Returns that transaction id (the rebuild
     counts the rows below it). The caller holds the cursor and keeps writers out."""
-    horizon = int(
-        await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-    )
+    horizon = int(await conn.fetchval(f"SELECT {HORIZON_TX}::text::bigint"))
     await advance(conn, follower, LogPlace(horizon, 0), None)
     return horizon
 

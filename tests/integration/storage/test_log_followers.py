@@ -4,6 +4,7 @@ follower never skipping a row that commits late, and how far the followers trail
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -15,6 +16,10 @@ from activitylog.use_cases.counters import following
 from activitylog.use_cases.health import health_report
 from activitylog.use_cases.store_batch import store_batch
 from activitylog_testing.analytics_history import LATE_REPLY, THREE_MESSAGES, accepted
+from activitylog_testing.databases import empty_database
+
+if TYPE_CHECKING:
+    from conftest import Infra
 from activitylog_testing.polling import wait_for
 
 
@@ -103,3 +108,26 @@ async def test_health_counts_exactly_and_says_how_far_the_followers_trail(
 async def _lagging(pool: asyncpg.Pool, redis, settings) -> bool:
     report = await health_report(pool, redis, settings)
     return any("counters trail the log" in r for r in report["reasons"])
+
+
+async def test_a_transaction_open_in_another_database_does_not_hold_the_followers_back(
+    pool: asyncpg.Pool, infra: Infra
+) -> None:
+    """One server, several databases (a dump, another product): only this database's
+    transactions can write its log, so only they may hold its followers back."""
+    async with empty_database(infra.admin_url, "activitylog_elsewhere") as elsewhere_url:
+        elsewhere = await asyncpg.connect(elsewhere_url)
+        try:
+            open_elsewhere = elsewhere.transaction()
+            await open_elsewhere.start()
+            await elsewhere.execute("CREATE TABLE held (n int)")  # it has a transaction id now
+            assert await elsewhere.fetchval("SELECT pg_current_xact_id_if_assigned()") is not None
+            async with pool.acquire() as conn:
+                await store_batch(conn, accepted("recFollow0003", THREE_MESSAGES))
+                taken_in = await keeping.drain(conn)
+                assert taken_in == len(THREE_MESSAGES)
+                assert await following.step(conn) > 0
+                assert await log_followers.untaken(conn, Follower.COUNTERS) == 0
+            await open_elsewhere.rollback()
+        finally:
+            await elsewhere.close()

@@ -7,9 +7,18 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from activitylog.contract import references
 from activitylog.contract.events import MAX_EVENT_BYTES, InvalidEvent, parse_event, parse_event_json
-from activitylog.contract.identity import AcceptedEvent, derive_event_id
+from activitylog.contract.identity import (
+    EVENT_ID_NAMESPACE,
+    AcceptedEvent,
+    derive_event_id,
+    product_uuid5,
+)
+from activitylog.contract.references import e164, phone_key
 from activitylog.contract.taxonomy import CATEGORY_OF, CATEGORY_STYLE, LABEL_OF, Category, EventType
 
 BASE = {
@@ -298,3 +307,54 @@ def test_timezone_of_offset_does_not_change_identity() -> None:
         {**BASE, "timestamp": datetime(2026, 5, 4, 22, 5, 5, tzinfo=tz).isoformat()}
     )
     assert derive_event_id(utc) == derive_event_id(local)
+
+
+# -- the decode's shortcuts give the general rule's answers ------------------------------
+
+
+def _nested_metadata(depth: int, *, lists: bool) -> object:
+    """A value `depth` containers deep, alternating objects and lists when `lists`."""
+    value: object = {}
+    for level in range(depth - 1):
+        value = [value] if lists and level % 2 else {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("lists", [False, True])
+def test_the_depth_limit_holds_on_either_side_of_the_text_shortcut(lists: bool) -> None:
+    # metadata is level 1, so its key's value is at level 2: its innermost container sits at
+    # level depth + 1, and the walk refuses a container past level 32.
+    for depth, refused in ((30, False), (31, False), (32, True), (40, True)):
+        raw = orjson.dumps({**BASE, "metadata": {"k": _nested_metadata(depth, lists=lists)}})
+        if refused:
+            with pytest.raises(InvalidEvent, match="levels deep"):
+                parse_event_json(raw)
+        else:
+            parse_event_json(raw)
+        # The same value given as data, not text, gets the same answer from the walk.
+        data = orjson.loads(raw)
+        if refused:
+            with pytest.raises(InvalidEvent, match="levels deep"):
+                parse_event(data)
+        else:
+            parse_event(data)
+
+
+def test_brackets_inside_strings_only_cost_the_walk() -> None:
+    text = "{[" * 40
+    event = parse_event_json(orjson.dumps({**BASE, "description": text}))
+    assert event.description == text
+
+
+@given(st.text(max_size=300))
+def test_the_product_uuid5_is_uuid5(name: str) -> None:
+    assert product_uuid5(name) == uuid.uuid5(EVENT_ID_NAMESPACE, name)
+
+
+@given(st.from_regex(r"\+?[0-9 ().-]{8,20}", fullmatch=True))
+def test_the_e164_shortcut_gives_the_general_rule(text: str) -> None:
+    general = "+" + phone_key(text) if references._PHONE_RE.fullmatch(text) else None
+    try:
+        assert e164(text) == general
+    except ValueError:
+        assert general is None

@@ -147,17 +147,31 @@ def cohort_time(f: Facts) -> datetime:
     return f.sent_at[0] if f.sent_at else f.enrolled_at or f.first_at
 
 
+Cohort = tuple[uuid.UUID | None, str, date, str]  # client, campaign, week, source
+
+
+def _cohort(f: Facts) -> Cohort:
+    return (f.client_id, f.campaign, week_of(cohort_time(f)), f.source)
+
+
+def _keyed(cohort: Cohort, pairs: Counter[tuple[str, str, int]]) -> Counter[CountKey]:
+    """`pairs` (metric, dim, bucket → n) of one cohort as count keys, at every grain."""
+    client_id, campaign, week, source = cohort
+    out: Counter[CountKey] = Counter()
+    for (metric, dim, bucket), n in pairs.items():
+        if not n:
+            continue
+        for grain in GRAINS:
+            client = client_id if grain & CLIENT_KEPT else None
+            kept_source = source if grain & SOURCE_KEPT else ""
+            out[CountKey(grain, client, campaign, week, kept_source, metric, dim, bucket)] += n
+    return out
+
+
 def _counts(raw: Facts, lead_wide: Facts | None) -> Counter[CountKey]:
     """What one lead's facts in one campaign add to the counts, at every grain."""
     f = effective(raw, lead_wide)
-    week = week_of(cohort_time(f))
-    out: Counter[CountKey] = Counter()
-    for (metric, dim, bucket), n in _pair(f).items():
-        for grain in GRAINS:
-            client = f.client_id if grain & CLIENT_KEPT else None
-            source = f.source if grain & SOURCE_KEPT else ""
-            out[CountKey(grain, client, f.campaign, week, source, metric, dim, bucket)] += n
-    return out
+    return _keyed(_cohort(f), _pair(f))
 
 
 def _shared(lead_wide: Facts | None) -> tuple[Any, ...] | None:
@@ -200,8 +214,18 @@ def delta(before: Iterable[Facts], after: Iterable[Facts]) -> dict[CountKey, int
     for campaign in old.keys() | new.keys():
         if not every and old.get(campaign) == new.get(campaign):
             continue
-        if campaign in new:
-            change.update(_counts(new[campaign], wide_new))
-        if campaign in old:
-            change.subtract(_counts(old[campaign], wide_old))
+        after = effective(new[campaign], wide_new) if campaign in new else None
+        before = effective(old[campaign], wide_old) if campaign in old else None
+        if after is not None and before is not None and _cohort(after) == _cohort(before):
+            # The usual change (one more fact in the same cohort): the difference is taken
+            # before it is spread over the grains, so only what changed becomes keys (the
+            # fold spent most of its time building keys that cancelled out).
+            pairs = _pair(after)
+            pairs.subtract(_pair(before))
+            change.update(_keyed(_cohort(after), pairs))
+            continue
+        if after is not None:
+            change.update(_keyed(_cohort(after), _pair(after)))
+        if before is not None:
+            change.subtract(_keyed(_cohort(before), _pair(before)))
     return {key: n for key, n in change.items() if n}
