@@ -28,6 +28,8 @@ from activitylog.storage import replication
 
 log = get_logger("activitylog.replica")
 
+READS_APPLICATION_NAME = "activitylog-reads"
+
 
 class ReadRouting:
     """Holds the replica's pool and the latest check's choice; `pool()` is what a read route
@@ -70,6 +72,8 @@ class ReadRouting:
             acquire_timeout_s=s.api_db_acquire_timeout_s,
             fallback=self._primary,
             on_fallback=self._replica_failed,
+            # Names its sessions in the replica's pg_stat_activity (the operator's, the tests').
+            server_settings={"application_name": READS_APPLICATION_NAME},
         )
         self._task = asyncio.get_running_loop().create_task(self._run(), name="read-replica")
 
