@@ -126,7 +126,7 @@ def test_the_primary_allows_replication_and_the_replica_seeds_itself_from_it() -
     assert "-X stream" in basebackup
     # Seeded only into an empty volume; then the server itself, as the process.
     assert seed.index('[ ! -s "$PGDATA/PG_VERSION" ]') < seed.index("pg_basebackup")
-    assert seed.rstrip().endswith("exec postgres -c hot_standby=on")
+    assert seed.rstrip().endswith("exec postgres -c hot_standby=on -c hot_standby_feedback=on")
     assert "pg_is_in_recovery()" in replica["healthcheck"]["test"][-1]
     assert (
         env("cluster-postgres-replica")["PGPASSWORD"]
