@@ -3,6 +3,7 @@
 Usage: python bench/api.py [--events 1000000] [--leads 10000] [--clients 20] [--requests 1000]
                            [--rate 1000] [--seconds 20] [--post-rounds 3] [--workers 2]
                            [--with-ingest] [--wrk] [--database NAME] [--keep]
+                           [--reads-on primary|replica]
 
 Needs PostgreSQL and Redis (BENCH_DATABASE_URL / BENCH_REDIS_URL, else 127.0.0.1). Creates its
 own database (or reuses --database NAME when it already holds the events), loads leads and
@@ -11,6 +12,9 @@ with a minimal keep-alive client (so the figures are the server's, not a client 
 POST load comes from another process (this script in --loadgen mode): an open-loop
 generator sending at a fixed rate, latency measured from each request's scheduled time (no
 coordinated omission). `--wrk` adds wrk's closed-loop maximum throughput for POST.
+`--reads-on` runs on a PostgreSQL primary and streaming replica of its own (Debian's
+PostgreSQL 15, as root: activitylog_testing.pg_replica), the API's read routes on the one
+named (DATABASE_READ_URL), to compare the two on the same servers.
 """
 
 from __future__ import annotations
@@ -33,13 +37,15 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import asyncpg
+import httpx
 import orjson
 import redis.asyncio as aioredis
 from bench_support import FIRST, LAST, load_log
 
 from activitylog.contract.taxonomy import EventType
 from activitylog.use_cases.access.keys import generate_key, hash_key, key_prefix
-from activitylog_testing.databases import with_database
+from activitylog_testing import pg_replica
+from activitylog_testing.databases import database_url, with_database
 from activitylog_testing.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -301,13 +307,38 @@ async def wait_listening(port: int, timeout: float = 60) -> None:
 
 async def run(args: argparse.Namespace) -> None:
     name = args.database or f"bench_api_{uuid.uuid4().hex[:8]}"
+    if args.reads_on:
+        why = pg_replica.available()
+        if why:
+            raise SystemExit(f"--reads-on: {why}")
+        with pg_replica.primary_and_replica() as pair:
+            print(f"primary :{pair.primary_port}, replica :{pair.replica_port}")
+            async with with_database(pair.primary_url(), name) as url:
+                replica = database_url(pair.replica_url(), name)
+                await measure(args, name, url, replica if args.reads_on == "replica" else None)
+        return
     async with with_database(PG, name, keep=args.keep) as url:
         await measure(args, name, url)
     if args.keep:
         print(f"kept database {name} (reuse with --database {name})")
 
 
-async def measure(args: argparse.Namespace, name: str, url: str) -> None:
+async def reads_on_replica(port: int) -> None:
+    """Wait until the API's read routes read on the replica (its first checks passed)."""
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        while time.monotonic() < deadline:
+            ready = (await http.get("/health/ready")).json()
+            if ready.get("read_replica", {}).get("reads_on") == "replica":
+                print(f"reads on the replica, lag {ready['read_replica']['lag_s']} s")
+                return
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the API never read on the replica")
+
+
+async def measure(
+    args: argparse.Namespace, name: str, url: str, read_url: str | None = None
+) -> None:
     stream = f"bench-api-{uuid.uuid4().hex[:8]}:events"
     log = Path(tempfile.gettempdir()) / f"{stream.replace(':', '_')}.log"
     procs: list[subprocess.Popen[bytes]] = []
@@ -342,8 +373,12 @@ async def measure(args: argparse.Namespace, name: str, url: str) -> None:
             "API_WORKERS": str(args.workers),
             "LOG_LEVEL": "WARNING",
         }
+        if read_url:
+            env["DATABASE_READ_URL"] = read_url
         procs.append(start_process(["api"], env, log))
         await wait_listening(port)
+        if read_url:
+            await reads_on_replica(port)
         print(
             f"\n{events:,} events, {len(leads):,} leads; api pid {procs[0].pid} "
             f"({args.workers} worker(s)); {cpu_load()}"
@@ -467,7 +502,7 @@ async def measure(args: argparse.Namespace, name: str, url: str) -> None:
         )
         # This machine's speed drifts: several rounds, each its own generator process, and
         # the median p99 beside each round's figures.
-        p99s = []
+        p99s: list[float] = []
         for n in range(1, args.post_rounds + 1):
             result = subprocess.run(
                 [
@@ -492,7 +527,8 @@ async def measure(args: argparse.Namespace, name: str, url: str) -> None:
             )
             print("     ", summary(report["latencies_ms"]))
             print("      its 2 s warm-up:", summary(report["warmup_latencies_ms"]))
-        print(f"   median p99 of {len(p99s)} rounds: {statistics.median(p99s):.2f} ms")
+        if p99s:
+            print(f"   median p99 of {len(p99s)} rounds: {statistics.median(p99s):.2f} ms")
         redis = aioredis.Redis.from_url(REDIS)
         try:
             print(f"   stream length after: {await redis.xlen(stream):,}")
@@ -552,6 +588,11 @@ def main() -> None:
     parser.add_argument("--wrk", action="store_true")
     parser.add_argument("--database")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--reads-on",
+        choices=["primary", "replica"],
+        help="on a primary + streaming replica of its own; the read routes on the one named",
+    )
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)

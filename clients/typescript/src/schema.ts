@@ -409,7 +409,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** PostgreSQL and Redis answer; 503 otherwise */
+        /** PostgreSQL and Redis answer (and where reads go); 503 otherwise */
         get: operations["HealthReadyReady"];
         put?: never;
         post?: never;
@@ -745,12 +745,24 @@ export interface components {
             detail: string;
             since: string;
         };
+        /** ReadReplica */
+        ReadReplica: {
+            configured: boolean;
+            /** @enum {string} */
+            reads_on: "replica" | "primary";
+            state: string;
+            lag_s: number | null;
+            max_lag_s: number;
+            replay_paused: boolean | null;
+            checked_at: string | null;
+        };
         /** Readiness */
         Readiness: {
             /** @enum {string} */
             status: "ready" | "not ready";
             postgres: string;
             redis: string;
+            read_replica?: components["schemas"]["ReadReplica"];
         };
         /** ReplayOutcome */
         ReplayOutcome: {

@@ -17,6 +17,7 @@ from activitylog.runtime.db import close_pool, create_pool
 from activitylog.runtime.settings import Settings, get_settings
 from activitylog.storage.stream import redis_client
 from activitylog.use_cases.live import LiveHub
+from activitylog.use_cases.replica_reads import ReadRouting
 from activitylog_api import event_display
 from activitylog_api.auth import KeyVerifier, principal_of
 from activitylog_api.errors import EXCEPTION_HANDLERS, ApiError, bad_request
@@ -97,7 +98,10 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         offline_s=settings.api_key_offline_s,
     )
     app.state.key_verifier = verifier
-    app.state.services = ApiServices(settings, pool, redis, verifier)
+    # The read routes' replica (DATABASE_READ_URL), checked in the background; none: primary.
+    reads = ReadRouting(pool, settings)
+    await reads.start()
+    app.state.services = ApiServices(settings, pool, redis, verifier, reads)
     # What the ingest stores, told at once: read-your-writes waits and live streams
     # (routes/ingest.py, routes/live.py). Its own connection: a subscription blocks.
     live = LiveHub(redis_client(redis_url, socket_timeout=None), settings.activity_stream)
@@ -114,6 +118,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         undo_signals()
         await live.close()
         await verifier.close()
+        await reads.close()
         await redis.aclose()
         await close_pool(pool)
 

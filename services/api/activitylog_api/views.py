@@ -270,10 +270,25 @@ class HealthReport(TypedDict):
     reasons: list[str]
 
 
+class ReadReplica(TypedDict):
+    """Where the read routes read (only with DATABASE_READ_URL; docs/SCALING.md)."""
+
+    configured: bool
+    reads_on: Literal["replica", "primary"]
+    state: str
+    lag_s: float | None
+    max_lag_s: float
+    replay_paused: bool | None
+    checked_at: str | None
+
+
 class Readiness(TypedDict):
     status: Literal["ready", "not ready"]
     postgres: str
     redis: str
+    # With a read replica: its lag and where reads go. Its state never makes the API unready
+    # (reads fall back to the primary).
+    read_replica: NotRequired[ReadReplica]
 
 
 class Liveness(TypedDict):

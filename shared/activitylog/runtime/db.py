@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -76,14 +77,63 @@ async def close_pool(pool: asyncpg.Pool, timeout_s: float = 10.0) -> None:
 
 class _Pool(asyncpg.Pool):
     """A pool whose `acquire` (and so `fetch`, `execute`, …) waits at most
-    `acquire_timeout` for a connection, unless the caller passes its own timeout."""
+    `acquire_timeout` for a connection, unless the caller passes its own timeout; with a
+    `fallback`, a connection it cannot give (server down, timeout) comes from that pool."""
 
-    def __init__(self, *args: Any, acquire_timeout: float | None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        acquire_timeout: float | None,
+        fallback: asyncpg.Pool | None = None,
+        on_fallback: Callable[[BaseException], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.acquire_timeout = acquire_timeout
+        self.fallback = fallback
+        self.on_fallback = on_fallback
 
     def acquire(self, *, timeout: float | None = None) -> Any:  # asyncpg's context type
-        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+        own = super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+        if self.fallback is None:
+            return own
+        return _AcquireOrFallBack(own, self.fallback, timeout, self.on_fallback)
+
+
+class _AcquireOrFallBack:
+    """`async with`: a connection of the first pool, or of the fallback when the first pool
+    cannot give one (a failure once connected is the caller's, as with any pool)."""
+
+    def __init__(
+        self,
+        first: Any,
+        fallback: asyncpg.Pool,
+        timeout: float | None,
+        on_fallback: Callable[[BaseException], None] | None,
+    ) -> None:
+        self._first = first
+        self._fallback = fallback
+        self._timeout = timeout
+        self._on_fallback = on_fallback
+        self._used: Any = None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        try:
+            conn: asyncpg.Connection = await self._first.__aenter__()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            if self._on_fallback is not None:
+                self._on_fallback(exc)
+        else:
+            self._used = self._first
+            return conn
+        self._used = self._fallback.acquire(timeout=self._timeout)
+        fallback_conn: asyncpg.Connection = await self._used.__aenter__()
+        return fallback_conn
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._used.__aexit__(*exc_info)
 
 
 async def create_pool(
@@ -94,16 +144,22 @@ async def create_pool(
     connect_timeout_s: float = 60.0,
     statement_timeout_s: float | None = 60.0,
     acquire_timeout_s: float | None = None,
+    fallback: asyncpg.Pool | None = None,
+    on_fallback: Callable[[BaseException], None] | None = None,
     **kwargs: Any,
 ) -> asyncpg.Pool:
     """A pool whose connections carry the JSON codecs; callers close it. The timeouts bound
-    connecting, each statement, and the wait for a pooled connection."""
+    connecting, each statement, and the wait for a pooled connection; a connection it cannot
+    give comes from `fallback` when set (a replica's pool falls back to the primary's), and
+    `on_fallback` hears why."""
     # asyncpg.create_pool takes no acquire timeout, so the pool is built as it builds it. The
     # acquire timeout also bounds the release of a connection whose statement timed out
     # (asyncpg waits for the cancellation), which a hung server would otherwise make endless.
     pool = _Pool(
         dsn,
         acquire_timeout=acquire_timeout_s,
+        fallback=fallback,
+        on_fallback=on_fallback,
         min_size=min_size,
         max_size=max_size,
         max_queries=50_000,

@@ -78,6 +78,15 @@ WATCH_RATE_DROPS = Gauge(
     "Sources whose last hour fell below their 4-week same-hour median's fraction",
     ["rule"],
 )
+READ_REPLICA_LAG = Gauge(
+    "activitylog_read_replica_lag_seconds",
+    "How far the read replica is behind the primary at most (docs/SCALING.md's rule; NaN: "
+    "unknown, the replica unreachable)",
+)
+READS_ON_REPLICA = Gauge(
+    "activitylog_reads_on_replica",
+    "1 while the read routes go to the replica, 0 while they go to the primary",
+)
 
 
 def serve_metrics(port: int) -> None:

@@ -124,6 +124,15 @@ class Settings(BaseSettings):
     lead_sync_table: str = "leads"
     lead_sync_columns: str = ""
 
+    # Reads on a streaming replica (docs/SCALING.md). Empty: every read is on the primary.
+    # The read routes use it while it is at most DATABASE_READ_MAX_LAG_S behind, checked
+    # every DATABASE_READ_CHECK_S, each check and each connection to it bounded by
+    # DATABASE_READ_TIMEOUT_S; otherwise, and whenever it cannot serve, the primary.
+    database_read_url: str | None = None
+    database_read_max_lag_s: float = Field(default=5.0, gt=0)
+    database_read_check_s: float = Field(default=1.0, gt=0)
+    database_read_timeout_s: float = Field(default=1.0, gt=0)
+
     # Operations.
     database_pool_min: int = Field(default=1, ge=0)
     database_pool_max: int = Field(default=10, ge=1)

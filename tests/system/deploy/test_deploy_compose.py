@@ -25,7 +25,10 @@ from activitylog.runtime.settings import Settings
 COMPOSE_DATA = load_compose()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE_DATA["services"]
 APP = app_services(COMPOSE_DATA)
-LONG_RUNNING = [name for name in SERVICES if name != "migrate"]
+# Every service but the one-shots (migrations, forming the Redis Cluster).
+LONG_RUNNING = [name for name, svc in SERVICES.items() if svc.get("restart") != "no"]
+# Settings the Redis Cluster work adds (issue 27); the cluster profile sets them already.
+CLUSTER_STREAM_SETTINGS = {"REDIS_CLUSTER_NODES", "ACTIVITY_STREAM_SHARDS", "REDIS_WAIT_REPLICAS"}
 
 # Variables the official images document (postgres, redis, and the monitoring exporters).
 IMAGE_VARIABLES = {
@@ -44,6 +47,11 @@ IMAGE_VARIABLES = {
     "postgres-exporter": {"DATA_SOURCE_NAME", "DATA_SOURCE_URI", "DATA_SOURCE_USER"},
     "alertmanager": set(),
     "grafana": {"GF_SECURITY_ADMIN_PASSWORD", "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"},
+    # The cluster profile: the same images, the replica's password for pg_basebackup.
+    **{f"cluster-redis-{i}": set() for i in range(1, 7)},
+    "cluster-redis-init": set(),
+    "cluster-postgres": {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"},
+    "cluster-postgres-replica": {"PGPASSWORD"},
 }
 
 
@@ -102,7 +110,7 @@ def test_the_image_entrypoint_is_the_cli_the_commands_belong_to() -> None:
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_every_environment_variable_is_a_real_setting(name: str) -> None:
     names = set(environment(SERVICES[name]))
-    allowed = SETTINGS if name in APP else IMAGE_VARIABLES[name]
+    allowed = SETTINGS | CLUSTER_STREAM_SETTINGS if name in APP else IMAGE_VARIABLES[name]
     assert names <= allowed, f"{name} sets variables nothing reads: {sorted(names - allowed)}"
 
 
@@ -202,7 +210,13 @@ def test_redis_keeps_what_it_accepted() -> None:
 
 
 def test_no_host_port_for_the_databases() -> None:
-    for name in ("postgres", "redis"):
+    servers = [
+        n
+        for n, svc in SERVICES.items()
+        if with_defaults(svc["image"]).startswith(("postgres:", "redis:"))
+    ]
+    assert len(servers) == 2 + 6 + 1 + 2  # the stack's two, and the cluster profile's
+    for name in servers:
         assert "ports" not in SERVICES[name], f"{name} stays on the compose network"
 
 

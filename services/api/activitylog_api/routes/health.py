@@ -46,7 +46,7 @@ async def _check(probe: Any, limit_s: float) -> str:
 
 @get(
     "/health/ready",
-    summary="PostgreSQL and Redis answer; 503 otherwise",
+    summary="PostgreSQL and Redis answer (and where reads go); 503 otherwise",
     tags=["health"],
     responses={
         503: ResponseSpec(Readiness, description="Not ready", generate_examples=False),
@@ -60,7 +60,13 @@ async def ready(services: NamedDependency[ApiServices]) -> Response[Readiness]:
         _check(services.redis.ping(), timeout),
     )
     ok = postgres == "ok" and redis == "ok"
-    body = {"status": "ready" if ok else "not ready", "postgres": postgres, "redis": redis}
+    body: dict[str, Any] = {
+        "status": "ready" if ok else "not ready",
+        "postgres": postgres,
+        "redis": redis,
+    }
+    if services.reads.configured:
+        body["read_replica"] = services.reads.report()
     if not ok:
         return Response(body, status_code=503, headers=_retry_after(services))
     return Response(body, status_code=200)

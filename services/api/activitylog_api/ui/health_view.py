@@ -16,6 +16,7 @@ async def health_for_page(services: ApiServices) -> dict[str, Any]:
     report = await health_report(services.pool, services.redis, services.settings)
     last = report.get("last_event")
     report["last_event_at"] = datetime.fromisoformat(last) if last else None
+    report["read_replica"] = services.reads.report()
     for silent in report.get("silent_sources", []):
         seen = silent["last_event"]
         silent["last_event_at"] = datetime.fromisoformat(seen) if seen else None
