@@ -19,6 +19,20 @@ from activitylog.contract.references import phone_key
 
 _NON_HEX = re.compile(r"[^0-9a-f]")
 
+# The rule in words, for the AsyncAPI document and producers (docs/CONTRACT.md §4).
+SHARD_RULE = (
+    "With ACTIVITY_STREAM_SHARDS=N above 1 the stream is N keys: the configured name with "
+    "`{k}:` put before its last part (`activity:events` → `activity:{0}:events` … "
+    "`activity:{N-1}:events`). Publish an event to shard k = CRC-32 (IEEE, as zlib.crc32) of "
+    "its lead reference as UTF-8, mod N. The lead reference is the first the event names of: "
+    "`leadAirtableId` as sent; `leadId` lower-cased, keeping its hex digits only (the last "
+    "32); `leadPhone` as its digits 0-9, with 1 put first when there are 10 and it is not "
+    "written with `+`; `leadEmail` lower-cased; else the empty text (shard 0). One lead "
+    "named one way thus stays on one shard, in order. Any shard is still stored exactly "
+    "once: the rule only keeps a lead's events in their order. With one shard, the key is "
+    "the configured name itself."
+)
+
 
 def shard_keys(stream: str, shards: int) -> list[str]:
     """The stream's keys: `[stream]` itself for one shard, else one hash-tagged key a shard."""
