@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activitylog.contract.shards import shard_keys
@@ -141,15 +141,18 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "console"
 
+    @model_validator(mode="after")
+    def _cluster_url(self) -> Settings:
+        # REDIS_CLUSTER_NODES is another spelling of a `redis+cluster://` REDIS_URL.
+        if not self.redis_url and self.redis_cluster_nodes:
+            self.redis_url = f"redis+cluster://{self.redis_cluster_nodes}"
+        return self
+
     def servers(self) -> tuple[str, str]:
-        """DATABASE_URL and REDIS_URL (REDIS_CLUSTER_NODES as a `redis+cluster://` URL), which
-        every service needs; a clear error if unset."""
-        redis_url = self.redis_url or (
-            f"redis+cluster://{self.redis_cluster_nodes}" if self.redis_cluster_nodes else None
-        )
-        if not self.database_url or not redis_url:
+        """DATABASE_URL and REDIS_URL, which every service needs; a clear error if unset."""
+        if not self.database_url or not self.redis_url:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (or use `activitylog up`)")
-        return self.database_url, redis_url
+        return self.database_url, self.redis_url
 
     def stream_keys(self) -> list[str]:
         """The stream's keys, one a shard (just ACTIVITY_STREAM with one shard)."""

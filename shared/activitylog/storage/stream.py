@@ -62,7 +62,9 @@ def cluster_nodes(url: str) -> list[tuple[str, int]]:
     netloc = urlsplit(url).netloc.rpartition("@")[2]
     nodes = []
     for item in netloc.split(","):
-        host, _, port = item.strip().rpartition(":")
+        host, colon, port = item.strip().rpartition(":")
+        if not colon:
+            host, port = port, ""
         nodes.append((host or "127.0.0.1", int(port or 6379)))
     return nodes
 
