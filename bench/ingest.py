@@ -359,6 +359,9 @@ async def end_to_end(
                 for name, v in sorted(lags.items())
             )
             print(f"  followers caught up {behind:.2f}s after the last commit; lag: {figures}")
+        else:
+            stop_watching.set()
+            await watching  # before the database goes
         return len(payloads) / elapsed
     finally:
         stop_watching.set()

@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 
 from activitylog.runtime.cancellation import reraise_if_cancelling
 from activitylog.runtime.logs import get_logger
+from activitylog.storage.stream import REDIS_OUTAGES
 
 log = get_logger("activitylog.lease")
 
@@ -210,7 +211,7 @@ class ConsumerLease:
             try:
                 if not await self._renew(keys=[key], args=[self._value, self._ttl_ms]):
                     log.warning("consumer lease taken by another process", consumer=self.name)
-            except (ConnectionError, OSError, aioredis.RedisError) as exc:
+            except (aioredis.RedisError, *REDIS_OUTAGES) as exc:
                 reraise_if_cancelling()
                 log.warning("could not renew consumer lease", error=repr(exc))
 
@@ -313,7 +314,7 @@ class ShardLeases:
 
     async def leave(self) -> None:
         """Give up every lease and the membership (bounded: an unanswered one lapses)."""
-        with contextlib.suppress(aioredis.RedisError, OSError, TimeoutError):
+        with contextlib.suppress(aioredis.RedisError, TimeoutError, *REDIS_OUTAGES):
             async with asyncio.timeout(_RELEASE_TIMEOUT_S):
                 await self._script(
                     keys=[self.key],

@@ -32,8 +32,9 @@ SHARDS = 4
 
 @contextmanager
 def workers(
-    settings: Settings, logs: Path, names: list[str]
+    settings: Settings, logs: Path, names: list[str], codes: dict[str, int]
 ) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    """`activitylog ingest` processes; on leaving, SIGTERM, their exit codes in `codes`."""
     procs = {
         name: spawn(["ingest"], settings, log_path=logs / f"{name}.log", INGEST_CONSUMER=name)
         for name in names
@@ -41,8 +42,7 @@ def workers(
     try:
         yield procs
     finally:
-        codes = {name: stop_process(proc) for name, proc in procs.items()}
-        (logs / "exit-codes.txt").write_text(repr(codes))
+        codes.update({name: stop_process(proc) for name, proc in procs.items()})
 
 
 async def owners(redis, settings: Settings) -> list[str]:
@@ -99,7 +99,8 @@ async def post_until_accepted(http: httpx.AsyncClient, n: int, statuses: Counter
 async def test_api_and_raw_events_reach_postgres_once_across_four_shards(
     cluster_settings: Settings, cluster_redis, pool, ingest_key: str, artifacts: Path
 ) -> None:
-    with workers(cluster_settings, artifacts, ["w-a", "w-b"]):
+    codes: dict[str, int] = {}
+    with workers(cluster_settings, artifacts, ["w-a", "w-b"], codes):
         await wait_for(
             lambda: _fair(cluster_redis, cluster_settings), timeout=60, message="two shards each"
         )
@@ -120,6 +121,7 @@ async def test_api_and_raw_events_reach_postgres_once_across_four_shards(
         await raw_xadd(cluster_redis, cluster_settings, range(300, 600))
         await wait_for(lambda: all_stored_once(pool, range(600)), timeout=90, message="600 once")
         await wait_for(lambda: drained(cluster_redis, cluster_settings), message="drained")
+    assert codes == {"w-a": 0, "w-b": 0}  # SIGTERM: each drained its shards and left
 
 
 async def _fair(redis, settings: Settings) -> bool:
@@ -130,7 +132,8 @@ async def test_a_sigkilled_workers_shards_move_to_the_other_and_nothing_is_lost(
     cluster_settings: Settings, cluster_redis, pool, artifacts: Path
 ) -> None:
     settings = cluster_settings.model_copy(update={"ingest_batch_size": 50})
-    with workers(settings, artifacts, ["w-a", "w-b"]) as procs:
+    codes: dict[str, int] = {}
+    with workers(settings, artifacts, ["w-a", "w-b"], codes) as procs:
         await wait_for(
             lambda: _fair(cluster_redis, settings), timeout=60, message="two shards each"
         )
@@ -155,6 +158,7 @@ async def test_a_sigkilled_workers_shards_move_to_the_other_and_nothing_is_lost(
         await wait_for(lambda: drained(cluster_redis, settings), timeout=60, message="drained")
         (artifacts / "takeover.txt").write_text(f"{took_over_s:.2f}s")
         assert procs["w-a"].poll() is None
+    assert codes == {"w-a": 0, "w-b": -9}
 
 
 async def _produce_raw(redis, settings: Settings, numbers: range) -> None:
@@ -177,7 +181,8 @@ async def test_a_sigkilled_master_fails_over_and_every_acknowledged_event_is_sto
     total = 1_200
     statuses: Counter[int] = Counter()
     answers: dict[int, int] = {}
-    with workers(settings, artifacts, ["w-a", "w-b"]):
+    codes: dict[str, int] = {}
+    with workers(settings, artifacts, ["w-a", "w-b"], codes):
         await wait_for(
             lambda: _fair(cluster_redis, settings), timeout=60, message="two shards each"
         )
@@ -206,3 +211,4 @@ async def test_a_sigkilled_master_fails_over_and_every_acknowledged_event_is_sto
     assert set(answers.values()) <= {201, 202}
     assert statuses[202] >= 300
     assert victim not in cluster.live_ports()
+    assert codes == {"w-a": 0, "w-b": 0}  # the workers rode out the failover
