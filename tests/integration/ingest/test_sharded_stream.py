@@ -10,7 +10,7 @@ import functools
 import orjson
 
 from activitylog.contract.shards import shard_of_payload
-from activitylog.domain.shard_plan import plan_shards
+from activitylog.domain.shard_plan import moves, plan_shards
 from activitylog.ingest.lease import ShardLeases
 from activitylog.runtime.settings import Settings
 from activitylog.storage.stream import sharded_stats
@@ -103,3 +103,32 @@ async def test_two_workers_share_four_shards_and_store_api_and_raw_events_once(
 def test_the_plan_the_workers_follow_gives_each_two() -> None:
     plan = plan_shards(SHARDS, {"shard-a", "shard-b"}, {})
     assert sorted(len(v) for v in plan.values()) == [2, 2]
+
+
+async def test_a_lapsed_workers_shards_go_to_the_living_and_a_newcomer_gets_its_share(
+    settings: Settings, redis
+) -> None:
+    def worker(name: str) -> ShardLeases:
+        return ShardLeases(redis, settings.activity_stream, name, SHARDS, 0.5)
+
+    async def follow_plan(leases: ShardLeases) -> frozenset[int]:
+        """One step of what ShardedIngest does: renew, then take and give up as planned."""
+        state = await leases.step()
+        take, drop = moves(
+            leases.name, plan_shards(SHARDS, state.members, state.holders), state.holders
+        )
+        return leases.held(await leases.step(take=take, drop=drop))
+
+    a, b = worker("a"), worker("b")
+    assert await follow_plan(a) == frozenset(range(SHARDS))  # alone: every shard
+    await follow_plan(b)  # b joins: a must give up two before b can take them
+    assert len(await follow_plan(a)) == 2
+    assert await follow_plan(b) == frozenset(range(SHARDS)) - await follow_plan(a)
+
+    async def b_holds_all() -> bool:  # a stops renewing, as a killed worker does
+        return await follow_plan(b) == frozenset(range(SHARDS))
+
+    await wait_for(b_holds_all, timeout=10, interval=0.1, message="a's shards moved to b")
+    assert (await b.view()).members == {"b"}
+    await b.leave()
+    assert (await a.view()).holders == {}
