@@ -1,6 +1,9 @@
 """Ingest benchmark: end-to-end events/s vs the COPY ceiling and a naive one-row-per-message floor.
 
 Usage: python bench/ingest.py [--events 200000] [--workers 2] [--naive-events 20000]
+       python bench/ingest.py --shards 4 [--cluster]: end-to-end on one stream key, on N
+       shards of the same Redis and (--cluster) on N shards of a local Redis Cluster of 3
+       masters and 3 replicas it starts itself, in turn, each round.
 Needs PostgreSQL and Redis (BENCH_DATABASE_URL / BENCH_REDIS_URL, else 127.0.0.1); creates
 and drops its own database and stream.
 """
@@ -32,15 +35,17 @@ from bench_support import WORDS
 
 from activitylog.contract.events import parse_event_json
 from activitylog.contract.identity import AcceptedEvent
+from activitylog.contract.shards import shard_keys, shard_of_payload
 from activitylog.contract.stream_format import entry_time
 from activitylog.domain.followers import lag_seconds
 from activitylog.runtime import db
 from activitylog.storage import log_followers
 from activitylog.storage.activity_log import writes as activity_writes
 from activitylog.storage.log_followers import Follower
-from activitylog.storage.stream import publish, stream_stats
+from activitylog.storage.stream import publish, redis_client, sharded_stats
 from activitylog.use_cases.store_batch import store_batch
 from activitylog_testing.databases import with_database
+from activitylog_testing.redis_cluster import LocalRedisCluster, local_redis_cluster
 
 REPO = Path(__file__).resolve().parent.parent
 # The workers, as `activitylog ingest` and `activitylog retry` run them.
@@ -195,7 +200,7 @@ def resp_xadds(stream: str, payloads: list[bytes]) -> bytes:
 
 
 async def publish_from_another_process(
-    stream: str, payloads: list[bytes], r: aioredis.Redis
+    stream: str, payloads: list[bytes], r: aioredis.Redis, *, url: str = REDIS
 ) -> None:
     """Producers are other programs: `redis-cli --pipe` (C) publishes without taking the
     workers' CPU the way a Python publisher in this process would; redis-py if it is missing."""
@@ -203,7 +208,7 @@ async def publish_from_another_process(
         for i in range(0, len(payloads), 5000):
             await publish(r, stream, payloads[i : i + 5000])
         return
-    parts = urlsplit(REDIS)
+    parts = urlsplit(url)
     proc = await asyncio.create_subprocess_exec(
         "redis-cli",
         "-h",
@@ -219,6 +224,30 @@ async def publish_from_another_process(
     await proc.communicate(resp_xadds(stream, payloads))
     if proc.returncode != 0:
         raise RuntimeError("redis-cli --pipe failed")
+
+
+async def publish_sharded(
+    keys: list[str],
+    payloads: list[bytes],
+    r: aioredis.Redis,
+    cluster: LocalRedisCluster | None,
+) -> None:
+    """Each payload to its lead's shard (contract.shards), one `redis-cli --pipe` a shard, at
+    once; on a cluster each to the master that holds its shard's slot."""
+    by_shard: dict[int, list[bytes]] = {}
+    for payload in payloads:
+        by_shard.setdefault(shard_of_payload(orjson.loads(payload), len(keys)), []).append(payload)
+    await asyncio.gather(
+        *(
+            publish_from_another_process(
+                keys[shard],
+                shard_payloads,
+                r,
+                url=f"redis://127.0.0.1:{cluster.master_of(keys[shard])}/0" if cluster else REDIS,
+            )
+            for shard, shard_payloads in by_shard.items()
+        )
+    )
 
 
 async def watch_followers(url: str, stop: asyncio.Event, lags: dict[str, list[float]]) -> None:
@@ -314,6 +343,8 @@ async def end_to_end(
     *,
     stages: str = "",
     followers: bool = True,
+    shards: int = 1,
+    cluster: LocalRedisCluster | None = None,
 ) -> float:
     """Real `activitylog ingest` processes; time from first XADD to the last commit.
 
@@ -321,15 +352,19 @@ async def end_to_end(
     and the analytics (they follow the log); the time they need after the last commit to
     take everything in, and how far they trailed meanwhile, are printed. With `stages` (a
     path prefix), each worker writes its per-stage seconds there on exit
-    (activitylog.runtime.stages)."""
+    (activitylog.runtime.stages). With `shards`, the stream is that many keys; with
+    `cluster`, on that Redis Cluster."""
     stream = f"bench:{uuid.uuid4().hex[:8]}:events"
+    keys = shard_keys(stream, shards)
+    redis_url = cluster.url if cluster else REDIS
     env = (
         os.environ
         | ({"ACTIVITYLOG_STAGE_PROFILE": stages} if stages else {})
         | {
             "DATABASE_URL": url,
-            "REDIS_URL": REDIS,
+            "REDIS_URL": redis_url,
             "ACTIVITY_STREAM": stream,
+            "ACTIVITY_STREAM_SHARDS": str(shards),
             "INGEST_GROUP": "ingest",
             "INGEST_BATCH_SIZE": str(batch),
             "LOG_LEVEL": "WARNING",
@@ -354,13 +389,14 @@ async def end_to_end(
         )
     lags: dict[str, list[float]] = {}
     stop_watching = asyncio.Event()
-    r = aioredis.Redis.from_url(REDIS)
+    r = redis_client(redis_url)
     conn = await asyncpg.connect(url)
     try:
-        # Let the workers create the group and block on an empty stream first.
+        # Let the workers create the groups and block on empty streams first.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if await r.exists(stream) and await r.xinfo_groups(stream):
+            ready = [await r.exists(k) and await r.xinfo_groups(k) for k in keys]
+            if all(ready):
                 break
             await asyncio.sleep(0.05)
         meter = await local_server_pids(conn, r)
@@ -370,12 +406,15 @@ async def end_to_end(
         cpu_before = meter.snapshot(roles)
         watching = asyncio.create_task(watch_followers(url, stop_watching, lags))
         started = time.perf_counter()
-        await publish_from_another_process(stream, payloads, r)
+        if shards == 1 and cluster is None:
+            await publish_from_another_process(stream, payloads, r)
+        else:
+            await publish_sharded(keys, payloads, r, cluster)
         published = time.perf_counter() - started
         # Workers acknowledge only after commit, so a drained group means all committed.
         # Polling Redis, not count(*), keeps the watcher from eating the workers' CPU.
         while True:
-            stats = await stream_stats(r, stream, "ingest")
+            stats = await sharded_stats(r, keys, "ingest")
             # Everything is published by now; acknowledged entries may already be trimmed,
             # so the stream's length is no measure of progress.
             if stats.lag == 0 and stats.pending == 0:
@@ -403,6 +442,9 @@ async def end_to_end(
                 for name, v in sorted(lags.items())
             )
             print(f"  followers caught up {behind:.2f}s after the last commit; lag: {figures}")
+        else:
+            stop_watching.set()
+            await watching  # before the database goes
         return len(payloads) / elapsed
     finally:
         stop_watching.set()
@@ -410,7 +452,8 @@ async def end_to_end(
             p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(30)
-        await r.delete(stream)
+        for key in keys:
+            await r.delete(key)
         await r.aclose()
         await conn.close()
 
@@ -514,7 +557,21 @@ async def main() -> None:
         action="store_true",
         help="per-stage timings of the workers (and pg_stat_statements where the server has it)",
     )
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="compare end-to-end on one stream key with N shards (ACTIVITY_STREAM_SHARDS)",
+    )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="with --shards: also on a local Redis Cluster (3 masters, 3 replicas) it starts",
+    )
     args = parser.parse_args()
+    if args.shards > 1:
+        await shard_rounds(args)
+        return
     stages = str(Path(tempfile.mkdtemp(prefix="ingest-stages-")) / "stages") if args.stages else ""
 
     async with with_database(PG, f"activitylog_bench_{uuid.uuid4().hex[:8]}") as url:
@@ -618,6 +675,49 @@ async def main() -> None:
         print(f"  median of the rounds' ratios     = {statistics.median(ratios):.2f}")
         print(f"end-to-end / naive INSERT floor    = {e2e / floor:.1f}  (target >= 10)")
         print(f"end-to-end / naive same-work floor = {e2e / same_floor:.1f}")
+
+
+async def shard_rounds(args: argparse.Namespace) -> None:
+    """End-to-end, in turn each round: one stream key on the single Redis, `--shards` keys on
+    it, and (`--cluster`) `--shards` keys on a local Redis Cluster; the medians side by side."""
+    with contextlib.ExitStack() as stack:
+        cluster = stack.enter_context(local_redis_cluster()) if args.cluster else None
+        modes: list[tuple[str, int, LocalRedisCluster | None]] = [
+            ("single Redis, 1 key", 1, None),
+            (f"single Redis, {args.shards} shards", args.shards, None),
+        ]
+        if cluster is not None:
+            modes.append((f"Redis Cluster 3+3, {args.shards} shards", args.shards, cluster))
+        async with with_database(PG, f"activitylog_bench_{uuid.uuid4().hex[:8]}") as url:
+            payloads = make_events(args.events, args.leads)
+            print(
+                f"{args.events:,} events over {args.leads:,} leads; {os.cpu_count()} CPUs; "
+                f"{args.workers} ingest workers"
+            )
+            figures: dict[str, list[float]] = {name: [] for name, _, _ in modes}
+            for n in range(1, args.rounds + 1):
+                for name, shards, where in modes:
+                    conn = await asyncpg.connect(url)
+                    try:
+                        await conn.execute("TRUNCATE lead_activity_log, analytics_queue")
+                    finally:
+                        await conn.close()
+                    figures[name].append(
+                        await end_to_end(
+                            url,
+                            payloads,
+                            args.workers,
+                            args.batch_size,
+                            followers=not args.no_followers,
+                            shards=shards,
+                            cluster=where,
+                        )
+                    )
+                    print(f"round {n}: {name}: {figures[name][-1]:,.0f} events/s", flush=True)
+            base = statistics.median(figures[modes[0][0]])
+            for name, values in figures.items():
+                median = statistics.median(values)
+                print(f"{name:<34} {median:>10,.0f} events/s (median)  {median / base:.2f} x")
 
 
 if __name__ == "__main__":

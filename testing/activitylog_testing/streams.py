@@ -7,12 +7,12 @@ import asyncio
 import redis.asyncio as aioredis
 
 from activitylog.runtime.settings import Settings
-from activitylog.storage.stream import stream_stats
+from activitylog.storage.stream import sharded_stats
 
 
 async def stream_drained(redis: aioredis.Redis, settings: Settings) -> bool:
-    """Every entry delivered to the ingest group and acknowledged."""
-    stats = await stream_stats(redis, settings.activity_stream, settings.ingest_group)
+    """Every entry of every shard delivered to the ingest group and acknowledged."""
+    stats = await sharded_stats(redis, settings.stream_keys(), settings.ingest_group)
     return stats.pending == 0 and stats.lag == 0
 
 

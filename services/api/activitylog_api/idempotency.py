@@ -11,7 +11,9 @@ were received: with the same body that is all the first answer needs to be given
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +24,7 @@ from redis.exceptions import NoScriptError
 
 from activitylog.contract.stream_format import PAYLOAD_FIELD
 from activitylog.storage.idempotency_keys import KeyRecord
+from activitylog.storage.stream import check_replicated, queue_wait
 from activitylog_api.errors import ApiError
 
 # KEYS: the record, the stream; ARGV: the record's text, its lifetime (ms), the payloads.
@@ -89,18 +92,61 @@ def _parse(text: bytes) -> KeyRecord:
 
 async def publish_once(
     client: aioredis.Redis,
-    stream: str,
+    keys: Sequence[str],
+    shards: Sequence[int],
     claim: Claim,
     record: KeyRecord,
     payloads: list[str],
     ttl_s: float,
+    *,
+    wait_replicas: int = 0,
+    wait_timeout_ms: int = 500,
 ) -> KeyRecord | None:
-    """XADD the payloads and record the key, in one step; or, if the key is already
-    recorded, publish nothing and return its record."""
-    keys = [redis_key(stream, claim), stream]
-    args = [_text(record), max(1, round(ttl_s * 1000)), *payloads]
-    try:
-        earlier = await client.evalsha(_PUBLISH_ONCE_SHA, len(keys), *keys, *args)
-    except NoScriptError:
-        earlier = await client.eval(_PUBLISH_ONCE, len(keys), *keys, *args)
+    """XADD the payloads and record the key, in one step a shard; or, if the key is already
+    recorded, publish nothing and return its record.
+
+    `keys` are the stream's shard keys, `shards` each payload's. Each shard has its own
+    record beside its key (one slot on a cluster), so a request cut off between shards
+    publishes, when sent again, only on the shards it had not reached.
+    """
+    by_shard: dict[int, list[str]] = {}
+    for shard, payload in zip(shards, payloads, strict=True):
+        by_shard.setdefault(shard, []).append(payload)
+    found = await asyncio.gather(
+        *(
+            _publish_shard(
+                client,
+                keys[shard],
+                claim,
+                [_text(record), max(1, round(ttl_s * 1000)), *shard_payloads],
+                wait_replicas,
+                wait_timeout_ms,
+            )
+            for shard, shard_payloads in by_shard.items()
+        )
+    )
+    earlier = next((e for e in found if e is not None), None)
     return _parse(earlier) if earlier is not None else None
+
+
+async def _publish_shard(
+    client: aioredis.Redis,
+    stream: str,
+    claim: Claim,
+    args: list[Any],
+    wait_replicas: int,
+    wait_timeout_ms: int,
+) -> bytes | None:
+    keys = [redis_key(stream, claim), stream]
+    if not wait_replicas:
+        try:
+            return await client.evalsha(_PUBLISH_ONCE_SHA, len(keys), *keys, *args)  # type: ignore[no-any-return]
+        except NoScriptError:
+            return await client.eval(_PUBLISH_ONCE, len(keys), *keys, *args)  # type: ignore[no-any-return]
+    # WAIT counts the writes of its own connection: the script and WAIT in one pipeline.
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.eval(_PUBLISH_ONCE, len(keys), *keys, *args)
+        queue_wait(client, pipe, stream, wait_replicas, wait_timeout_ms)
+        earlier, acknowledged = await pipe.execute()
+    check_replicated(acknowledged, wait_replicas)
+    return earlier  # type: ignore[no-any-return]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 from activitylog.ingest.processor import REDIS_ERRORS, StreamProcessor
 from activitylog.runtime import metrics
 from activitylog.runtime.logs import get_logger
-from activitylog.storage.stream import stream_stats, trim_acknowledged
+from activitylog.storage.stream import sharded_stats, trim_acknowledged
 
 log = get_logger("activitylog.ingest")
 
@@ -24,6 +25,7 @@ class IngestWorker:
         trim_interval_s: float,
         stop: asyncio.Event,
         burst: bool = False,
+        stats_keys: Sequence[str] = (),
     ) -> None:
         self.processor = processor
         self.block_ms = block_ms
@@ -32,6 +34,8 @@ class IngestWorker:
         # Burst mode (arq's): drain what the stream holds, then return, instead of waiting
         # for more; tests and one-off catch-ups use it.
         self.burst = burst
+        # The gauges show the whole stream: every shard's key (only its own is trimmed).
+        self.stats_keys = list(stats_keys) or [processor.config.stream]
 
     async def run(self) -> None:
         cfg = self.processor.config
@@ -68,7 +72,7 @@ class IngestWorker:
         cfg = self.processor.config
         redis = self.processor.redis
         trimmed = await trim_acknowledged(redis, cfg.stream)
-        stats = await stream_stats(redis, cfg.stream, cfg.group)
+        stats = await sharded_stats(redis, self.stats_keys, cfg.group)
         metrics.STREAM_LENGTH.set(stats.length)
         metrics.STREAM_PENDING.set(stats.pending)
         metrics.STREAM_LAG.set(stats.lag)

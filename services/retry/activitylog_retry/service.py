@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from activitylog.domain.retry.outcomes import RetryPolicy
 from activitylog.ingest.lease import ConsumerLease
@@ -38,14 +39,14 @@ async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
         f"retry-{settings.ingest_consumer}",
         settings.consumer_lease_ttl_s,
     )
-    processor = StreamProcessor(
-        pool=pool,
-        redis=redis,
-        stop=stop,
-        config=ProcessorConfig.from_settings(
-            settings, consumer=await lease.acquire(), path="retry"
-        ),
-    )
+    config = ProcessorConfig.from_settings(settings, consumer=await lease.acquire(), path="retry")
+    # One processor a shard: the sweep claims and stores stale entries of every shard.
+    processors = [
+        StreamProcessor(
+            pool=pool, redis=redis, stop=stop, config=dataclasses.replace(config, stream=key)
+        )
+        for key in settings.stream_keys()
+    ]
     redriver = Redriver(
         pool,
         RetryPolicy.from_settings(settings),
@@ -85,11 +86,15 @@ async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
         backoff=Backoff(settings.backoff_initial_s, settings.backoff_max_s),
         stop=stop,
     )
-    log.info("retry service started", consumer=processor.config.consumer)
+    log.info("retry service started", consumer=config.consumer)
     try:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(redriver.run(), name="redrive")
-            tasks.create_task(StaleEntrySweeper(processor, stop).run(), name="stale-entries")
+            for processor in processors:
+                tasks.create_task(
+                    StaleEntrySweeper(processor, stop).run(),
+                    name=f"stale-entries {processor.config.stream}",
+                )
             tasks.create_task(alerter.run(stop, settings.retry_poll_interval_s), name="alerts")
             tasks.create_task(compactor.run(), name="counter-compaction")
             tasks.create_task(watcher.run(), name="watch-rules")
@@ -100,4 +105,4 @@ async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
         await webhook.aclose()
         await close_pool(pool)
         await redis.aclose()
-        log.info("retry service stopped", consumer=processor.config.consumer)
+        log.info("retry service stopped", consumer=config.consumer)

@@ -23,6 +23,7 @@ from activitylog.contract.events import (
     SOURCE_PATTERN,
     ActivityEvent,
 )
+from activitylog.contract.shards import SHARD_RULE
 from activitylog.contract.stream_format import PAYLOAD_FIELD
 from activitylog.contract.times import EARLIEST_TIME, LATEST_TIME, TIME_WINDOW_TEXT, iso
 
@@ -126,7 +127,8 @@ def _message_text(stream: str) -> str:
         f"{MAX_METADATA_DEPTH} levels, finite numbers only; no NUL characters; `timestamp` "
         f"{TIME_WINDOW_TEXT}.\n\n"
         "The event id (the row's key; a second event with the same id adds nothing) is, by "
-        f"the first rule that applies:\n\n{rules}\n"
+        f"the first rule that applies:\n\n{rules}\n\n"
+        f"Shards: {SHARD_RULE}\n"
     )
 
 
@@ -160,6 +162,7 @@ def _complete(document: dict[str, Any], stream: str) -> None:
             "x-stream-entry": {"field": ENTRY_FIELD, "encoding": "UTF-8 JSON text"},
             "x-event-id": ID_RULE,
             "x-limits": LIMITS,
+            "x-shards": SHARD_RULE,
         }
     )
     schema = document["components"]["schemas"][EVENT_SCHEMA]

@@ -18,13 +18,17 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
 from activitylog.runtime.cancellation import reraise_if_cancelling
 from activitylog.runtime.logs import get_logger
+from activitylog.storage.stream import REDIS_OUTAGES
 
 log = get_logger("activitylog.lease")
 
@@ -207,7 +211,7 @@ class ConsumerLease:
             try:
                 if not await self._renew(keys=[key], args=[self._value, self._ttl_ms]):
                     log.warning("consumer lease taken by another process", consumer=self.name)
-            except (ConnectionError, OSError, aioredis.RedisError) as exc:
+            except (aioredis.RedisError, *REDIS_OUTAGES) as exc:
                 reraise_if_cancelling()
                 log.warning("could not renew consumer lease", error=repr(exc))
 
@@ -223,3 +227,116 @@ class ConsumerLease:
             with contextlib.suppress(aioredis.RedisError, OSError, TimeoutError):
                 async with asyncio.timeout(_RELEASE_TIMEOUT_S):
                     await self._release(keys=[self.prefix + self.name], args=[self._value])
+
+
+# The shard leases of one stream, in one hash (one key, so one script sees and changes them
+# all, on one cluster slot): `m:<worker>` → expiry (ms), `s:<shard>` → `<worker>|<expiry>`.
+# The script renews the caller's membership and leases, drops what has lapsed, applies the
+# caller's `take:k`/`drop:k` (a take only of a free shard) and returns what is left.
+_SHARDS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local name, ttl = ARGV[1], tonumber(ARGV[2])
+local till = now + ttl
+local mine = name .. '|' .. till
+redis.call('HSET', KEYS[1], 'm:' .. name, till)
+local all = redis.call('HGETALL', KEYS[1])
+local state = {}
+for i = 1, #all, 2 do
+  if tonumber(string.match(all[i + 1], '(%d+)$')) < now then
+    redis.call('HDEL', KEYS[1], all[i])
+  else
+    state[all[i]] = all[i + 1]
+  end
+end
+for f, v in pairs(state) do
+  if string.sub(f, 1, 2) == 's:' and string.match(v, '^(.*)|%d+$') == name then
+    state[f] = mine
+  end
+end
+for i = 3, #ARGV do
+  local op, k = string.match(ARGV[i], '^(%a+):(%d+)$')
+  local f = 's:' .. k
+  local holder = state[f] and string.match(state[f], '^(.*)|%d+$')
+  if op == 'take' and (holder == nil or holder == name) then
+    state[f] = mine
+  elseif op == 'drop' and holder == name then
+    state[f] = nil
+    redis.call('HDEL', KEYS[1], f)
+  end
+end
+local out = {}
+for f, v in pairs(state) do
+  if string.sub(f, 1, 2) == 's:' and string.match(v, '^(.*)|%d+$') == name then
+    redis.call('HSET', KEYS[1], f, v)
+  end
+  out[#out + 1] = f
+  out[#out + 1] = v
+end
+redis.call('PEXPIRE', KEYS[1], ttl * 10)
+return out
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ShardState:
+    """The live workers and the live holder of each leased shard, as the script left them."""
+
+    members: frozenset[str]
+    holders: dict[int, str]
+
+
+class ShardLeases:
+    """`<stream>:shard-leases`: which live worker consumes which shard (domain.shard_plan)."""
+
+    def __init__(
+        self, redis: aioredis.Redis, stream: str, name: str, shards: int, ttl_s: float
+    ) -> None:
+        self.key = f"{stream}:shard-leases"
+        self.name = name
+        self.shards = shards
+        self.ttl_s = ttl_s
+        self._ttl_ms = max(int(ttl_s * 1000), 1)
+        self._redis = redis
+        self._script = redis.register_script(_SHARDS)
+
+    async def step(self, take: Iterable[int] = (), drop: Iterable[int] = ()) -> ShardState:
+        """Renew this worker and its leases, give up `drop`, take `take` where free."""
+        ops = [f"drop:{k}" for k in drop] + [f"take:{k}" for k in take]
+        return _state(await self._script(keys=[self.key], args=[self.name, self._ttl_ms, *ops]))
+
+    async def view(self) -> ShardState:
+        """The leases as they stand, read only (health, tests): lapsed ones may show."""
+        return _state(_flat(await self._redis.hgetall(self.key)))
+
+    def held(self, state: ShardState) -> frozenset[int]:
+        return frozenset(k for k, holder in state.holders.items() if holder == self.name)
+
+    async def leave(self) -> None:
+        """Give up every lease and the membership (bounded: an unanswered one lapses)."""
+        with contextlib.suppress(aioredis.RedisError, TimeoutError, *REDIS_OUTAGES):
+            async with asyncio.timeout(_RELEASE_TIMEOUT_S):
+                await self._script(
+                    keys=[self.key],
+                    args=[self.name, 1, *(f"drop:{k}" for k in range(self.shards))],
+                )
+
+
+def _flat(mapping: dict[Any, Any]) -> list[Any]:
+    return [item for pair in mapping.items() for item in pair]
+
+
+def _state(reply: list[Any]) -> ShardState:
+    members: set[str] = set()
+    holders: dict[int, str] = {}
+    for field, value in zip(reply[::2], reply[1::2], strict=True):
+        kind, _, rest = _text(field).partition(":")
+        if kind == "m":
+            members.add(rest)
+        elif kind == "s":
+            holders[int(rest)] = _text(value).rpartition("|")[0]
+    return ShardState(frozenset(members), holders)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -116,6 +116,8 @@ class StreamProcessor(PendingRecovery):
 
         def outage(exc: BaseException) -> bool | Next:
             nonlocal group_ready
+            if isinstance(exc, REDIS_ERRORS):
+                return True  # a failover's CLUSTERDOWN, MOVED, TRYAGAIN too: back off
             if isinstance(exc, ResponseError):
                 # NOGROUP: the group is gone; UNBLOCKED: the stream vanished under a read.
                 # A pipelined read reports it as "Command # n (…) caused error: UNBLOCKED …".

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from activitylog.contract.stream_format import (
     PAYLOAD_FIELD,
@@ -27,13 +25,14 @@ from activitylog.domain.stream_entries import (
 )
 from activitylog.ingest.claims import claim_stale, forget_idle_consumers
 from activitylog.runtime.logs import get_logger
+from activitylog.storage.stream import REDIS_OUTAGES
 
 if TYPE_CHECKING:
     from activitylog.ingest.processor import ProcessorConfig
 
 log = get_logger("activitylog.stream")
 FORGET_CONSUMER_AFTER_MS = 15 * 60 * 1000
-REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+REDIS_ERRORS = REDIS_OUTAGES
 
 
 class PendingRecovery:

@@ -7,8 +7,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from activitylog.contract.shards import shard_keys
 
 
 class Settings(BaseSettings):
@@ -19,11 +21,19 @@ class Settings(BaseSettings):
     # Connections. Empty means "start the embedded server" under `activitylog up`.
     database_url: str | None = None
     redis_url: str | None = None
+    # A Redis Cluster: its nodes as "host:port,host:port" (or REDIS_URL=redis+cluster://…).
+    redis_cluster_nodes: str = ""
+    # With replicas: XADD is followed by WAIT for this many replicas (0: not waited for),
+    # at most REDIS_WAIT_TIMEOUT_MS; an event not on enough replicas is stored directly.
+    redis_wait_replicas: int = Field(default=0, ge=0)
+    redis_wait_timeout_ms: int = Field(default=500, ge=1)
     data_dir: Path = Path("data")
     embedded_redis_port: int = 6380
 
     # Stream and ingest.
     activity_stream: str = "activity:events"
+    # The stream as N hash-tagged keys (contract.shards), each leased to one worker at a time.
+    activity_stream_shards: int = Field(default=1, ge=1, le=1024)
     ingest_group: str = "ingest"
     ingest_consumer: str = Field(default_factory=socket.gethostname)
     ingest_batch_size: int = Field(default=500, ge=1, le=10_000)
@@ -140,11 +150,22 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "console"
 
+    @model_validator(mode="after")
+    def _cluster_url(self) -> Settings:
+        # REDIS_CLUSTER_NODES is another spelling of a `redis+cluster://` REDIS_URL.
+        if not self.redis_url and self.redis_cluster_nodes:
+            self.redis_url = f"redis+cluster://{self.redis_cluster_nodes}"
+        return self
+
     def servers(self) -> tuple[str, str]:
         """DATABASE_URL and REDIS_URL, which every service needs; a clear error if unset."""
         if not self.database_url or not self.redis_url:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (or use `activitylog up`)")
         return self.database_url, self.redis_url
+
+    def stream_keys(self) -> list[str]:
+        """The stream's keys, one a shard (just ACTIVITY_STREAM with one shard)."""
+        return shard_keys(self.activity_stream, self.activity_stream_shards)
 
 
 @lru_cache(maxsize=1)

@@ -19,7 +19,7 @@ from activitylog.domain.watch.rules import format_duration
 from activitylog.runtime.settings import Settings
 from activitylog.storage import event_counts, log_followers, retry_queue, watch_rules
 from activitylog.storage.log_followers import Follower
-from activitylog.storage.stream import StreamStats, stream_stats
+from activitylog.storage.stream import REDIS_OUTAGES, StreamStats, sharded_stats
 from activitylog.storage.watch_rules import Announced
 
 HEALTHY = "healthy"
@@ -93,11 +93,12 @@ def _text(value: Any) -> str | None:
 
 
 async def _stream_figures(client: aioredis.Redis, settings: Settings) -> tuple[StreamStats, float]:
-    stats = await stream_stats(client, settings.activity_stream, settings.ingest_group)
-    waiting = await _oldest_undelivered_age_s(
-        client, settings.activity_stream, settings.ingest_group
+    keys = settings.stream_keys()
+    stats = await sharded_stats(client, keys, settings.ingest_group)
+    waiting = await asyncio.gather(
+        *(_oldest_undelivered_age_s(client, key, settings.ingest_group) for key in keys)
     )
-    return stats, waiting
+    return stats, max(waiting)
 
 
 async def health_report(
@@ -138,7 +139,7 @@ async def health_report(
         body.update(db_result)
         reasons += _database_reasons(db_result, settings)
     if isinstance(stream_result, BaseException):
-        if not isinstance(stream_result, (OSError, TimeoutError, RedisError)):
+        if not isinstance(stream_result, (TimeoutError, RedisError, *REDIS_OUTAGES)):
             raise stream_result
         reasons.append(f"Redis unavailable: {type(stream_result).__name__}")
     else:

@@ -34,12 +34,13 @@ from redis.exceptions import RedisError
 from activitylog.contract import json_text
 from activitylog.contract.events import ActivityEvent, InvalidEvent, may_hold_nul, parse_event
 from activitylog.contract.identity import AcceptedEvent
+from activitylog.contract.shards import shard_of_event
 from activitylog.contract.times import iso
 from activitylog.runtime import metrics as shared_metrics
 from activitylog.runtime.logs import get_logger
 from activitylog.storage import idempotency_keys
 from activitylog.storage.idempotency_keys import KeyRecord
-from activitylog.storage.stream import publish
+from activitylog.storage.stream import REDIS_OUTAGES, publish, publish_sharded
 from activitylog.use_cases import live
 from activitylog.use_cases.store_batch import store_batch
 from activitylog_api import idempotency, metrics
@@ -196,23 +197,36 @@ async def _queue(
     """Publish to the stream: (False, None) if Redis did not take them; with a key, the
     key's earlier record instead when it was used before (then nothing is published)."""
     settings = services.settings
+    shards = settings.activity_stream_shards
+    wait = {
+        "wait_replicas": settings.redis_wait_replicas,
+        "wait_timeout_ms": settings.redis_wait_timeout_ms,
+    }
     try:
         # asyncio.timeout rather than wait_for: no extra task on the hot path.
         async with asyncio.timeout(settings.api_backend_timeout_s):
             payloads = [a.raw for a in accepted]
+            if claim is None and shards == 1:
+                await publish(services.redis, settings.activity_stream, payloads, **wait)
+                return True, None
             if claim is None:
-                await publish(services.redis, settings.activity_stream, payloads)
+                placed = [(shard_of_event(a.event, shards), a.raw) for a in accepted]
+                await publish_sharded(services.redis, settings.stream_keys(), placed, **wait)
                 return True, None
             earlier = await idempotency.publish_once(
                 services.redis,
-                settings.activity_stream,
+                settings.stream_keys(),
+                [shard_of_event(a.event, shards) for a in accepted],
                 claim,
                 claim.record(202, received_at),
                 payloads,
                 settings.api_idempotency_ttl_s,
+                **wait,
             )
             return True, earlier
-    except (RedisError, OSError, TimeoutError) as exc:
+    except (RedisError, TimeoutError, *REDIS_OUTAGES) as exc:
+        # NotReplicated too: an event only on a master that may fail over is not promised;
+        # stored here it is (the stream's copy, if it survives, is a harmless duplicate).
         log.warning("stream unavailable; storing directly", error=repr(exc), events=len(accepted))
         return False, None
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from activitylog.runtime.backoff import Backoff
 from activitylog.runtime.logs import get_logger
@@ -222,7 +222,7 @@ class LiveHub:
                         announcement = Announcement.decode(message["data"])
                         if announcement is not None:
                             self.dispatch(announcement)
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, RedisClusterException) as exc:
                 self.ready.clear()
                 log.warning("live subscription lost; resubscribing", error=repr(exc))
                 # Streams look at the database themselves meanwhile; waits ask it too.
