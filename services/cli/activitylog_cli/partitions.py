@@ -1,5 +1,5 @@
 """`activitylog partitions | retention | archive`: the log's monthly partitions, retention
-with a Parquet archive, and the archive's months brought back (docs/RUNBOOK.md §19)."""
+with a Parquet archive, and the archive's months brought back (docs/RUNBOOK.md §18)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The log's upkeep on a schedule: next months' partitions created ahead, and retention
-(expired months archived, then dropped) where it is configured (docs/RUNBOOK.md §19)."""
+(expired months archived, then dropped) where it is configured (docs/RUNBOOK.md §18)."""
 
 from __future__ import annotations
 

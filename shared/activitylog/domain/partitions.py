@@ -1,5 +1,5 @@
 """The log's months: which partitions to create ahead, and which months retention expires,
-for the installation and for each client (pure: docs/RUNBOOK.md §19)."""
+for the installation and for each client (pure: docs/RUNBOOK.md §18)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ def parse_month(text: str) -> date:
     """`2025-01` → 2025-01-01; ValueError otherwise."""
     year, _, month = text.partition("-")
     if len(year) != 4 or len(month) != 2 or not (year + month).isdigit():
+        raise ValueError(f"not a month (YYYY-MM): {text!r}")
+    if not 1 <= int(month) <= 12:
         raise ValueError(f"not a month (YYYY-MM): {text!r}")
     return date(int(year), int(month), 1)
 

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     consumer_lease_ttl_s: float = Field(default=5.0, gt=0)
     # Fault injection for the fault tests: an entry containing this text kills the worker.
 
-    # The log's partitions and retention (docs/RUNBOOK.md §19). RETENTION_MONTHS unset keeps
+    # The log's partitions and retention (docs/RUNBOOK.md §18). RETENTION_MONTHS unset keeps
     # everything; set, it keeps the current month and the N−1 before it, archiving what
     # expires to ARCHIVE_URL (file:///path or s3://bucket/prefix) before dropping it.
     retention_months: int | None = Field(default=None, ge=1)

@@ -1,5 +1,5 @@
 """The log's monthly partitions: created ahead of time (and for events waiting in the default
-partition), and an old unpartitioned log copied into them (docs/RUNBOOK.md §19)."""
+partition), and an old unpartitioned log copied into them (docs/RUNBOOK.md §18)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Retention with an archive: expired months written to Parquet, verified, then dropped
-(or one client's rows deleted); archived months listed and restored (docs/RUNBOOK.md §19).
+(or one client's rows deleted); archived months listed and restored (docs/RUNBOOK.md §18).
 
 The counters and the analytics keep the figures of archived months: they live in their own
 tables, which dropping a partition does not touch. `counters rebuild` and `analytics

@@ -15,37 +15,16 @@ import asyncpg
 from activitylog.contract.events import parse_event
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.runtime.db import connect
-from activitylog.runtime.migrate import available, migrate
+from activitylog.runtime.migrate import migrate
 from activitylog.use_cases import partitions as upkeep
 from activitylog.use_cases.store_batch import store_batch
 from activitylog_testing.databases import database_url
-from support import event
+from support import at_version, event
 
 if TYPE_CHECKING:
     from conftest import Infra
 
 NOW = datetime.now(UTC)
-
-
-async def at_version(url: str, last: int) -> None:
-    """The schema as migrations up to `last` left it (what an installation has today)."""
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(
-            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
-            "applied_at timestamptz NOT NULL DEFAULT now(), checksum text)"
-        )
-        for m in available():
-            if m.version <= last:
-                await conn.execute(m.sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                    m.version,
-                    m.name,
-                    m.checksum,
-                )
-    finally:
-        await conn.close()
 
 
 def accepted(n: int) -> AcceptedEvent:
@@ -77,7 +56,9 @@ async def test_an_interrupted_migration_resumes_and_loses_nothing(infra: Infra) 
             assert await conn.fetchval("SELECT to_regclass('lead_activity_log_partitioned')")
             before = {r["id"] for r in await conn.fetch("SELECT id FROM lead_activity_log")}
             done = await upkeep.migrate(conn, now=NOW, batch=300, max_batches=2)
-            assert done is not None and not done.swapped and done.copied == 600
+            assert done is not None
+            assert not done.swapped
+            assert done.copied == 600
 
             # Meanwhile the product writes: new events, a campaign filled in, purges.
             stored = await store_batch(conn, [accepted(n) for n in range(20)])
@@ -110,7 +91,8 @@ async def test_an_interrupted_migration_resumes_and_loses_nothing(infra: Infra) 
             cut.terminate()
 
             resumed = await upkeep.migrate(conn, now=NOW, batch=500)
-            assert resumed is not None and resumed.swapped
+            assert resumed is not None
+            assert resumed.swapped
             assert await upkeep.migrate(conn, now=NOW) is None  # done: nothing to do
 
             kind = await conn.fetchval(

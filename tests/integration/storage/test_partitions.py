@@ -43,7 +43,8 @@ async def test_one_event_id_is_stored_once_across_months(pool: asyncpg.Pool) -> 
         done = await store_batch(conn, [first])
         replay = await store_batch(conn, [again, first])
     assert done.inserted == {first.id}
-    assert replay.inserted == set() and replay.duplicates == {first.id}
+    assert replay.inserted == set()
+    assert replay.duplicates == {first.id}
     assert await where(pool, first.id) == ["lead_activity_log_y2026m03"]
     assert await pool.fetchval("SELECT count(*) FROM lead_activity_ids") == 1
 
@@ -66,7 +67,8 @@ async def test_events_of_a_month_without_partition_wait_in_the_default_then_move
         assert stored.inserted == {e.id for e in [*backfill, future]}
         assert await where(pool, future.id) == ["lead_activity_log_default"]
         created = await upkeep.maintain(conn, NOW, 3)
-        assert created is not None and date(2019, 5, 1) in created
+        assert created is not None
+        assert date(2019, 5, 1) in created
         assert date(2099, 1, 1) in created
         assert await upkeep.maintain(conn, NOW, 3) == []  # idempotent
         # Still stored once, each in its month; a replay stays a duplicate.
@@ -93,4 +95,6 @@ async def test_a_time_range_read_opens_only_its_months(pool: asyncpg.Pool) -> No
             )
         )
     assert "lead_activity_log_y2021m02" in plan
-    assert "y2021m01" not in plan and "y2021m03" not in plan and "default" not in plan
+    assert "y2021m01" not in plan
+    assert "y2021m03" not in plan
+    assert "default" not in plan

@@ -80,7 +80,8 @@ async def test_a_month_a_follower_has_not_read_waits(pool: asyncpg.Pool, tmp_pat
             await partitions.add_month(conn, month)
         await store_batch(conn, EVENTS)
         done = await retention.run(conn, now=NOW, keep_months=12, archive_url=tmp_path.as_uri())
-    assert set(MONTHS) <= set(done.deferred) and not set(MONTHS) & set(done.dropped)
+    assert set(MONTHS) <= set(done.deferred)
+    assert not set(MONTHS) & set(done.dropped)
     assert await pool.fetchval("SELECT count(*) FROM lead_activity_log") == 90
 
 
@@ -107,9 +108,11 @@ async def test_an_expired_month_is_archived_then_dropped_and_reads_back_in_duckd
     async with pool.acquire() as conn:
         replay = await store_batch(conn, EVENTS[:10])
         again = await retention.run(conn, now=NOW, keep_months=12, archive_url=url)
-    assert replay.inserted == set() and replay.duplicates == {e.id for e in EVENTS[:10]}
+    assert replay.inserted == set()
+    assert replay.duplicates == {e.id for e in EVENTS[:10]}
     assert await pool.fetchval("SELECT count(*) FROM lead_activity_log") == 0
-    assert again.dropped == [] and again.archived == []
+    assert again.dropped == []
+    assert again.archived == []
     assert len(list(tmp_path.rglob("*.parquet"))) == 3
 
 
@@ -136,7 +139,8 @@ async def test_an_archived_month_restores_idempotently_and_is_held(
         assert MONTHS[1] not in held.dropped
         await conn.execute("UPDATE activity_log_restores SET until = $1", NOW)
         later = await retention.run(conn, now=NOW, keep_months=12, archive_url=url)
-    assert MONTHS[1] in later.dropped and later.archived == []
+    assert MONTHS[1] in later.dropped
+    assert later.archived == []
     assert duck_count(tmp_path, "2021-02") == 30
 
 

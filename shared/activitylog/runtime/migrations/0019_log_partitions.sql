@@ -1,4 +1,4 @@
--- The log in monthly partitions of its event time (docs/RUNBOOK.md §19), so a month can be
+-- The log in monthly partitions of its event time (docs/RUNBOOK.md §18), so a month can be
 -- archived and dropped as a whole (retention) instead of deleted row by row.
 --
 -- Exactly-once across months. A partitioned table's unique keys must hold the partition key,
@@ -19,6 +19,10 @@ CREATE TABLE lead_activity_ids (
 -- here at once when the old table is empty (a new database), else by
 -- `activitylog partitions migrate`, which copies the old rows in batches first (a long
 -- copy inside this migration would hold the table for as long as it takes).
+--
+-- The full-text words are an expression index (activity_search_idx), no longer a stored
+-- tsvector column: that column was about a fifth of each row (docs/RUNBOOK.md §18), and a
+-- search reads the index, which holds the same words.
 --
 -- Columns in alignment order (8-byte ones first, then the 16-byte uuids, then the
 -- variable ones): no padding between them. lead_airtable_id repeats what the lead row
@@ -41,9 +45,6 @@ CREATE TABLE lead_activity_log_partitioned (
     description      text NOT NULL,
     message_content  text,
     metadata         jsonb,
-    search_vector    tsvector GENERATED ALWAYS AS (
-        to_tsvector('english', description || ' ' || coalesce(message_content, ''))
-    ) STORED,
     CONSTRAINT lead_activity_log_partitioned_pkey PRIMARY KEY (id, "timestamp"),
     CONSTRAINT lead_activity_log_partitioned_lead_id_fkey FOREIGN KEY (lead_id)
         REFERENCES leads (id) ON UPDATE CASCADE ON DELETE RESTRICT
@@ -62,7 +63,7 @@ EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
 END
 $$;
 
--- The same indexes as before (docs/RUNBOOK.md §12.1 and §19: every one serves a browser
+-- The same indexes as before (docs/RUNBOOK.md §12.1 and §18: every one serves a browser
 -- filter, the timeline, the search or the followers), declared once on the parent. The
 -- _pidx suffix avoids the old table's names until the swap renames them back.
 CREATE INDEX activity_lead_time_pidx ON lead_activity_log_partitioned
@@ -79,7 +80,8 @@ CREATE INDEX activity_source_time_pidx ON lead_activity_log_partitioned
 CREATE INDEX activity_execution_pidx ON lead_activity_log_partitioned (execution_id)
     WHERE execution_id IS NOT NULL;
 CREATE INDEX activity_created_brin_pidx ON lead_activity_log_partitioned USING brin (created_at);
-CREATE INDEX activity_search_pidx ON lead_activity_log_partitioned USING gin (search_vector);
+CREATE INDEX activity_search_pidx ON lead_activity_log_partitioned
+    USING gin (to_tsvector('english', description || ' ' || coalesce(message_content, '')));
 CREATE INDEX activity_metadata_search_pidx ON lead_activity_log_partitioned
     USING gin (jsonb_to_tsvector('simple', coalesce(metadata, '{}'::jsonb), '["string", "numeric"]'));
 CREATE INDEX activity_client_type_time_pidx ON lead_activity_log_partitioned
@@ -93,7 +95,7 @@ CREATE INDEX activity_created_by_time_pidx ON lead_activity_log_partitioned
 -- month) land here: never refused. The maintainer creates their month and moves them in.
 CREATE TABLE lead_activity_log_default PARTITION OF lead_activity_log_partitioned DEFAULT;
 
--- The columns a row is copied by (the generated search_vector is computed again).
+-- The columns a row is copied by.
 CREATE FUNCTION activity_log_columns() RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN '"timestamp", created_at, tx, position, id, lead_id, client_id, created_by, '

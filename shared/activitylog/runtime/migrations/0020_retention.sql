@@ -1,4 +1,4 @@
--- Retention with an archive (docs/RUNBOOK.md §19).
+-- Retention with an archive (docs/RUNBOOK.md §18).
 
 -- A client's own retention, where it differs from the installation's RETENTION_MONTHS.
 -- A table rather than a setting: set per client by `activitylog retention set-client`.

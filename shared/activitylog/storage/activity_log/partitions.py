@@ -13,8 +13,7 @@ import asyncpg
 
 from activitylog.domain.partitions import add_months
 
-# The archive's columns, in the log's order (the generated search_vector is left out: it is
-# computed again on restore).
+# The archive's columns, in the log's order.
 COLUMNS = (
     "timestamp",
     "created_at",
