@@ -20,17 +20,21 @@ async def maintain(conn: asyncpg.Connection, now: datetime, ahead: int) -> list[
     """Create this month's partition and `ahead` after it, and those of months whose events
     wait in the default partition; returns the months created (None: another replica is at
     it, or the log is not partitioned yet)."""
-    async with conn.transaction():
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _MAINTAIN_LOCK):
-            return None
-        if (await partitions.migration_state(conn)).pending:
-            return None
-        wanted = months_to_create(
-            await partitions.months(conn), now, ahead, await partitions.waiting_months(conn)
-        )
-        # A partition's creation locks the log for a moment: never wait long for it.
-        await conn.execute("SET LOCAL lock_timeout = '5s'")
-        return [m for m in wanted if await partitions.add_month(conn, m)]
+    try:
+        async with conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _MAINTAIN_LOCK):
+                return None
+            if (await partitions.migration_state(conn)).pending:
+                return None
+            wanted = months_to_create(
+                await partitions.months(conn), now, ahead, await partitions.waiting_months(conn)
+            )
+            if not wanted:
+                return []
+            await partitions.lock_for_ddl(conn)
+            return [m for m in wanted if await partitions.add_month(conn, m)]
+    except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError):
+        return None  # busy: the next step tries again, well before the month begins
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +62,9 @@ async def migrate(
     if first is not None and last is not None:
         month = first
         while month <= add_months(last, ahead):
-            await partitions.add_month(conn, month, "lead_activity_log_partitioned")
+            async with conn.transaction():
+                await partitions.lock_for_ddl(conn)
+                await partitions.add_month(conn, month, "lead_activity_log_partitioned")
             month = add_months(month, 1)
     copied, after, batches = state.copied, state.last_id, 0
     while max_batches is None or batches < max_batches:

@@ -116,8 +116,8 @@ async def _expire(
                 done.dropped.append(rows.month)
             else:
                 done.deleted.append((cut, await partitions.delete_rows(conn, rows)))
-    except asyncpg.LockNotAvailableError:
-        done.deferred.append(rows.month)
+    except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError):
+        done.deferred.append(rows.month)  # busy: the next run takes it
 
 
 async def _archive(
@@ -143,7 +143,9 @@ async def restore(
     """Bring `month` back from the archive: its partition created, its rows loaded where they
     are missing (idempotent); retention leaves it for `hold`. Returns the rows restored."""
     restored = 0
-    await partitions.add_month(conn, month)
+    async with conn.transaction():
+        await partitions.lock_for_ddl(conn)
+        await partitions.add_month(conn, month)
     chunks = archive.read_month(archive_url, month)
     while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
         async with conn.transaction():

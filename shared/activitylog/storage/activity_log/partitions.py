@@ -75,6 +75,16 @@ async def waiting_months(conn: asyncpg.Connection) -> list[date]:
     return [r["m"] for r in rows]
 
 
+async def lock_for_ddl(conn: asyncpg.Connection) -> None:
+    """Before creating or dropping a partition (the caller's transaction): the locks that
+    takes, in the write path's order (leads, then the log), each waited for 2 s at most.
+    A partition's foreign key locks `leads` against writes; a batch holds `leads`, then
+    writes the log. Taken first, a cycle can only form while this waits, and then this is
+    the transaction the deadlock check cancels, not a batch."""
+    await conn.execute("SET LOCAL lock_timeout = '2s'")
+    await conn.execute("LOCK TABLE leads IN SHARE ROW EXCLUSIVE MODE")
+
+
 async def add_month(
     conn: asyncpg.Connection, month: date, parent: str = "lead_activity_log"
 ) -> bool:
@@ -252,8 +262,10 @@ async def untaken(conn: asyncpg.Connection, month: date) -> bool:
 
 
 async def drop_month(conn: asyncpg.Connection, month: date) -> None:
-    """Drop `month`'s partition (its ids stay in the registry: replays are recognised)."""
-    await conn.execute("SET LOCAL lock_timeout = '10s'")
+    """Drop `month`'s partition (its ids stay in the registry: replays are recognised).
+    The drop locks the whole log, and queries queue behind a waiting lock: it waits 2 s at
+    most, else the month waits for the next run."""
+    await lock_for_ddl(conn)
     await conn.execute(f'DROP TABLE "{partition_name(month)}"')
 
 
