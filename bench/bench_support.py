@@ -87,7 +87,8 @@ async def secondary_indexes_dropped(conn: asyncpg.Connection, table: str) -> Asy
     yield
     print("  rebuilding indexes ...", flush=True)
     for index in indexes:
-        await conn.execute(index["indexdef"])
+        # A partitioned table's index is listed ON ONLY the parent: built on every month.
+        await conn.execute(index["indexdef"].replace(" ON ONLY ", " ON ", 1))
 
 
 async def load_log(
@@ -133,6 +134,7 @@ async def load_log(
                 )
             )
         await conn.copy_records_to_table("leads", records=lead_rows, columns=_LEAD_COLUMNS)
+        await _month_partitions(conn, now - timedelta(days=days), now)
         async with secondary_indexes_dropped(conn, "lead_activity_log"):
             span = days * 86_400
             # Oldest first, as events arrive: the table's physical order follows created_at
@@ -170,6 +172,7 @@ async def load_log(
                     "lead_activity_log", records=rows, columns=_EVENT_COLUMNS
                 )
                 print(f"  loaded {min(start + _CHUNK, events):,} events", flush=True)
+        await _claim_ids(conn)
         # As the write path keeps it: each lead's newest event time (the browser's lead
         # search reads it to skip leads with nothing recent enough).
         await conn.execute(
@@ -189,6 +192,39 @@ async def load_log(
         print(f"  counters rebuilt in {time.perf_counter() - started:.1f} s", flush=True)
     finally:
         await conn.close()
+
+
+async def _month_partitions(conn: asyncpg.Connection, first: datetime, last: datetime) -> None:
+    """The months the load spans, each its own partition (migration 0019), so the load does
+    not go to the default partition."""
+    if await conn.fetchval("SELECT to_regproc('activity_log_add_month') IS NULL"):
+        return
+    await conn.execute(
+        """
+        SELECT activity_log_add_month(m::date)
+        FROM generate_series(date_trunc('month', $1::timestamptz, 'UTC'),
+                             $2::timestamptz, interval '1 month') AS m
+        """,
+        first,
+        last,
+    )
+
+
+async def _claim_ids(conn: asyncpg.Connection) -> None:
+    """The loaded ids in the id registry (migration 0019), as the write path claims them:
+    its key dropped for the bulk insert and built again after."""
+    if await conn.fetchval("SELECT to_regclass('lead_activity_ids') IS NULL"):
+        return
+    await conn.execute("ALTER TABLE lead_activity_ids DROP CONSTRAINT lead_activity_ids_pkey")
+    await conn.execute(
+        """
+        INSERT INTO lead_activity_ids (id, "timestamp")
+        SELECT id, "timestamp" FROM lead_activity_log AS a
+        WHERE NOT EXISTS (SELECT 1 FROM lead_activity_ids AS r WHERE r.id = a.id)
+        """
+    )
+    await conn.execute("ALTER TABLE lead_activity_ids ADD PRIMARY KEY (id)")
+    await conn.execute("VACUUM ANALYZE lead_activity_ids")
 
 
 # -- timing pages as a signed-in admin --------------------------------------------------------
@@ -233,7 +269,7 @@ async def copy_ceiling_of_stored(conn: asyncpg.Connection, limit: int) -> tuple[
     quoted = ", ".join(f'"{c}"' for c in columns)  # "timestamp" is a keyword
     rows = await conn.fetch(f"SELECT {quoted} FROM lead_activity_log LIMIT $1", limit)
     records = [tuple(r) for r in rows]
-    await conn.execute("TRUNCATE lead_activity_log CASCADE")
+    await conn.execute("TRUNCATE lead_activity_log, lead_activity_ids CASCADE")
     await conn.execute("VACUUM ANALYZE lead_activity_log")
     started = time.perf_counter()
     for i in range(0, len(records), 10_000):
@@ -241,5 +277,5 @@ async def copy_ceiling_of_stored(conn: asyncpg.Connection, limit: int) -> tuple[
             "lead_activity_log", records=records[i : i + 10_000], columns=columns
         )
     elapsed = time.perf_counter() - started
-    await conn.execute("TRUNCATE lead_activity_log CASCADE")
+    await conn.execute("TRUNCATE lead_activity_log, lead_activity_ids CASCADE")
     return len(records), len(records) / elapsed

@@ -93,7 +93,7 @@ async def main() -> None:
                     await conn.execute(f'DROP INDEX "{index["indexname"]}"')
                     without[index["indexname"]].append(await copy_rate(conn, records))
                     await conn.execute("TRUNCATE lead_activity_log")
-                    await conn.execute(index["indexdef"])
+                    await conn.execute(index["indexdef"].replace(" ON ONLY ", " ON ", 1))
                 print(f"round {n + 1} done", flush=True)
             base = statistics.median(with_all)
             print(f"\nCOPY of {args.events:,} rows in batches of 500, medians of {args.rounds}")

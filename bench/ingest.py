@@ -100,7 +100,7 @@ async def copy_ceiling(url: str, payloads: list[bytes]) -> float:
                       execution_id, created_by, "timestamp" FROM lead_activity_log"""
         )
         records = [tuple(r) for r in rows]
-        await conn.execute("TRUNCATE lead_activity_log")
+        await conn.execute("TRUNCATE lead_activity_log, lead_activity_ids")
         await conn.execute("VACUUM ANALYZE lead_activity_log")
         columns = list(activity_writes.COLUMNS)
         r = aioredis.Redis.from_url(REDIS)
@@ -124,7 +124,7 @@ async def copy_ceiling(url: str, payloads: list[bytes]) -> float:
                 if k in cpu_after
             )
         )
-        await conn.execute("TRUNCATE lead_activity_log")
+        await conn.execute("TRUNCATE lead_activity_log, lead_activity_ids")
         return len(records) / elapsed
     finally:
         await conn.close()
@@ -179,7 +179,7 @@ async def naive_floor(url: str, payloads: list[bytes], *, same_work: bool = Fals
             await r.xack(stream, "naive", entry_id)
             done += 1
         elapsed = time.perf_counter() - started
-        await conn.execute("TRUNCATE lead_activity_log")
+        await conn.execute("TRUNCATE lead_activity_log, lead_activity_ids")
         return done / elapsed
     finally:
         await r.delete(stream)
@@ -595,7 +595,9 @@ async def main() -> None:
                 # the first would find only duplicates).
                 conn = await asyncpg.connect(url)
                 try:
-                    await conn.execute("TRUNCATE lead_activity_log, analytics_queue")
+                    await conn.execute(
+                        "TRUNCATE lead_activity_log, lead_activity_ids, analytics_queue"
+                    )
                 finally:
                     await conn.close()
                 e2es.append(
@@ -619,7 +621,9 @@ async def main() -> None:
                 )
                 conn = await asyncpg.connect(url)
                 try:
-                    await conn.execute("TRUNCATE lead_activity_log, analytics_queue")
+                    await conn.execute(
+                        "TRUNCATE lead_activity_log, lead_activity_ids, analytics_queue"
+                    )
                 finally:
                     await conn.close()
                 plains.append(plain)

@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 
+from activitylog.runtime.migrate import available
 from activitylog.runtime.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,3 +91,24 @@ def event(n: int = 0, **overrides: Any) -> dict[str, Any]:
 
 def dumps(body: Any) -> bytes:
     return orjson.dumps(body)
+
+
+async def at_version(url: str, last: int) -> None:
+    """The schema as migrations up to `last` left it (what an installation has today)."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+            "applied_at timestamptz NOT NULL DEFAULT now(), checksum text)"
+        )
+        for m in available():
+            if m.version <= last:
+                await conn.execute(m.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    m.version,
+                    m.name,
+                    m.checksum,
+                )
+    finally:
+        await conn.close()

@@ -9,7 +9,7 @@ import click
 
 from activitylog.runtime.db import connect
 from activitylog.storage import analytics_rebuild
-from activitylog_cli.support import database_url
+from activitylog_cli.support import FORGET_ARCHIVED, database_url, refuse_if_archived
 
 
 @click.group()
@@ -18,12 +18,14 @@ def analytics() -> None:
 
 
 @analytics.command("rebuild")
-def rebuild() -> None:
+@FORGET_ARCHIVED
+def rebuild(forget_archived: bool) -> None:
     """Recompute every fact and count from the log (writers wait meanwhile)."""
 
     async def run() -> int:
         conn = await connect(database_url())
         try:
+            await refuse_if_archived(conn, forget_archived)
             return await analytics_rebuild.rebuild(conn)
         finally:
             await conn.close()

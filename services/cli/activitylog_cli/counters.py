@@ -11,7 +11,7 @@ import click
 from activitylog.domain.counters.rollups import compaction_cutoffs
 from activitylog.runtime.db import connect
 from activitylog.storage import event_counts
-from activitylog_cli.support import database_url
+from activitylog_cli.support import FORGET_ARCHIVED, database_url, refuse_if_archived
 
 
 @click.group()
@@ -20,12 +20,14 @@ def counters() -> None:
 
 
 @counters.command("rebuild")
-def rebuild() -> None:
+@FORGET_ARCHIVED
+def rebuild(forget_archived: bool) -> None:
     """Recount every counter from the log (writers wait meanwhile), then compact."""
 
     async def run() -> int:
         conn = await connect(database_url())
         try:
+            await refuse_if_archived(conn, forget_archived)
             return await event_counts.rebuild(conn, compaction_cutoffs(datetime.now(UTC)))
         finally:
             await conn.close()

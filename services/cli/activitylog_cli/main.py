@@ -19,6 +19,7 @@ from activitylog_cli.counters import counters
 from activitylog_cli.demo import demo
 from activitylog_cli.keys import keys
 from activitylog_cli.leads import leads_group
+from activitylog_cli.partitions import archive, partitions, retention
 from activitylog_cli.reconcile import reconcile
 from activitylog_cli.retry_queue import retry_queue_group
 from activitylog_cli.runner import serve
@@ -97,6 +98,9 @@ def api() -> None:
 
 cli.add_command(up)
 cli.add_command(counters)
+cli.add_command(partitions)
+cli.add_command(retention)
+cli.add_command(archive)
 cli.add_command(analytics)
 cli.add_command(demo)
 cli.add_command(keys)

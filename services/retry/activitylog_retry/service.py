@@ -16,6 +16,7 @@ from activitylog.storage.stream import redis_client
 from activitylog_retry.alerts import Alerter, Webhook
 from activitylog_retry.analytics_keeper import AnalyticsKeeper, CountersFollower
 from activitylog_retry.compactor import Compactor
+from activitylog_retry.log_keeper import LogKeeper
 from activitylog_retry.redriver import Redriver
 from activitylog_retry.stale_entries import StaleEntrySweeper
 from activitylog_retry.watcher import WatchConfig, Watcher
@@ -79,6 +80,12 @@ async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
         backoff=Backoff(settings.backoff_initial_s, settings.backoff_max_s),
         stop=stop,
     )
+    log_keeper = LogKeeper(
+        pool,
+        settings,
+        backoff=Backoff(settings.backoff_initial_s, settings.backoff_max_s),
+        stop=stop,
+    )
     watcher = Watcher(
         pool,
         webhook,
@@ -100,6 +107,7 @@ async def run_retry(settings: Settings, stop: asyncio.Event) -> None:
             tasks.create_task(watcher.run(), name="watch-rules")
             tasks.create_task(counters.run(), name="counters")
             tasks.create_task(keeper.run(), name="analytics")
+            tasks.create_task(log_keeper.run(), name="partitions")
     finally:
         await lease.release()
         await webhook.aclose()

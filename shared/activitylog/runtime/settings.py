@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     consumer_lease_ttl_s: float = Field(default=5.0, gt=0)
     # Fault injection for the fault tests: an entry containing this text kills the worker.
 
+    # The log's partitions and retention (docs/RUNBOOK.md §18). RETENTION_MONTHS unset keeps
+    # everything; set, it keeps the current month and the N−1 before it, archiving what
+    # expires to ARCHIVE_URL (file:///path or s3://bucket/prefix) before dropping it.
+    retention_months: int | None = Field(default=None, ge=1)
+    archive_url: str | None = None
+    partitions_ahead: int = Field(default=3, ge=1, le=24)
+    partitions_interval_s: float = Field(default=3_600.0, gt=0)
+    # A month brought back by `archive restore` stays this long before retention takes it.
+    restore_hold_days: float = Field(default=7.0, ge=0)
+
     # Retry service.
     retry_max_attempts: int = Field(default=10, ge=1)
     retry_poll_interval_s: float = Field(default=5.0, gt=0)

@@ -36,7 +36,8 @@ async def _oracle(conn, search: str, ordering: Ordering, client: uuid.UUID | Non
         f"""
         SELECT a.id FROM lead_activity_log a JOIN leads l ON l.id = a.lead_id
         WHERE ($2::uuid IS NULL OR a.client_id = $2)
-          AND (a.search_vector @@ websearch_to_tsquery('english', $1)
+          AND (to_tsvector('english', a.description || ' ' || coalesce(a.message_content, ''))
+                   @@ websearch_to_tsquery('english', $1)
                OR strpos(lower(l.first_name || ' ' || l.last_name), lower($1)) > 0
                OR strpos(lower(l.email), lower($1)) > 0)
         ORDER BY {order}

@@ -62,6 +62,9 @@ def _like_pattern(text: str) -> str:
 METADATA_WORDS = (
     "jsonb_to_tsvector('simple', coalesce(a.metadata, '{}'::jsonb), '[\"string\", \"numeric\"]')"
 )
+# The event's own words, as activity_search_idx indexes them (migration 0019: an expression,
+# no stored column).
+TEXT_WORDS = "to_tsvector('english', a.description || ' ' || coalesce(a.message_content, ''))"
 _FULL_NAME = "(l.first_name || ' ' || l.last_name)"
 # A word of a person's name as typed: letters first, then letters, digits, ' . -
 _NAME_WORD = re.compile(r"^[^\W\d_][\w'.-]*$")
@@ -121,7 +124,7 @@ def _text_match(text: str, p: _Params) -> str:
     (as written, no stemming) matches."""
     value = p.add(text)
     return (
-        f"(a.search_vector @@ websearch_to_tsquery('english', {value}) OR "
+        f"({TEXT_WORDS} @@ websearch_to_tsquery('english', {value}) OR "
         f"{METADATA_WORDS} @@ websearch_to_tsquery('simple', {value}))"
     )
 

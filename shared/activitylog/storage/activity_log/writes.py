@@ -40,6 +40,16 @@ SELECT * FROM unnest(
     $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::uuid[], $13::timestamptz[],
     $14::timestamptz[]
 )
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+
+
+# The id registry first (migration 0019): the log's key is (id, "timestamp"), unique per
+# month only, so an event id is claimed here, across every month, archived ones included.
+_CLAIM = """
+INSERT INTO lead_activity_ids (id, "timestamp")
+SELECT * FROM unnest($1::uuid[], $2::timestamptz[])
 ON CONFLICT (id) DO NOTHING
 RETURNING id
 """
@@ -50,22 +60,28 @@ async def insert_rows(
 ) -> set[uuid.UUID]:
     """Insert idempotently, every row arriving at `arrived_at`; return the ids that were new.
 
-    COPY first, the fastest path by far; a batch holding an id already stored (a
-    redelivery) fails as a whole and goes through INSERT … ON CONFLICT DO NOTHING instead.
-    (COPY into a temporary table and one INSERT … SELECT … ON CONFLICT saves the savepoint
-    but measured no faster: docs/RUNBOOK.md §12.) One arrival time per batch, decided here,
-    is what the counters count it under too.
+    The ids are claimed in the registry first; only rows whose id was new are written, by
+    COPY, the fastest path by far. A COPY that still meets a stored id (only while
+    `partitions migrate` has not copied the old table's ids into the registry yet) fails as
+    a whole and goes through INSERT … ON CONFLICT DO NOTHING instead. One arrival time per
+    batch, decided here, is what the counters count it under too.
     """
     if not rows:
         return set()
     # In id order, so concurrent batches take index locks in one order: no deadlocks.
     records = sorted(((*_as_tuple(r), arrived_at) for r in rows), key=itemgetter(0))
+    claimed = {
+        r["id"] for r in await conn.fetch(_CLAIM, [r[0] for r in records], [r[12] for r in records])
+    }
+    records = [r for r in records if r[0] in claimed]
+    if not records:
+        return set()
     try:
         async with conn.transaction():  # a savepoint: a duplicate undoes only the COPY
             await conn.copy_records_to_table(
                 "lead_activity_log", records=records, columns=(*COLUMNS, "created_at")
             )
-        return {r.id for r in rows}
+        return claimed
     except asyncpg.UniqueViolationError:
         pass
     inserted = await conn.fetch(_INSERT, *zip(*records, strict=True))
@@ -90,12 +106,33 @@ def _as_tuple(row: ActivityRow) -> tuple[Any, ...]:
     )
 
 
+async def _located(
+    conn: asyncpg.Connection, ids: list[uuid.UUID]
+) -> tuple[list[uuid.UUID], list[datetime], bool]:
+    """The registry's ids among `ids` and their times, and whether `partitions migrate` is
+    still copying (then the registry lacks ids the old table holds)."""
+    row = await conn.fetchrow(
+        """
+        SELECT coalesce(array_agg(id), '{}') AS ids,
+               coalesce(array_agg("timestamp"), '{}') AS times,
+               to_regclass('lead_activity_log_partitioned') IS NOT NULL AS migrating
+        FROM lead_activity_ids WHERE id = ANY($1::uuid[])
+        """,
+        ids,
+    )
+    assert row is not None
+    return list(row["ids"]), list(row["times"]), bool(row["migrating"])
+
+
 async def stored_ids(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    """The ids among `ids` already stored."""
+    """The ids among `ids` already stored (archived months included: the registry)."""
     if not ids:
         return set()
-    rows = await conn.fetch("SELECT id FROM lead_activity_log WHERE id = ANY($1::uuid[])", ids)
-    return {r["id"] for r in rows}
+    found, _, migrating = await _located(conn, ids)
+    if migrating:
+        rows = await conn.fetch("SELECT id FROM lead_activity_log WHERE id = ANY($1::uuid[])", ids)
+        found += [r["id"] for r in rows]
+    return set(found)
 
 
 async def facts_by_id(
@@ -104,12 +141,22 @@ async def facts_by_id(
     """The stored events among `ids` (a message's facts, by their derived ids)."""
     if not ids:
         return {}
+    found, times, migrating = await _located(conn, ids)
+    if not found and not migrating:
+        return {}
+    # Each event's time from the registry: the read opens only the months that hold them.
+    where = (
+        "id = ANY($1::uuid[])"
+        if migrating
+        else ('id = ANY($1::uuid[]) AND "timestamp" = ANY($2::timestamptz[])')
+    )
+    args: list[Any] = [ids] if migrating else [found, times]
     rows = await conn.fetch(
-        """
+        f"""
         SELECT id, lead_id, lead_airtable_id, client_id, metadata->>'campaignId' AS campaign
-        FROM lead_activity_log WHERE id = ANY($1::uuid[])
+        FROM lead_activity_log WHERE {where}
         """,
-        ids,
+        *args,
     )
     return {r["id"]: StoredFact(*r) for r in rows}
 
@@ -147,7 +194,7 @@ async def reassign_client(
         """
         UPDATE lead_activity_log AS a SET client_id = v.client_id
         FROM unnest($1::uuid[], $2::uuid[]) AS v(lead_id, client_id), lead_activity_log AS old
-        WHERE a.lead_id = v.lead_id AND old.id = a.id
+        WHERE a.lead_id = v.lead_id AND old.id = a.id AND old."timestamp" = a."timestamp"
           AND a.client_id IS DISTINCT FROM v.client_id
         RETURNING a."timestamp", a.event_type, a.event_category, old.client_id AS old_client,
                   a.client_id AS new_client, a.tx::text::bigint AS tx, a.position
@@ -172,9 +219,17 @@ async def delete_for_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> list[
     its place in the log (tx NULL: stored before the followers)."""
     return await conn.fetch(
         """
-        DELETE FROM lead_activity_log WHERE lead_id = $1
-        RETURNING event_type, event_category, source, client_id, "timestamp", created_at,
-                  tx::text::bigint AS tx, position
+        WITH gone AS (
+            DELETE FROM lead_activity_log WHERE lead_id = $1
+            RETURNING id, event_type, event_category, source, client_id, "timestamp",
+                      created_at, tx::text::bigint AS tx, position
+        ), unclaimed AS (
+            -- A purged event is gone, not archived: sent again, it is stored again.
+            DELETE FROM lead_activity_ids WHERE id IN (SELECT id FROM gone)
+        )
+        SELECT event_type, event_category, source, client_id, "timestamp", created_at, tx,
+               position
+        FROM gone
         """,
         lead_id,
     )
@@ -182,7 +237,16 @@ async def delete_for_lead(conn: asyncpg.Connection, lead_id: uuid.UUID) -> list[
 
 async def delete_of_leads(conn: asyncpg.Connection, lead_ids: list[uuid.UUID]) -> int:
     """Delete every event of these leads (removing the demo history); returns how many."""
-    done = await conn.execute(
-        "DELETE FROM lead_activity_log WHERE lead_id = ANY($1::uuid[])", lead_ids
+    return int(
+        await conn.fetchval(
+            """
+            WITH gone AS (
+                DELETE FROM lead_activity_log WHERE lead_id = ANY($1::uuid[]) RETURNING id
+            ), unclaimed AS (
+                DELETE FROM lead_activity_ids WHERE id IN (SELECT id FROM gone)
+            )
+            SELECT count(*) FROM gone
+            """,
+            lead_ids,
+        )
     )
-    return int(done.rsplit(" ", 1)[-1])
