@@ -158,12 +158,15 @@ async def naive_floor(url: str, payloads: list[bytes], *, same_work: bool = Fals
                 await r.xack(stream, "naive", entry_id)
                 done += 1
                 continue
+            # Idempotent on the id as the log is (its registry, migration 0019).
             await conn.execute(
-                """INSERT INTO lead_activity_log (id, event_type, event_category, lead_id,
+                """WITH claimed AS (
+                       INSERT INTO lead_activity_ids (id, "timestamp") VALUES ($1, $11)
+                       ON CONFLICT DO NOTHING RETURNING id)
+                   INSERT INTO lead_activity_log (id, event_type, event_category, lead_id,
                        lead_airtable_id, description, message_content, metadata, source,
                        execution_id, "timestamp")
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                   ON CONFLICT (id) DO NOTHING""",
+                   SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM claimed""",
                 accepted.id,
                 event.event_type.value,
                 event.category.value,
