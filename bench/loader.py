@@ -259,46 +259,42 @@ async def load(
 
 
 async def fill_counters(conn: asyncpg.Connection, cutoffs: Cutoffs) -> None:
-    """What `event_counts.rebuild` leaves, written at once: each rollup counted straight
-    into the grain its compaction keeps (days before the cutoff, hours after), instead of
-    writing an hour row per bucket and rolling millions of them into days after (10 times
-    slower at 1 M events over 24 months). `--counters rebuild` runs the app's own."""
+    """What `event_counts.rebuild` leaves, written at once: every rollup counted in one pass
+    over the log, straight into the grain its compaction keeps (days before the cutoff,
+    hours after; arrival minutes only after theirs), instead of writing an hour row per
+    bucket and rolling millions of them into days (10 times slower at 1 M events over 24
+    months). `--counters rebuild` runs the app's own."""
+    keys = []
+    for rollup in ROLLUPS:
+        if rollup.grain is Grain.MINUTE:
+            kind, cut = "m", "$2"
+        else:
+            kind, cut = ("a", "$4") if rollup.basis is Basis.ARRIVAL else ("e", "$3")
+        keys.append(f"{_key_row(rollup, 'a')[:-1]}, '{kind}', {cut}::timestamptz)")
+    rolled = "k.kind <> 'm' AND k.bucket < k.cut"
     async with conn.transaction():
         await log_followers.wait_turn(conn, Follower.COUNTERS)
         await conn.execute("LOCK TABLE lead_activity_log IN SHARE MODE")
         await conn.execute("TRUNCATE event_counts")
         horizon = await log_followers.reset_to_horizon(conn, Follower.COUNTERS)
-        for rollup in ROLLUPS:
-            if rollup.grain is Grain.MINUTE:  # kept from the cutoff on, as rebuild counts
-                cutoff, recent = None, "AND k.bucket >= $2"
-                bound = cutoffs.minutes_before
-            else:
-                arrival = rollup.basis is Basis.ARRIVAL
-                cutoff = cutoffs.arrival_hours_before if arrival else cutoffs.hours_before
-                recent, bound = "AND $2::timestamptz IS NOT NULL", cutoff
-            grain = "CASE WHEN k.bucket < $3 THEN 'day' ELSE k.grain END" if cutoff else "k.grain"
-            bucket = (
-                "CASE WHEN k.bucket < $3 THEN date_trunc('day', k.bucket, 'UTC') ELSE k.bucket END"
-                if cutoff
-                else "k.bucket"
-            )
-            await conn.execute(
-                f"""
-                INSERT INTO event_counts (basis, grain, bucket, category, event_type, source,
-                                          client_id, n)
-                SELECT k.basis, {grain}, {bucket}, k.category, k.event_type, k.source,
-                       k.client_id, count(*)
-                FROM lead_activity_log AS a CROSS JOIN LATERAL (VALUES {_key_row(rollup, "a")})
-                    AS k(basis, grain, bucket, category, event_type, source, client_id)
-                WHERE (a.tx IS NULL OR a.tx < $1::text::xid8) {recent}
-                  AND $3::timestamptz IS NOT NULL
-                GROUP BY 1, 2, 3, 4, 5, 6, 7
-                ORDER BY 1, 2, 3, 4, 5, 6, 7
-                """,
-                str(horizon),
-                bound,
-                cutoff or bound,
-            )
+        await conn.execute(
+            f"""
+            INSERT INTO event_counts (basis, grain, bucket, category, event_type, source,
+                                      client_id, n)
+            SELECT k.basis, CASE WHEN {rolled} THEN 'day' ELSE k.grain END,
+                   CASE WHEN {rolled} THEN date_trunc('day', k.bucket, 'UTC') ELSE k.bucket END,
+                   k.category, k.event_type, k.source, k.client_id, count(*)
+            FROM lead_activity_log AS a CROSS JOIN LATERAL (VALUES {", ".join(keys)})
+                AS k(basis, grain, bucket, category, event_type, source, client_id, kind, cut)
+            WHERE (a.tx IS NULL OR a.tx < $1::text::xid8) AND (k.kind <> 'm' OR k.bucket >= k.cut)
+            GROUP BY 1, 2, 3, 4, 5, 6, 7
+            ORDER BY 1, 2, 3, 4, 5, 6, 7
+            """,
+            str(horizon),
+            cutoffs.minutes_before,
+            cutoffs.hours_before,
+            cutoffs.arrival_hours_before,
+        )
 
 
 async def rebuild_derived(conn: asyncpg.Connection, url: str, counters: str = "direct") -> None:
