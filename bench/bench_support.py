@@ -59,6 +59,12 @@ WORDS = [
     "monday",
     "friday",
 ]
+# bench/api.py's messages: word frequencies fall off like natural text, the first words are
+# in most messages.
+COMMON = ["appointment", "tomorrow", "reply", "confirm", "thanks", "quick", "reminder", "call"]
+RARE = [
+    f"{w}{n}" for w in ("solar", "roof", "panel", "quote", "budget", "install") for n in range(40)
+]
 _LEAD_COLUMNS = [
     "id",
     "airtable_record_id",
