@@ -9,9 +9,11 @@ The same shapes as bench_support.load_log (the Python loader): one lead in ten a
 names and emails from FIRST and LAST, events of every type alike, messages from the bench's
 word lists, metadata with a campaign of 40 and the lead's phone, 12 sources; each value is
 drawn by hashing the event's number (hashint8extended), so a build is the same every time
-and however it is split. Inserts run on `--jobs` connections without the secondary indexes
-and without the foreign-key checks (every lead id is one the leads insert made), then the
-indexes are built, the table vacuumed, and the counters and the analytics rebuilt from the
+and however it is split. Each month of the history gets its partition first (as
+bench_support.load_log does); inserts run on `--jobs` connections without the secondary
+indexes and without the foreign-key checks (every lead id is one the leads insert made),
+every id is then claimed in the id registry (lead_activity_ids), the indexes are built on
+every partition, the tables vacuumed, and the counters and the analytics rebuilt from the
 log as `activitylog counters rebuild` and `analytics rebuild` do.
 """
 
@@ -27,7 +29,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from bench_support import COMMON, FIRST, LAST, RARE, WORDS
+from bench_support import (
+    COMMON,
+    FIRST,
+    LAST,
+    RARE,
+    WORDS,
+    claim_ids,
+    month_partitions,
+    secondary_indexes,
+)
 
 from activitylog.contract.taxonomy import CATEGORY_OF, EventType
 from activitylog.domain.counters.rollups import ROLLUPS, Basis, Cutoffs, Grain, compaction_cutoffs
@@ -149,21 +160,12 @@ async def _indexes_dropped(
 ) -> AsyncIterator[None]:
     """As bench_support.secondary_indexes_dropped, the rebuild spread over `jobs` sessions,
     largest index first, with room to sort in memory."""
-    indexes = await conn.fetch(
-        """
-        SELECT i.indexname, i.indexdef FROM pg_indexes AS i
-        WHERE i.tablename = $1 AND i.schemaname = current_schema()
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c
-                          WHERE c.conindid = format('%I', i.indexname)::regclass)
-        ORDER BY i.indexdef LIKE '%USING gin%' DESC, i.indexname
-        """,
-        table,
-    )
-    for index in indexes:
-        await conn.execute(f'DROP INDEX "{index["indexname"]}"')
+    indexes = await secondary_indexes(conn, table)
+    for name, _ in indexes:
+        await conn.execute(f'DROP INDEX "{name}"')
     yield
     started = time.perf_counter()
-    queue: asyncio.Queue[asyncpg.Record] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
     for index in indexes:
         queue.put_nowait(index)
 
@@ -172,11 +174,11 @@ async def _indexes_dropped(
         try:
             await own.execute("SET maintenance_work_mem = '1GB'")
             while not queue.empty():
-                index = queue.get_nowait()
+                name, definition = queue.get_nowait()
                 began = time.perf_counter()
-                await own.execute(index["indexdef"])
+                await own.execute(definition)
                 took = time.perf_counter() - began
-                print(f"    index {index['indexname']} in {took:.0f} s", flush=True)
+                print(f"    index {name} in {took:.0f} s", flush=True)
         finally:
             await own.close()
 
@@ -208,6 +210,8 @@ async def load(
             now,
         )
         sql = _events_sql(shape)
+        # Every month of the history its own partition (none in the default one).
+        await month_partitions(conn, start, now)
         chunks = asyncio.Queue[int]()
         for lo in range(0, shape.events, _CHUNK):
             chunks.put_nowait(lo)
@@ -235,6 +239,9 @@ async def load(
             await asyncio.gather(*(inserter() for _ in range(jobs)))
             took = time.perf_counter() - inserting
             print(f"  inserts took {took:.0f} s ({shape.events / took:,.0f} events/s)")
+            began = time.perf_counter()
+            await claim_ids(conn)
+            print(f"  id registry in {time.perf_counter() - began:.0f} s", flush=True)
         began = time.perf_counter()
         # As the write path keeps it: each lead's newest event time.
         await conn.execute(
