@@ -1,13 +1,15 @@
 """API benchmark: timeline, admin search and browse latency, and POST at a fixed rate.
 
 Usage: python bench/api.py [--events 1000000] [--leads 10000] [--clients 20] [--requests 1000]
+                           [--days 90] [--loader sql|python]
                            [--rate 1000] [--seconds 20] [--post-rounds 3] [--workers 2]
                            [--with-ingest] [--wrk] [--database NAME] [--keep]
                            [--reads-on primary|replica]
 
 Needs PostgreSQL and Redis (BENCH_DATABASE_URL / BENCH_REDIS_URL, else 127.0.0.1). Creates its
-own database (or reuses --database NAME when it already holds the events), loads leads and
-events by COPY, runs `activitylog api` as a separate process and measures over loopback HTTP
+own database (or reuses --database NAME when it already holds the events), builds leads and
+events inside PostgreSQL (bench/loader.py; `--loader python` COPYs them from Python, ~4,000
+events/s), runs `activitylog api` as a separate process and measures over loopback HTTP
 with a minimal keep-alive client (so the figures are the server's, not a client library's).
 POST load comes from another process (this script in --loadgen mode): an open-loop
 generator sending at a fixed rate, latency measured from each request's scheduled time (no
@@ -40,7 +42,9 @@ import asyncpg
 import httpx
 import orjson
 import redis.asyncio as aioredis
-from bench_support import FIRST, LAST, load_log
+from bench_support import COMMON, FIRST, LAST, RARE, load_log
+from loader import Shape, add_retry_rows, words_of
+from loader import load as load_sql
 
 from activitylog.contract.taxonomy import EventType
 from activitylog.use_cases.access.keys import generate_key, hash_key, key_prefix
@@ -53,11 +57,6 @@ REPO = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
-# Word frequencies fall off like natural text: the first words are in most messages.
-COMMON = ["appointment", "tomorrow", "reply", "confirm", "thanks", "quick", "reminder", "call"]
-RARE = [
-    f"{w}{n}" for w in ("solar", "roof", "panel", "quote", "budget", "install") for n in range(40)
-]
 TYPES = list(EventType)
 
 
@@ -347,7 +346,7 @@ async def measure(
         have = await conn.fetchval("SELECT count(*) FROM lead_activity_log")
         await conn.close()
         print(f"database {name}: {have:,} events before loading; {cpu_load()}")
-        if have < args.events:
+        if have < args.events and args.loader == "python":
             print(f"loading {args.events:,} events over {args.leads:,} leads (COPY) ...")
             await load_log(
                 url,
@@ -355,8 +354,16 @@ async def measure(
                 leads=args.leads,
                 clients=args.clients,
                 message=message,
+                days=args.days,
                 seed=7,
             )
+        elif have < args.events:
+            if have:
+                raise SystemExit(f"{name} holds {have:,} events, fewer than --events")
+            print(f"building {args.events:,} events over {args.leads:,} leads (SQL) ...")
+            shape = Shape(args.events, args.leads, args.clients, args.days, words_of("api"))
+            await load_sql(url, shape)
+            await add_retry_rows(url, 2000)
         conn = await asyncpg.connect(url)
         leads = await conn.fetch("SELECT id, airtable_record_id, client_id FROM leads")
         events = await conn.fetchval("SELECT count(*) FROM lead_activity_log")
@@ -576,6 +583,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--leads", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--days", type=float, default=90, help="history span (730: 24 months)")
+    parser.add_argument(
+        "--loader",
+        choices=("sql", "python"),
+        default="sql",
+        help="sql: generated inside PostgreSQL (bench/loader.py); python: COPY from Python",
+    )
     parser.add_argument("--requests", type=int, default=1_000)
     parser.add_argument("--rate", type=float, default=1_000)
     parser.add_argument("--seconds", type=float, default=20)

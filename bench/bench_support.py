@@ -59,6 +59,12 @@ WORDS = [
     "monday",
     "friday",
 ]
+# bench/api.py's messages: word frequencies fall off like natural text, the first words are
+# in most messages.
+COMMON = ["appointment", "tomorrow", "reply", "confirm", "thanks", "quick", "reminder", "call"]
+RARE = [
+    f"{w}{n}" for w in ("solar", "roof", "panel", "quote", "budget", "install") for n in range(40)
+]
 _LEAD_COLUMNS = [
     "id",
     "airtable_record_id",
@@ -74,21 +80,35 @@ _TYPES = list(EventType)
 _CHUNK = 100_000
 
 
+async def secondary_indexes(conn: asyncpg.Connection, table: str) -> list[tuple[str, str]]:
+    """`table`'s indexes that back no constraint (name, CREATE statement), GIN first: the
+    ones a bulk load drops and builds again after."""
+    indexes = await conn.fetch(
+        """
+        SELECT i.indexname, i.indexdef FROM pg_indexes AS i
+        WHERE i.tablename = $1 AND i.schemaname = current_schema()
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c
+                          WHERE c.conindid = format('%I', i.indexname)::regclass)
+        ORDER BY i.indexdef LIKE '%USING gin%' DESC, i.indexname
+        """,
+        table,
+    )
+    # A partitioned table's index is listed ON ONLY the parent (its partitions' indexes
+    # attached one by one); without ONLY, one statement builds it on every partition.
+    return [(r["indexname"], r["indexdef"].replace(" ON ONLY ", " ON ", 1)) for r in indexes]
+
+
 @contextlib.asynccontextmanager
 async def secondary_indexes_dropped(conn: asyncpg.Connection, table: str) -> AsyncIterator[None]:
     """Bulk loads run without `table`'s secondary indexes; they are rebuilt afterwards."""
-    indexes = await conn.fetch(
-        "SELECT indexname, indexdef FROM pg_indexes "
-        "WHERE tablename = $1 AND indexname NOT LIKE '%pkey'",
-        table,
-    )
-    for index in indexes:
-        await conn.execute(f'DROP INDEX "{index["indexname"]}"')
+    indexes = await secondary_indexes(conn, table)
+    for name, _ in indexes:
+        # On a partitioned table this drops every partition's index with it.
+        await conn.execute(f'DROP INDEX "{name}"')
     yield
     print("  rebuilding indexes ...", flush=True)
-    for index in indexes:
-        # A partitioned table's index is listed ON ONLY the parent: built on every month.
-        await conn.execute(index["indexdef"].replace(" ON ONLY ", " ON ", 1))
+    for _, definition in indexes:
+        await conn.execute(definition)
 
 
 async def load_log(
@@ -134,7 +154,7 @@ async def load_log(
                 )
             )
         await conn.copy_records_to_table("leads", records=lead_rows, columns=_LEAD_COLUMNS)
-        await _month_partitions(conn, now - timedelta(days=days), now)
+        await month_partitions(conn, now - timedelta(days=days), now)
         async with secondary_indexes_dropped(conn, "lead_activity_log"):
             span = days * 86_400
             # Oldest first, as events arrive: the table's physical order follows created_at
@@ -172,7 +192,7 @@ async def load_log(
                     "lead_activity_log", records=rows, columns=_EVENT_COLUMNS
                 )
                 print(f"  loaded {min(start + _CHUNK, events):,} events", flush=True)
-        await _claim_ids(conn)
+        await claim_ids(conn)
         # As the write path keeps it: each lead's newest event time (the browser's lead
         # search reads it to skip leads with nothing recent enough).
         await conn.execute(
@@ -194,7 +214,7 @@ async def load_log(
         await conn.close()
 
 
-async def _month_partitions(conn: asyncpg.Connection, first: datetime, last: datetime) -> None:
+async def month_partitions(conn: asyncpg.Connection, first: datetime, last: datetime) -> None:
     """The months the load spans, each its own partition (migration 0019), so the load does
     not go to the default partition."""
     if await conn.fetchval("SELECT to_regproc('activity_log_add_month') IS NULL"):
@@ -210,7 +230,7 @@ async def _month_partitions(conn: asyncpg.Connection, first: datetime, last: dat
     )
 
 
-async def _claim_ids(conn: asyncpg.Connection) -> None:
+async def claim_ids(conn: asyncpg.Connection) -> None:
     """The loaded ids in the id registry (migration 0019), as the write path claims them:
     its key dropped for the bulk insert and built again after."""
     if await conn.fetchval("SELECT to_regclass('lead_activity_ids') IS NULL"):

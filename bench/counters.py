@@ -4,12 +4,14 @@ arrived within the hour, beside the row counts they used to run, measured in the
 Usage: python bench/counters.py [--events 1000000] [--leads 100000] [--health-runs 300]
                                 [--page-runs 40] [--database NAME] [--keep]
                                 [--sources 12] [--arrived-within-hours H]
+                                [--loader sql|python] [--counters rebuild|keep]
 With --arrived-within-hours, events arrive spread over the last H hours instead of all now
 (diverse traffic: every minute of the window from many of the --sources); the health query
 of before the all-events totals (per category and source rows) is timed beside it.
 With --database NAME an existing database is reused (the one `bench/api.py --keep` or an
-earlier run left); it is loaded first when empty, every event arriving now. The counters
-are recounted from the log before timing, as `activitylog counters rebuild` does.
+earlier run left, or bench/loader.py built); it is loaded first when empty, every event
+arriving now. The counters are recounted from the log before timing, as `activitylog
+counters rebuild` does, unless `--counters keep` (a database bench/loader.py built has them).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from bench_support import EMAIL, PASSWORD, WORDS, load_log, measure, sign_in
+from loader import Shape, words_of
+from loader import load as load_sql
 
 from activitylog.domain.counters.rollups import compaction_cutoffs
 from activitylog.runtime.db import connect
@@ -119,6 +123,18 @@ async def main() -> None:
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
     parser.add_argument("--sources", type=int, default=12)
     parser.add_argument("--arrived-within-hours", type=float, default=0.0)
+    parser.add_argument(
+        "--loader",
+        choices=("sql", "python"),
+        default="sql",
+        help="sql: generated inside PostgreSQL (bench/loader.py); python: COPY from Python",
+    )
+    parser.add_argument(
+        "--counters",
+        choices=("rebuild", "keep"),
+        default="rebuild",
+        help="with --database: recount the counters first (rebuild) or time them as they are",
+    )
     args = parser.parse_args()
     admin_url = os.environ.get("BENCH_DATABASE_URL", PG)
     redis_url = os.environ.get("BENCH_REDIS_URL", REDIS)
@@ -132,17 +148,30 @@ async def main() -> None:
                 print(
                     f"loading {args.events:,} events from {args.sources} sources, arriving {when}"
                 )
-                await load_log(
-                    url,
-                    events=args.events,
-                    leads=args.leads,
-                    clients=args.clients,
-                    message=message,
-                    arrived_now=not spread,
-                    sources=args.sources,
-                    arrived_within=timedelta(hours=spread) if spread else None,
-                )
-            else:
+                if args.loader == "python":
+                    await load_log(
+                        url,
+                        events=args.events,
+                        leads=args.leads,
+                        clients=args.clients,
+                        message=message,
+                        arrived_now=not spread,
+                        sources=args.sources,
+                        arrived_within=timedelta(hours=spread) if spread else None,
+                    )
+                else:
+                    shape = Shape(
+                        args.events,
+                        args.leads,
+                        args.clients,
+                        90,
+                        words_of("ui"),
+                        sources=args.sources,
+                        arrived_within=timedelta(hours=spread) if spread else None,
+                        arrived_now=not spread,
+                    )
+                    await load_sql(url, shape)
+            elif args.counters == "rebuild":
                 started = time.perf_counter()
                 await event_counts.rebuild(conn, compaction_cutoffs(datetime.now(UTC)))
                 await conn.execute("VACUUM ANALYZE event_counts")

@@ -4,7 +4,9 @@ and the id registry, per stored event, on a database loaded like bench/api.py's.
 Usage: python bench/storage_bytes.py [--events 1000000] [--leads 100000] [--clients 50]
        [--database NAME --keep]
 Needs PostgreSQL (BENCH_DATABASE_URL, else 127.0.0.1); creates and drops its own database
-unless --database names one to reuse. The figures are docs/RUNBOOK.md §18's.
+unless --database names one to reuse. A database holding --events already (one
+bench/loader.py built: `--database NAME --events 0`) is only measured. The figures are
+docs/RUNBOOK.md §18's.
 """
 
 from __future__ import annotations

@@ -2,11 +2,12 @@
 (the activity browser's search, sort and filter paths, its lead context and suggestions).
 
 Usage: python bench/ui.py [--events 1000000] [--leads 20000] [--days 90] [--runs 15]
-                          [--database NAME] [--keep]
+                          [--loader sql|python] [--database NAME] [--keep]
 Needs PostgreSQL and Redis (BENCH_DATABASE_URL / BENCH_REDIS_URL, else 127.0.0.1). Creates its
-own database (or reuses --database NAME if it already holds the events), loads leads and
-events with COPY, serves the api in this process and times each page over loopback HTTP
-(a signed-in admin, as the browser would). Prints min / median / p95 / max per page.
+own database (or reuses --database NAME if it already holds the events), builds leads and
+events inside PostgreSQL (bench/loader.py; `--loader python` COPYs them from Python), serves
+the api in this process and times each page over loopback HTTP (a signed-in admin, as the
+browser would). Prints min / median / p95 / max per page.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import uuid
 
 import httpx
 from bench_support import EMAIL, PASSWORD, WORDS, load_log, measure, sign_in
+from loader import Shape, add_retry_rows, words_of
+from loader import load as load_sql
 
 from activitylog.runtime.db import connect
 from activitylog.runtime.settings import Settings
@@ -38,23 +41,13 @@ def message(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(10))
 
 
-async def load(url: str, events: int, leads: int, days: int) -> None:
+async def load(url: str, events: int, leads: int, days: int, loader: str) -> None:
     """The log, then retry_queue rows in every status for the retry page."""
-    await load_log(url, events=events, leads=leads, days=days, message=message)
-    conn = await connect(url)
-    try:
-        await conn.execute(
-            """
-            INSERT INTO retry_queue (queue_id, lead_id, payload, status, last_error, retry_count)
-            SELECT 'bench-' || g, 'recBench' || lpad(g::text, 8, '0'), '{"eventType": "X"}',
-                   (ARRAY['pending', 'dead', 'resolved', 'discarded'])[1 + g % 4],
-                   'bench error ' || g, g % 10
-            FROM generate_series(1, 2000) AS g
-            """
-        )
-        await conn.execute("VACUUM ANALYZE retry_queue")
-    finally:
-        await conn.close()
+    if loader == "python":
+        await load_log(url, events=events, leads=leads, days=days, message=message)
+    else:
+        await load_sql(url, Shape(events, leads, 0, days, words_of("ui")))
+    await add_retry_rows(url, 2000)
 
 
 async def pages(url: str) -> list[tuple[str, str]]:
@@ -122,6 +115,12 @@ async def main() -> None:
     parser.add_argument("--leads", type=int, default=20_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument(
+        "--loader",
+        choices=("sql", "python"),
+        default="sql",
+        help="sql: generated inside PostgreSQL (bench/loader.py); python: COPY from Python",
+    )
     parser.add_argument("--database", help="reuse (or create and keep) this database")
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
     args = parser.parse_args()
@@ -133,7 +132,7 @@ async def main() -> None:
         try:
             if not await conn.fetchval("SELECT count(*) FROM lead_activity_log"):
                 print(f"loading {args.events:,} events, {args.leads:,} leads, {args.days} days")
-                await load(url, args.events, args.leads, args.days)
+                await load(url, args.events, args.leads, args.days, args.loader)
             total = await conn.fetchval("SELECT count(*) FROM lead_activity_log")
             await admin_users.upsert(conn, EMAIL, hash_password(PASSWORD))
         finally:
