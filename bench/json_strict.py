@@ -9,7 +9,8 @@ message (escaped quotes), as Python's json writes them (spaces: the slower path,
 counted), and a 1,000-event HTTP body. Prints µs per event (the fastest of the rounds,
 taken in turns) and the strict parse's extra cost as a share of the stream decoder's own
 per-event work (`decode_entry`: parse, validation, id) and of the end-to-end ingest
-measured by bench/ingest.py (README: 11,700 events/s with 2 workers, ~171 µs each).
+measured by bench/ingest.py (11,700 events/s with 2 workers on a quiet machine, ~171 µs each,
+the figure this bench was first compared against; docs/RUNBOOK.md §12 keeps the current ones).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from activitylog.contract import json_text
 from activitylog.contract.stream_format import PAYLOAD_FIELD
 from activitylog.domain.stream_entries import decode_entry
 
-# bench/ingest.py's figure (README, "Benchmarks"): worker time per event end to end.
+# bench/ingest.py's quiet-machine figure when the strict parse was chosen: worker time per event.
 INGEST_US_PER_EVENT = 2 * 1_000_000 / 11_700
 
 _TYPES = ["MESSAGE_SENT", "MESSAGE_DELIVERED", "INBOUND_REPLY", "LINK_CLICKED"]
