@@ -114,18 +114,35 @@ def infra() -> Iterator[Infra]:
             client.close()
 
 
+async def _empty(conn: asyncpg.Connection) -> None:
+    """Every table emptied and every sequence restarted, as a fresh database has them.
+
+    DELETE rather than TRUNCATE: a test leaves a few rows, and TRUNCATE of the ~30 tables
+    (new files for each of their ~180 relations, fsynced at commit) took 0.3-1.3 s per
+    test against 10-50 ms for the DELETEs, most of the quick lanes' time. Foreign keys are
+    not checked meanwhile (replica role), so the order does not matter.
+    """
+    tables = await conn.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+        "AND tablename <> 'schema_migrations'"
+    )
+    sequences = await conn.fetch(
+        "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+    )
+    async with conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        for table in tables:
+            await conn.execute(f'DELETE FROM ONLY "{table["tablename"]}"')
+        for sequence in sequences:
+            await conn.execute(f'ALTER SEQUENCE "{sequence["sequencename"]}" RESTART')
+
+
 @pytest_asyncio.fixture
 async def pool(infra: Infra) -> AsyncIterator[asyncpg.Pool]:
     """A pool on this run's database, emptied before each test."""
     pool = await create_pool(infra.database_url, min_size=1, max_size=5)
     async with pool.acquire() as conn:
-        tables = await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'schema_migrations'"
-        )
-        if tables:
-            names = ", ".join(f'"{t["tablename"]}"' for t in tables)
-            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        await _empty(conn)
     try:
         yield pool
     finally:

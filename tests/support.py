@@ -12,6 +12,8 @@ from typing import Any
 
 import asyncpg
 import orjson
+import redis as redis_sync
+import redis.asyncio as aioredis
 
 from activitylog.runtime.migrate import available
 from activitylog.runtime.settings import Settings
@@ -112,3 +114,34 @@ async def at_version(url: str, last: int) -> None:
                 )
     finally:
         await conn.close()
+
+
+async def count_rows(pool: asyncpg.Pool) -> int:
+    """Rows in the log."""
+    return int(await pool.fetchval("SELECT count(*) FROM lead_activity_log"))
+
+
+async def pending_count(redis: aioredis.Redis, settings: Settings) -> int:
+    """Entries the ingest group has read and not acknowledged."""
+    summary = await redis.xpending(settings.activity_stream, settings.ingest_group)
+    return int(summary["pending"])
+
+
+def publish_raw(settings: Settings, payloads: list[bytes]) -> None:
+    """A plain redis-py client, as any producer would use it (no project code)."""
+    client = redis_sync.Redis.from_url(settings.redis_url or "")
+    try:
+        pipe = client.pipeline(transaction=False)
+        for payload in payloads:
+            pipe.xadd(settings.activity_stream, {"payload": payload})
+        pipe.execute()
+    finally:
+        client.close()
+
+
+async def pending_at_least(redis: aioredis.Redis, settings: Settings, n: int) -> bool:
+    """At least `n` entries read and not acknowledged (False while the group is missing)."""
+    try:
+        return await pending_count(redis, settings) >= n
+    except aioredis.ResponseError:
+        return False  # the group does not exist yet

@@ -64,7 +64,7 @@ async def test_every_plan_returns_what_the_plain_query_returns(pool) -> None:
     ]
     stamps = times(400)
     rows = []
-    for i in range(3_000):
+    for i in range(1_200):
         kind = KINDS[i % 3]
         lead = rng.randrange(30)
         rows.append(
@@ -123,7 +123,7 @@ async def test_every_plan_returns_what_the_plain_query_returns(pool) -> None:
             assert count.value == len(await _oracle(conn, search, Ordering(), None))
             assert not count.estimated
         # Several pages for most searches, none for one: the walk above covers both.
-        assert max(sizes) > 1_000
+        assert max(sizes) > 3 * 97
         assert min(sizes) == 0
         tabs = await count_by_category(
             conn, ActivityFilter(search="solar"), ["SMS", "MANUAL"], 10**6

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import asyncpg
 import orjson
-import redis as redis_sync
 import redis.asyncio as aioredis
 
 from activitylog.ingest.lease import ConsumerLease, holder_value
 from activitylog.runtime.settings import Settings
 from activitylog_testing.polling import wait_for
-from support import dumps, event, spawn, stop_process
+from support import count_rows, dumps, event, publish_raw, spawn, stop_process
 
 # Far longer than any test waits: only a takeover, never an expiry, frees these leases.
 LONG_MS = 600_000
@@ -188,21 +187,6 @@ async def test_a_worker_restarted_after_sigkill_keeps_its_name_and_stores_its_pe
     consumers = await redis.xinfo_consumers(settings.activity_stream, settings.ingest_group)
     assert {c["name"].decode() for c in consumers} == {base}
     assert await count_rows(pool) == 300
-
-
-def publish_raw(settings: Settings, payloads: list[bytes]) -> None:
-    client = redis_sync.Redis.from_url(settings.redis_url or "")
-    try:
-        pipe = client.pipeline(transaction=False)
-        for payload in payloads:
-            pipe.xadd(settings.activity_stream, {"payload": payload})
-        pipe.execute()
-    finally:
-        client.close()
-
-
-async def count_rows(pool: asyncpg.Pool) -> int:
-    return int(await pool.fetchval("SELECT count(*) FROM lead_activity_log"))
 
 
 async def _pending_of(redis: aioredis.Redis, settings: Settings, consumer: str) -> bool:
