@@ -131,3 +131,30 @@ async def test_every_plan_returns_what_the_plain_query_returns(pool) -> None:
         solar = await _oracle(conn, "solar", Ordering(), None)
         assert tabs["all"].value == len(solar)
         assert tabs["SMS"].value + tabs["MANUAL"].value < len(solar)
+
+
+async def test_far_beyond_the_cap_each_category_is_the_whole_times_its_share(pool) -> None:
+    lead = await add_lead(pool, "recShare00001", first_name="Ana", last_name="Roof")
+    stamps = times(100)
+    kinds = [KINDS[0]] * 6 + [KINDS[1]] * 3 + [KINDS[2]]  # SMS 60 %, MANUAL 30 %, BOOKING 10 %
+    rows = [
+        event_row(
+            lead,
+            event_type=kinds[i % 10][0],
+            category=kinds[i % 10][1],
+            message=f"quote {i}",
+            timestamp=stamps[i % 100],
+        )
+        for i in range(2_000)
+    ]
+    await insert_rows(pool, rows)
+    await pool.execute("ANALYZE lead_activity_log")
+    async with pool.acquire() as conn:
+        # A cap of 10: the whole (2,000 estimated) is far beyond it, so nothing is counted.
+        tabs = await count_by_category(conn, ActivityFilter(), ["SMS", "MANUAL", "BOOKING"], 10)
+    assert tabs["all"].estimated
+    whole = tabs["all"].value
+    assert 1_500 <= whole <= 2_500
+    for category, share in (("SMS", 0.6), ("MANUAL", 0.3), ("BOOKING", 0.1)):
+        assert tabs[category].estimated
+        assert abs(tabs[category].value - whole * share) <= whole * 0.02, (category, tabs)

@@ -14,7 +14,11 @@ from activitylog.storage.activity_log.filters import (
     _search_branches,
     _where,
 )
-from activitylog.storage.activity_log.planner import _estimate, _within_budget
+from activitylog.storage.activity_log.planner import (
+    _estimate,
+    _within_budget,
+    category_shares,
+)
 
 # An estimate this many times the cap is taken as it is, without counting up to the cap.
 _FAR_BEYOND_CAP = 5
@@ -72,7 +76,15 @@ async def count_by_category(
     # estimate read only if that count fails). That spares a filtered page six planner
     # round trips; a misjudged category is still only counted up to the cap.
     if estimates["all"] > _FAR_BEYOND_CAP * cap:
-        estimates |= {c: await _estimate(conn, scopes[c]) for c in categories}
+        # Far beyond it, each category is the whole times its share, as the planner itself
+        # would put it (one read of the statistics instead of six plans: on the partitioned
+        # log each plan costs 15-20 ms at 10 M events).
+        shares = await category_shares(conn)
+        for c in categories:
+            if c in shares:
+                estimates[c] = round(estimates["all"] * shares[c])
+            else:
+                estimates[c] = await _estimate(conn, scopes[c])
     counts = {name: Count(e, True) for name, e in estimates.items() if e > _FAR_BEYOND_CAP * cap}
     exact = [name for name in scopes if name not in counts]
     row = None

@@ -44,6 +44,23 @@ async def _estimate(conn: asyncpg.Connection, f: ActivityFilter) -> int:
     return total
 
 
+async def category_shares(conn: asyncpg.Connection) -> dict[str, float]:
+    """Each category's share of the log in the planner's statistics (empty before the first
+    ANALYZE): what it multiplies a filter's estimate by for `event_category = …`."""
+    row = await conn.fetchrow(
+        """
+        SELECT most_common_vals::text::text[] AS vals, most_common_freqs AS freqs
+        FROM pg_stats
+        WHERE schemaname = current_schema() AND tablename = 'lead_activity_log'
+          AND attname = 'event_category'
+        ORDER BY inherited DESC LIMIT 1
+        """
+    )
+    if row is None or row["vals"] is None:
+        return {}
+    return dict(zip(row["vals"], row["freqs"], strict=True))
+
+
 async def _within_budget(
     conn: asyncpg.Connection,
     sql: str,

@@ -56,7 +56,7 @@ def _by_value_desc(
     values = list(getattr(f, field)) or known
     column = _PRIMARY_COLUMN[ordering.key]
     return (
-        f"SELECT e.id FROM unnest({p.add(values)}::text[]) AS v(value) "
+        f'SELECT e.id, e."timestamp" FROM unnest({p.add(values)}::text[]) AS v(value) '
         f'CROSS JOIN LATERAL (SELECT a.id, a."timestamp" FROM lead_activity_log a '
         f"WHERE {_where([f'a.{column} = v.value', *conds])} "
         f'ORDER BY a."timestamp" DESC, a.id DESC LIMIT {reach}) e '
@@ -103,12 +103,12 @@ def _walk_leads(
     order = f'{name} {direction}, {lead} {direction}, e."timestamp" DESC, e.id DESC'
     if found:
         return (
-            f"SELECT e.id FROM (SELECT l.id, {LEAD_NAME_ORDER} AS name FROM leads l "
+            f'SELECT e.id, e."timestamp" FROM (SELECT l.id, {LEAD_NAME_ORDER} AS name FROM leads l '
             f"WHERE {_where(leads_where)} ORDER BY name {direction}, id {direction}) s "
             f"{events} ORDER BY {order} LIMIT {reach}"
         )
     return (
-        f"SELECT e.id FROM leads l {events} WHERE {_where(leads_where)} "
+        f'SELECT e.id, e."timestamp" FROM leads l {events} WHERE {_where(leads_where)} '
         f"ORDER BY {order} LIMIT {reach}"
     )
 
@@ -122,7 +122,8 @@ def _sort_matches_by_lead(
     return (
         f'WITH m AS MATERIALIZED (SELECT a.id, a.lead_id, a."timestamp" '
         f"FROM lead_activity_log a WHERE {_where(conds)}) "
-        f"SELECT a.id FROM m a JOIN leads l ON l.id = a.lead_id WHERE {_where(keyset)} "
+        f'SELECT a.id, a."timestamp" FROM m a JOIN leads l ON l.id = a.lead_id '
+        f"WHERE {_where(keyset)} "
         f"ORDER BY {_order_by(ordering)} LIMIT {reach}"
     )
 
@@ -135,8 +136,8 @@ def _by_lead(
     reach: str,
     matches_first: bool,
 ) -> str:
-    """The WHERE of a page by lead name: its candidates, from the matches (few) or a walk
-    of the leads (many); a search's matching leads are walked in any case."""
+    """A page by lead name's candidates (id, time), from the matches (few) or a walk of the
+    leads (many); a search's matching leads are walked in any case."""
     conds = _conditions(f, p)
 
     def candidates(*extra: str) -> str:
@@ -146,10 +147,10 @@ def _by_lead(
         return _walk_leads(p, [*conds, *extra], lead_conditions(f, p), ordering, after, reach)
 
     if not f.search:
-        return f"a.id IN ({candidates()})"
+        return candidates()
     leads = [*lead_conditions(f, p), lead_match(f.search, p)]
     found = _walk_leads(p, conds, leads, ordering, after, reach, found=True)
-    return f"a.id IN (({candidates(_text_match(f.search, p))}) UNION ({found}))"
+    return f"({candidates(_text_match(f.search, p))}) UNION ({found})"
 
 
 def _lead_branch(
@@ -173,7 +174,7 @@ def _lead_branch(
 
     if ordering.key != SortKey.TIMESTAMP or not ordering.descending:
         return (
-            f"(SELECT e.id FROM ({leads_found}) m {per_lead('m.id')} "
+            f'(SELECT e.id, e."timestamp" FROM ({leads_found}) m {per_lead("m.id")} '
             f"ORDER BY {_order_by(ordering, alias='e')} LIMIT {reach})"
         )
     # Newest first, many leads (a common name): no event of a lead is newer than its
@@ -188,11 +189,23 @@ def _lead_branch(
         f'ORDER BY e."timestamp" DESC, e.id DESC LIMIT {reach}), '
         f't AS (SELECT CASE WHEN count(*) >= {reach} THEN min("timestamp") END AS floor '
         f"FROM top) "
-        f"SELECT id FROM top UNION ALL "
-        f"SELECT e.id FROM m CROSS JOIN t "
+        f'SELECT id, "timestamp" FROM top UNION ALL '
+        f'SELECT e.id, e."timestamp" FROM m CROSS JOIN t '
         f"{per_lead('m.id', _SINCE_FLOOR)} "
         f"WHERE m.id NOT IN (SELECT id FROM c) AND (t.floor IS NULL OR "
         f"m.last_activity_at IS NULL OR m.last_activity_at >= t.floor))"
+    )
+
+
+def _rows_of(candidates: str) -> str:
+    """The log's rows of `candidates` (a query of id and time), as `a`: one probe of the
+    (id, time) key each, so that only the candidate's month is read. An `a.id IN (…)` join
+    can use no index on the partitioned log (it has none on id alone) and the planner,
+    misled by a union's estimate, would scan every month (seconds at 10 M events)."""
+    return (
+        f'(SELECT DISTINCT k.id, k."timestamp" FROM ({candidates}) k) c '
+        f"CROSS JOIN LATERAL (SELECT {_READ_COLUMNS} FROM lead_activity_log a "
+        f'WHERE a.id = c.id AND a."timestamp" = c."timestamp" LIMIT 1) a'
     )
 
 
@@ -212,10 +225,10 @@ def _page_sql(
     page's order until the page is full."""
     if ordering.key == SortKey.LEAD:
         # Ordered by the lead's name: the leads are joined before the sort.
-        where = _by_lead(f, p, ordering, after, p.add(offset + limit), matches_first)
+        rows = _rows_of(_by_lead(f, p, ordering, after, p.add(offset + limit), matches_first))
         return (
-            f"SELECT {_READ_COLUMNS}, {_LEAD_COLUMNS} FROM lead_activity_log a "
-            f"JOIN leads l ON l.id = a.lead_id WHERE {where} "
+            f"SELECT {_READ_COLUMNS}, {_LEAD_COLUMNS} FROM {rows} "
+            f"JOIN leads l ON l.id = a.lead_id "
             f"ORDER BY {_order_by(ordering)} LIMIT {p.add(limit)} OFFSET {p.add(offset)}"
         )
     conds = _conditions(f, p)
@@ -223,21 +236,21 @@ def _page_sql(
         conds.append(_keyset(ordering, after, p))
     order = _order_by(ordering)
     if not f.search and ordering.descending and ordering.key in _KNOWN_VALUES:
-        where = f"a.id IN ({_by_value_desc(f, p, conds, ordering, p.add(offset + limit))})"
+        source = _rows_of(_by_value_desc(f, p, conds, ordering, p.add(offset + limit)))
     elif not f.search:
-        where = _where(conds)
+        source = f"lead_activity_log a WHERE {_where(conds)}"
     else:
         # Each branch stops at the rows the page can use; the union is then ordered again.
         reach = p.add(offset + limit)
         text_branch = (
-            f"(SELECT a.id FROM lead_activity_log a "
+            f'(SELECT a.id, a."timestamp" FROM lead_activity_log a '
             f"WHERE {_where([*conds, _text_match(f.search, p)])} "
             f"ORDER BY {_order_by(ordering, opaque=matches_first)} LIMIT {reach})"
         )
         lead_branch = _lead_branch(f, p, conds, ordering, reach)
-        where = f"a.id IN ({text_branch} UNION {lead_branch})"
+        source = _rows_of(f"{text_branch} UNION {lead_branch}")
     page = (
-        f"SELECT {_READ_COLUMNS} FROM lead_activity_log a WHERE {where} "
+        f"SELECT {_READ_COLUMNS} FROM {source} "
         f"ORDER BY {order} LIMIT {p.add(limit)} OFFSET {p.add(offset)}"
     )
     if not with_lead:
