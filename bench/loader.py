@@ -312,6 +312,7 @@ async def rebuild_derived(conn: asyncpg.Connection, url: str, counters: str = "d
     if counters == "direct":
         async with _indexes_dropped(conn, url, "event_counts", 2):
             await fill_counters(conn, cutoffs)
+        await event_counts.compact(conn, cutoffs)  # old days into months, as the app keeps them
     else:
         await event_counts.rebuild(conn, cutoffs)
     await conn.execute("VACUUM ANALYZE event_counts")

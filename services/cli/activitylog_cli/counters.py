@@ -55,5 +55,6 @@ def compact() -> None:
     else:
         click.echo(
             f"compacted: {done.minutes_dropped:,} minute counters dropped, "
-            f"{done.hours_rolled:,} hour counters rolled into days"
+            f"{done.hours_rolled:,} hour counters rolled into days, "
+            f"{done.days_rolled:,} day counters into months"
         )

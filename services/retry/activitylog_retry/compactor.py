@@ -21,9 +21,10 @@ class Compactor(PeriodicJob):
         async with self.pool.acquire() as conn:
             done = await event_counts.compact(conn, compaction_cutoffs(datetime.now(UTC)))
             await analytics.compact(conn)  # shard rows folded, zeros dropped
-        if done.minutes_dropped or done.hours_rolled:
+        if done.minutes_dropped or done.hours_rolled or done.days_rolled:
             log.info(
                 "counters compacted",
                 minutes_dropped=done.minutes_dropped,
                 hours_rolled=done.hours_rolled,
+                days_rolled=done.days_rolled,
             )

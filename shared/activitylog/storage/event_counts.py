@@ -147,12 +147,14 @@ async def add(conn: asyncpg.Connection, counts: dict[CounterKey, int]) -> None:
 class Compacted:
     minutes_dropped: int
     hours_rolled: int
+    days_rolled: int = 0
     skipped: bool = False  # another replica was compacting
 
 
 async def compact(conn: asyncpg.Connection, cutoffs: Cutoffs) -> Compacted:
-    """Drop arrival minutes before the cutoff (their hours hold them) and roll hours before
-    the other cutoff into days, shards merged. Idempotent; one replica at a time."""
+    """Drop arrival minutes before the cutoff (their hours hold them), roll hours before
+    their cutoffs into days and event days before theirs into months, shards merged.
+    Idempotent; one replica at a time."""
     async with conn.transaction():
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _COMPACTION_LOCK):
             return Compacted(0, 0, skipped=True)
@@ -186,9 +188,30 @@ async def _compact(conn: asyncpg.Connection, cutoffs: Cutoffs) -> Compacted:
         cutoffs.hours_before,
         cutoffs.arrival_hours_before,
     )
+    # After the hours, so that an old hour (a backfill) reaches its month in one pass.
+    days = await conn.fetchval(
+        """
+        WITH gone AS (
+            DELETE FROM event_counts
+            WHERE basis = 'event' AND grain = 'day' AND bucket < $1
+            RETURNING basis, bucket, category, event_type, source, client_id, n
+        ), months AS (
+            INSERT INTO event_counts AS c
+                (basis, grain, bucket, category, event_type, source, client_id, shard, n)
+            SELECT basis, 'month', date_trunc('month', bucket, 'UTC'), category, event_type,
+                   source, client_id, 0, sum(n)
+            FROM gone
+            GROUP BY basis, date_trunc('month', bucket, 'UTC'), category, event_type, source,
+                     client_id
+            ON CONFLICT ON CONSTRAINT event_counts_key DO UPDATE SET n = c.n + EXCLUDED.n
+        )
+        SELECT count(*) FROM gone
+        """,
+        cutoffs.days_before,
+    )
     # A client move can leave a counter at zero; it says nothing.
     await conn.execute("DELETE FROM event_counts WHERE n = 0")
-    return Compacted(int(dropped.rsplit(" ", 1)[-1]), int(rolled))
+    return Compacted(int(dropped.rsplit(" ", 1)[-1]), int(rolled), int(days))
 
 
 async def rebuild(conn: asyncpg.Connection, cutoffs: Cutoffs) -> int:
@@ -277,7 +300,8 @@ async def per_bucket(
     """Events per UTC hour or day and category by event time, in [since, until).
 
     Rows (bucket_start, event_category, n); empty buckets are absent. Bounds must fall on
-    the grain's boundaries (a day counter cannot be split into hours).
+    the grain's boundaries (a day counter cannot be split into hours); days before the
+    compaction's `days_before` (rollups.KEEP_DAYS) are kept per month only.
     """
     if grain is Grain.MINUTE:
         raise ValueError("event-time counters are kept per hour and per day")

@@ -104,6 +104,13 @@ async def test_a_recount_agrees_exactly_with_the_counters_every_path_kept(
         done = await event_counts.compact(conn, later)
     assert done.minutes_dropped > 0
     assert done.hours_rolled > 0
+    # Last year's days are older than the dashboard's window: one row per month now.
+    assert done.days_rolled > 0
+    old_grains = await pool.fetch(
+        "SELECT DISTINCT grain FROM event_counts WHERE basis = 'event' AND bucket < $1",
+        later.days_before,
+    )
+    assert [r["grain"] for r in old_grains] == ["month"]
     # And events after the compaction, into counters that now sit beside day counters.
     await store(pool, [accepted(n) for n in range(900, 950)])
     async with pool.acquire() as conn:

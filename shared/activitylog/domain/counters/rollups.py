@@ -39,6 +39,7 @@ class Grain(StrEnum):
     MINUTE = "minute"
     HOUR = "hour"
     DAY = "day"
+    MONTH = "month"
 
 
 # The category of the all-events rollups: every category together.
@@ -53,6 +54,10 @@ KEEP_HOURS = timedelta(days=3)
 # Arrival hours by source stay longer: rate-drop detection compares an hour with the same
 # hour in each of the last four weeks (activitylog.domain.watch.rates).
 KEEP_ARRIVAL_HOURS = timedelta(days=29)
+# Event-time days this long before they roll up into months: the dashboard's daily chart
+# spans 30 days, and a whole-history total (the browser's, unfiltered) then sums a row per
+# month, not one per day (350,000 day rows, 85 ms, at 10 M events over 24 months).
+KEEP_DAYS = timedelta(days=45)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,8 @@ def truncate(value: datetime, grain: Grain) -> datetime:
         return utc.replace(second=0, microsecond=0)
     if grain is Grain.HOUR:
         return utc.replace(minute=0, second=0, microsecond=0)
+    if grain is Grain.MONTH:
+        return utc.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return utc.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
@@ -182,11 +189,13 @@ def client_moves(
 @dataclass(frozen=True, slots=True)
 class Cutoffs:
     """Arrival minutes before `minutes_before` are dropped (their hours stay); event hours
-    before `hours_before` and arrival hours before `arrival_hours_before` roll up into days."""
+    before `hours_before` and arrival hours before `arrival_hours_before` roll up into days,
+    and event days before `days_before` into months."""
 
     minutes_before: datetime
     hours_before: datetime
     arrival_hours_before: datetime
+    days_before: datetime
 
 
 def compaction_cutoffs(now: datetime) -> Cutoffs:
@@ -195,6 +204,7 @@ def compaction_cutoffs(now: datetime) -> Cutoffs:
         truncate(now - KEEP_MINUTES, Grain.HOUR),
         truncate(now - KEEP_HOURS, Grain.DAY),
         truncate(now - KEEP_ARRIVAL_HOURS, Grain.DAY),
+        truncate(now - KEEP_DAYS, Grain.MONTH),
     )
 
 
