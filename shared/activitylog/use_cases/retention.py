@@ -150,6 +150,7 @@ async def restore(
     while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
         async with conn.transaction():
             restored += await partitions.restore_rows(conn, chunk)
+    await partitions.analyze_month(conn, month)
     total = sum(f.rows for f in await asyncio.to_thread(archive.month_files, archive_url, month))
     await partitions.record_restore(conn, month, total, now + hold)
     return restored

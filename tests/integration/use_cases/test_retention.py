@@ -129,6 +129,9 @@ async def test_an_archived_month_restores_idempotently_and_is_held(
         await retention.run(conn, now=NOW, keep_months=12, archive_url=url)
         hold = timedelta(days=7)
         assert await retention.restore(conn, MONTHS[1], url, hold=hold, now=NOW) == 30
+        # The planner knows the restored month at once (never analysed reads as -1).
+        reltuples = "SELECT reltuples FROM pg_class WHERE relname = 'lead_activity_log_y2021m02'"
+        assert await conn.fetchval(reltuples) == 30
         assert await retention.restore(conn, MONTHS[1], url, hold=hold, now=NOW) == 0
         after = await conn.fetch(
             'SELECT id, metadata, "timestamp", tx, position FROM lead_activity_log ORDER BY id'
