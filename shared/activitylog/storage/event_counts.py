@@ -161,57 +161,51 @@ async def compact(conn: asyncpg.Connection, cutoffs: Cutoffs) -> Compacted:
         return await _compact(conn, cutoffs)
 
 
+async def _roll(conn: asyncpg.Connection, where: str, into: Grain, *cutoffs: datetime) -> int:
+    """Move the counters `where` selects into `into`'s buckets (summed, shards merged);
+    returns how many rows were rolled."""
+    return int(
+        await conn.fetchval(
+            f"""
+            WITH gone AS (
+                DELETE FROM event_counts WHERE {where}
+                RETURNING basis, bucket, category, event_type, source, client_id, n
+            ), rolled AS (
+                INSERT INTO event_counts AS c ({_KEY_COLUMNS}, shard, n)
+                SELECT basis, '{into.value}', date_trunc('{into.value}', bucket, 'UTC'),
+                       category, event_type, source, client_id, 0, sum(n)
+                FROM gone
+                GROUP BY basis, date_trunc('{into.value}', bucket, 'UTC'), category,
+                         event_type, source, client_id
+                ON CONFLICT ON CONSTRAINT event_counts_key DO UPDATE SET n = c.n + EXCLUDED.n
+            )
+            SELECT count(*) FROM gone
+            """,
+            *cutoffs,
+        )
+    )
+
+
 async def _compact(conn: asyncpg.Connection, cutoffs: Cutoffs) -> Compacted:
     dropped = await conn.execute(
         "DELETE FROM event_counts WHERE basis = 'arrival' AND grain = 'minute' AND bucket < $1",
         cutoffs.minutes_before,
     )
-    rolled = await conn.fetchval(
-        """
-        WITH gone AS (
-            DELETE FROM event_counts
-            WHERE grain = 'hour'
-              AND ((basis = 'event' AND bucket < $1) OR (basis = 'arrival' AND bucket < $2))
-            RETURNING basis, bucket, category, event_type, source, client_id, n
-        ), days AS (
-            INSERT INTO event_counts AS c
-                (basis, grain, bucket, category, event_type, source, client_id, shard, n)
-            SELECT basis, 'day', date_trunc('day', bucket, 'UTC'), category, event_type,
-                   source, client_id, 0, sum(n)
-            FROM gone
-            GROUP BY basis, date_trunc('day', bucket, 'UTC'), category, event_type, source,
-                     client_id
-            ON CONFLICT ON CONSTRAINT event_counts_key DO UPDATE SET n = c.n + EXCLUDED.n
-        )
-        SELECT count(*) FROM gone
-        """,
+    rolled = await _roll(
+        conn,
+        "grain = 'hour' AND ((basis = 'event' AND bucket < $1) OR "
+        "(basis = 'arrival' AND bucket < $2))",
+        Grain.DAY,
         cutoffs.hours_before,
         cutoffs.arrival_hours_before,
     )
     # After the hours, so that an old hour (a backfill) reaches its month in one pass.
-    days = await conn.fetchval(
-        """
-        WITH gone AS (
-            DELETE FROM event_counts
-            WHERE basis = 'event' AND grain = 'day' AND bucket < $1
-            RETURNING basis, bucket, category, event_type, source, client_id, n
-        ), months AS (
-            INSERT INTO event_counts AS c
-                (basis, grain, bucket, category, event_type, source, client_id, shard, n)
-            SELECT basis, 'month', date_trunc('month', bucket, 'UTC'), category, event_type,
-                   source, client_id, 0, sum(n)
-            FROM gone
-            GROUP BY basis, date_trunc('month', bucket, 'UTC'), category, event_type, source,
-                     client_id
-            ON CONFLICT ON CONSTRAINT event_counts_key DO UPDATE SET n = c.n + EXCLUDED.n
-        )
-        SELECT count(*) FROM gone
-        """,
-        cutoffs.days_before,
+    days = await _roll(
+        conn, "basis = 'event' AND grain = 'day' AND bucket < $1", Grain.MONTH, cutoffs.days_before
     )
     # A client move can leave a counter at zero; it says nothing.
     await conn.execute("DELETE FROM event_counts WHERE n = 0")
-    return Compacted(int(dropped.rsplit(" ", 1)[-1]), int(rolled), int(days))
+    return Compacted(int(dropped.rsplit(" ", 1)[-1]), rolled, days)
 
 
 async def rebuild(conn: asyncpg.Connection, cutoffs: Cutoffs) -> int:
