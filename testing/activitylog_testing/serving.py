@@ -15,6 +15,24 @@ from activitylog_api.service import run_api
 from activitylog_testing.polling import wait_for
 
 
+async def answering(
+    http: httpx.AsyncClient,
+    path: str = "/health/live",
+    *,
+    timeout: float = 30,  # noqa: ASYNC109 - handed to wait_for, the deadline of many checks
+    message: str = "the API to listen",
+) -> None:
+    """Wait until `path` answers 200 (a refused connection is not yet an answer)."""
+
+    async def up() -> bool:
+        try:
+            return (await http.get(path)).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await wait_for(up, timeout=timeout, message=message)
+
+
 @contextlib.asynccontextmanager
 async def running(
     service: Callable[[asyncio.Event], Awaitable[None]],
@@ -54,12 +72,5 @@ async def serving_api(settings: Settings) -> AsyncIterator[ServedApi]:
         running(functools.partial(run_api, settings)),
         httpx.AsyncClient(base_url=url, timeout=60) as http,
     ):
-
-        async def up() -> bool:
-            try:
-                return (await http.get("/health/live")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await wait_for(up, timeout=20, message="the API to listen")
+        await answering(http, timeout=20, message="the API to listen")
         yield ServedApi(settings, url, http)

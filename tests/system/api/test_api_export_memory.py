@@ -12,8 +12,8 @@ import httpx
 
 from activitylog.runtime.settings import Settings
 from activitylog_testing.leads import add_lead
-from activitylog_testing.polling import wait_for
 from activitylog_testing.ports import free_port
+from activitylog_testing.serving import answering
 from api_support import event_row, insert_rows
 from support import spawn, stop_process
 
@@ -63,14 +63,7 @@ async def test_a_hundred_thousand_rows_stream_in_bounded_memory(
         async with httpx.AsyncClient(
             base_url=url, headers={"x-api-key": admin_key}, timeout=120
         ) as http:
-
-            async def up() -> bool:
-                try:
-                    return (await http.get("/health/live")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await wait_for(up, timeout=30, message="the API process")
+            await answering(http, timeout=30, message="the API process")
             # Warm up (imports, pool, first queries) before taking the baseline.
             warm = await http.get(PATH, params={"leadAirtableId": "recBulk00001"})
             assert warm.status_code == 200

@@ -24,7 +24,7 @@ from activitylog_ingest.service import run_ingest
 from activitylog_testing.leads import add_lead
 from activitylog_testing.polling import wait_for
 from activitylog_testing.ports import free_port
-from activitylog_testing.serving import running
+from activitylog_testing.serving import answering, running
 from support import event, spawn, stop_process
 
 PATH = "/api/internal/log-activity"
@@ -238,16 +238,10 @@ async def test_a_stream_ends_when_its_client_leaves_and_when_the_api_stops(
         httpx.AsyncClient(base_url=url, headers={"x-api-key": admin_key}) as http,
     ):
 
-        async def up() -> bool:
-            try:
-                return (await http.get("/health/live")).status_code == 200
-            except httpx.TransportError:
-                return False
-
         async def gone() -> bool:
             return await _open_streams(http) == 0
 
-        await wait_for(up, timeout=20, message="the API to listen")
+        await answering(http, timeout=20, message="the API to listen")
         assert await _open_streams(http) == 0
         async with stream(http, "/api/leads/recLiveBye0001/activity/stream"):
             assert await _open_streams(http) == 1
@@ -275,14 +269,7 @@ async def test_sigterm_ends_the_streams_and_the_process_at_once(
         url = f"http://127.0.0.1:{port}"
         try:
             async with httpx.AsyncClient(base_url=url, headers={"x-api-key": key}) as http:
-
-                async def up(http: httpx.AsyncClient = http) -> bool:
-                    try:
-                        return (await http.get("/health/live")).status_code == 200
-                    except httpx.TransportError:
-                        return False
-
-                await wait_for(up, timeout=30, message="the API process to listen")
+                await answering(http, timeout=30, message="the API process to listen")
                 async with stream(http, "/api/leads/recLiveTerm001/activity/stream") as open_:
                     started = time.monotonic()
                     process.send_signal(signal.SIGTERM)

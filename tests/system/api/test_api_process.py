@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from activitylog.runtime.settings import Settings
-from activitylog_testing.polling import wait_for
 from activitylog_testing.ports import free_port
+from activitylog_testing.serving import answering
 from support import event, spawn, stop_process
 
 
@@ -25,14 +25,7 @@ async def test_serves_and_stops_on_sigterm(
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-
-            async def ready() -> bool:
-                try:
-                    return (await http.get("/health/ready")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await wait_for(ready, timeout=60, message="the API process")
+            await answering(http, "/health/ready", timeout=60, message="the API process")
             for n in range(20):
                 response = await http.post(
                     "/api/internal/log-activity",

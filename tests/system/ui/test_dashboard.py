@@ -12,9 +12,8 @@ from ui_support import ADMIN_EMAIL, admin_password_hash, log_in, screenshot
 
 from activitylog.storage import admin_users
 from activitylog_api.service import run_api
-from activitylog_testing.polling import wait_for
 from activitylog_testing.ports import free_port
-from activitylog_testing.serving import running
+from activitylog_testing.serving import answering, running
 from tcp_proxy import proxy_for_database
 
 pytestmark = pytest.mark.browser
@@ -83,14 +82,7 @@ async def test_database_down_shows_a_banner_not_a_stack_trace(
     async with pool.acquire() as conn:
         await admin_users.upsert(conn, ADMIN_EMAIL, admin_password_hash())
     async with running(functools.partial(run_api, settings)), httpx.AsyncClient() as http:
-
-        async def up() -> bool:
-            try:
-                return (await http.get(f"{url}/health/live")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await wait_for(up, timeout=20, message="the api to listen")
+        await answering(http, f"{url}/health/live", timeout=20, message="the api to listen")
         context = await browser.new_context(base_url=url, viewport={"width": 1280, "height": 800})
         try:
             page = await context.new_page()

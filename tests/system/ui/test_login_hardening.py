@@ -17,9 +17,8 @@ from ui_support import ADMIN_EMAIL, ADMIN_PASSWORD, admin_password_hash
 from activitylog.runtime.settings import Settings
 from activitylog.storage import admin_users
 from activitylog_api.service import run_api
-from activitylog_testing.polling import wait_for
 from activitylog_testing.ports import free_port
-from activitylog_testing.serving import running
+from activitylog_testing.serving import answering, running
 
 # Loopback addresses other than 127.0.0.1: the api sees each as its own client, and none is
 # a proxy uvicorn believes (FORWARDED_ALLOW_IPS), so X-Forwarded-For from them is ignored.
@@ -151,14 +150,7 @@ async def test_one_address_is_throttled_across_usernames_and_api_processes(
         client(ui.url, ATTACKER) as one,
         client(second_url, ATTACKER) as two,
     ):
-
-        async def up() -> bool:
-            try:
-                return (await two.get("/health/live")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await wait_for(up, timeout=20, message="the second api to listen")
+        await answering(two, timeout=20, message="the second api to listen")
         # A new username each time, so no account reaches its own limit; the attempts go
         # to two api processes in turn.
         statuses = [
