@@ -8,7 +8,6 @@ import subprocess
 import uuid
 
 import orjson
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,8 +19,6 @@ DRIVER = """
 const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
 console.log(JSON.stringify(input.events.map((e) => streamKey(e, input.shards, input.stream))));
 """
-
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 
 references = st.one_of(
     st.from_regex(r"rec[A-Za-z0-9]{3,20}", fullmatch=True).map(lambda v: {"leadAirtableId": v}),
