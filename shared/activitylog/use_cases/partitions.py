@@ -73,6 +73,7 @@ async def migrate(
         progress(copied, estimate)
         if n < batch:
             await partitions.swap(conn)
+            await partitions.analyze_log(conn)
             await maintain(conn, now, ahead)
             return Migrated(copied, swapped=True)
     return Migrated(copied, swapped=False)

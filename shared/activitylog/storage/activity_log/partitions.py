@@ -306,6 +306,12 @@ async def restore_rows(conn: asyncpg.Connection, records: list[tuple[Any, ...]])
     return int(done.rsplit(" ", 1)[-1])
 
 
+async def analyze_log(conn: asyncpg.Connection) -> None:
+    """Statistics of the whole log (a sample across its months): autovacuum analyses each
+    partition but never their partitioned parent."""
+    await conn.execute("ANALYZE lead_activity_log")
+
+
 async def analyze_month(conn: asyncpg.Connection, month: date) -> None:
     """Fresh statistics for a month's partition: autovacuum reaches a restored month only
     later, and until then the planner reads it blind (a lead's page took 3 times as long)."""
