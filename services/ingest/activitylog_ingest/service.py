@@ -11,7 +11,7 @@ from activitylog.ingest.lease import ConsumerLease, ShardLeases
 from activitylog.ingest.processor import ProcessorConfig, StreamProcessor
 from activitylog.ingest.reporting import announcing
 from activitylog.runtime.backoff import Backoff
-from activitylog.runtime.db import close_pool, create_pool
+from activitylog.runtime.db import close_pool, create_pool, keep_session
 from activitylog.runtime.logs import get_logger
 from activitylog.runtime.settings import Settings
 from activitylog.storage.stream import redis_client
@@ -28,7 +28,7 @@ async def run_ingest(settings: Settings, stop: asyncio.Event, *, burst: bool = F
     database_url, redis_url = settings.servers()
     redis = redis_client(redis_url)
     # Connections are opened lazily, so a database outage at start is just a back-off.
-    pool = await create_pool(database_url, min_size=0, max_size=2)
+    pool = await create_pool(database_url, min_size=0, max_size=2, reset=keep_session)
     lease = ConsumerLease(
         redis, settings.activity_stream, settings.ingest_consumer, settings.consumer_lease_ttl_s
     )

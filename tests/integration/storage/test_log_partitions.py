@@ -49,6 +49,27 @@ async def test_one_event_id_is_stored_once_across_months(pool: asyncpg.Pool) -> 
     assert await pool.fetchval("SELECT count(*) FROM lead_activity_ids") == 1
 
 
+async def test_a_batch_mixing_new_ids_and_stored_ones_stores_each_once(pool: asyncpg.Pool) -> None:
+    # The COPY needs no savepoint once the registry has claimed the ids: within a batch,
+    # against stored rows and across months, each id is stored once.
+    months = ["2026-03-05T10:00:00Z", "2026-07-05T10:00:00Z"]
+    batch = [at(n, months[n % 2], eventId=str(uuid.uuid4())) for n in range(40)]
+    async with pool.acquire() as conn:
+        for month in (date(2026, 3, 1), date(2026, 7, 1)):
+            await partitions.add_month(conn, month)
+        done = await store_batch(conn, batch[:25])
+        moved = [
+            at(n, months[(n + 1) % 2], eventId=str(e.event.event_id))
+            for n, e in enumerate(batch[:5])
+        ]
+        replay = await store_batch(conn, [*batch[20:], *batch[:25], *moved])
+    assert done.inserted == {e.id for e in batch[:25]}
+    assert replay.inserted == {e.id for e in batch[25:]}
+    assert replay.duplicates == {e.id for e in batch[:25]}
+    assert await pool.fetchval("SELECT count(*) FROM lead_activity_log") == 40
+    assert await pool.fetchval("SELECT count(DISTINCT id) FROM lead_activity_ids") == 40
+
+
 async def test_a_late_event_goes_into_its_month(pool: asyncpg.Pool) -> None:
     late = at(2, "2020-02-10T08:00:00Z")
     async with pool.acquire() as conn:

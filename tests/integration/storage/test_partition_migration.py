@@ -32,6 +32,19 @@ def accepted(n: int) -> AcceptedEvent:
     return AcceptedEvent.accept(parse_event(body), received_at=NOW, origin=f"m-{n}", raw="")
 
 
+async def old_event(conn: asyncpg.Connection, event_id: uuid.UUID) -> AcceptedEvent:
+    """The event of a stored old row, as its producer would send it again."""
+    at = await conn.fetchval('SELECT "timestamp" FROM lead_activity_log WHERE id = $1', event_id)
+    body = event(
+        0,
+        eventId=str(event_id),
+        timestamp=at.isoformat(),
+        leadAirtableId="recOld",
+        source="n8n:old",
+    )
+    return AcceptedEvent.accept(parse_event(body), received_at=NOW, origin="m-old", raw="")
+
+
 async def test_an_interrupted_migration_resumes_and_loses_nothing(infra: Infra) -> None:
     name = f"activitylog_partmig_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(infra.admin_url)
@@ -66,6 +79,11 @@ async def test_an_interrupted_migration_resumes_and_loses_nothing(infra: Infra) 
             replay = await store_batch(conn, [accepted(n) for n in range(20)])
             assert replay.inserted == set()
             ordered = sorted(before)
+            # An old event sent again before the copy reached it: the old table holds its
+            # id, the registry not yet, so its COPY fails in a savepoint and falls back.
+            resent = await store_batch(conn, [await old_event(conn, ordered[-30])])
+            assert resent.inserted == set()
+            assert resent.duplicates == {ordered[-30]}
             early, late = ordered[10], ordered[-10]  # copied already / not yet
             await conn.execute(
                 'UPDATE lead_activity_log SET metadata = \'{"campaignId": "c9"}\' '

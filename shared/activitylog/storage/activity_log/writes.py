@@ -47,11 +47,17 @@ RETURNING id
 
 # The id registry first (migration 0019): the log's key is (id, "timestamp"), unique per
 # month only, so an event id is claimed here, across every month, archived ones included.
+# It also says whether `partitions migrate` is still copying, in the same round trip (an
+# InitPlan: looked up once per batch, not per row).
 _CLAIM = """
-INSERT INTO lead_activity_ids (id, "timestamp")
-SELECT * FROM unnest($1::uuid[], $2::timestamptz[])
-ON CONFLICT (id) DO NOTHING
-RETURNING id
+WITH claimed AS (
+    INSERT INTO lead_activity_ids (id, "timestamp")
+    SELECT * FROM unnest($1::uuid[], $2::timestamptz[])
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+)
+SELECT id, (SELECT to_regclass('lead_activity_log_partitioned') IS NOT NULL) AS migrating
+FROM claimed
 """
 
 
@@ -61,26 +67,29 @@ async def insert_rows(
     """Insert idempotently, every row arriving at `arrived_at`; return the ids that were new.
 
     The ids are claimed in the registry first; only rows whose id was new are written, by
-    COPY, the fastest path by far. A COPY that still meets a stored id (only while
-    `partitions migrate` has not copied the old table's ids into the registry yet) fails as
-    a whole and goes through INSERT … ON CONFLICT DO NOTHING instead. One arrival time per
-    batch, decided here, is what the counters count it under too.
+    COPY, the fastest path by far. Only while `partitions migrate` has not copied the old
+    table's ids into the registry yet can a COPY meet a stored id: then it runs in a
+    savepoint, and one that fails goes through INSERT … ON CONFLICT DO NOTHING instead.
+    One arrival time per batch, decided here, is what the counters count it under too.
     """
     if not rows:
         return set()
     # In id order, so concurrent batches take index locks in one order: no deadlocks.
     records = sorted(((*_as_tuple(r), arrived_at) for r in rows), key=itemgetter(0))
-    claimed = {
-        r["id"] for r in await conn.fetch(_CLAIM, [r[0] for r in records], [r[12] for r in records])
-    }
+    found = await conn.fetch(_CLAIM, [r[0] for r in records], [r[12] for r in records])
+    claimed = {r["id"] for r in found}
     records = [r for r in records if r[0] in claimed]
     if not records:
         return set()
+    columns = (*COLUMNS, "created_at")
+    if not found[0]["migrating"]:
+        # Every id was new to the registry, which holds every stored id: the COPY cannot
+        # meet one, so it needs no savepoint (two round trips fewer per batch).
+        await conn.copy_records_to_table("lead_activity_log", records=records, columns=columns)
+        return claimed
     try:
         async with conn.transaction():  # a savepoint: a duplicate undoes only the COPY
-            await conn.copy_records_to_table(
-                "lead_activity_log", records=records, columns=(*COLUMNS, "created_at")
-            )
+            await conn.copy_records_to_table("lead_activity_log", records=records, columns=columns)
         return claimed
     except asyncpg.UniqueViolationError:
         pass
