@@ -1,5 +1,6 @@
-"""The log's upkeep on a schedule: next months' partitions created ahead, and retention
-(expired months archived, then dropped) where it is configured (docs/RUNBOOK.md §18)."""
+"""The log's upkeep on a schedule: next months' partitions created ahead, the whole log's
+statistics kept fresh, and retention (expired months archived, then dropped) where it is
+configured (docs/RUNBOOK.md §18)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ log = get_logger("activitylog.retry")
 
 
 class LogKeeper(PeriodicJob):
-    """Creates partitions ahead and runs retention every `interval_s`; replicas take turns
-    (advisory locks), and every step is idempotent."""
+    """Creates partitions ahead, analyses the whole log when its months have moved on, and
+    runs retention every `interval_s`; replicas take turns (advisory locks), and every step
+    is idempotent."""
 
     job = "partitions and retention"
 
@@ -38,6 +40,8 @@ class LogKeeper(PeriodicJob):
             created = await partitions.maintain(conn, now, self.settings.partitions_ahead)
             if created:
                 log.info("partitions created", months=[month_label(m) for m in created])
+            if await partitions.refresh_statistics(conn):
+                log.info("the whole log analysed: its statistics had fallen behind its months")
             if self.settings.retention_months is None:
                 return
             if not self.settings.archive_url:

@@ -46,6 +46,20 @@ def months_to_create(
     return sorted(wanted - set(existing))
 
 
+# Autovacuum's rule for a table's statistics (a threshold plus a share of its rows), which
+# it applies to each month but never to the partitioned parent: the whole log's statistics.
+STATISTICS_THRESHOLD = 1_000
+STATISTICS_SHARE = 0.1
+
+
+def statistics_stale(analysed_rows: float, rows: float) -> bool:
+    """Whether the whole log needs an ANALYZE: never analysed (`analysed_rows` below 0)
+    while its months hold rows, or their `rows` now far from what it last counted."""
+    if analysed_rows < 0:
+        return rows > 0
+    return abs(rows - analysed_rows) > STATISTICS_THRESHOLD + STATISTICS_SHARE * analysed_rows
+
+
 def first_kept(now: datetime, keep_months: int) -> date:
     """Keeping N months keeps the current month and the N−1 before it."""
     return add_months(month_of(now), -(keep_months - 1))

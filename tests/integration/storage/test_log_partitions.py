@@ -4,6 +4,7 @@ their month is created); reads of a time range open only its months."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime
 
@@ -11,9 +12,12 @@ import asyncpg
 
 from activitylog.contract.events import parse_event
 from activitylog.contract.identity import AcceptedEvent
+from activitylog.runtime.backoff import Backoff
+from activitylog.runtime.settings import Settings
 from activitylog.storage.activity_log import partitions
 from activitylog.use_cases import partitions as upkeep
 from activitylog.use_cases.store_batch import store_batch
+from activitylog_retry.log_keeper import LogKeeper
 from support import event
 
 NOW = datetime.now(UTC)
@@ -119,3 +123,42 @@ async def test_a_time_range_read_opens_only_its_months(pool: asyncpg.Pool) -> No
     assert "y2021m01" not in plan
     assert "y2021m03" not in plan
     assert "default" not in plan
+
+
+async def test_the_whole_log_is_analysed_when_its_months_have_moved_on(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    # Autovacuum analyses each month (here: by hand) but never the partitioned parent,
+    # whose statistics the browser's category estimates read.
+    async def analysed() -> float:
+        return float(
+            await pool.fetchval(
+                "SELECT reltuples FROM pg_class WHERE oid = 'lead_activity_log'::regclass"
+            )
+        )
+
+    months = {date(2026, 3, 1): "2026-03-05T10:00:00Z", date(2026, 7, 1): "2026-07-05T10:00:00Z"}
+    async with pool.acquire() as conn:
+        for month in months:
+            await partitions.add_month(conn, month)
+        await partitions.analyze_log(conn)  # earlier tests' statistics: of an empty log now
+        assert not await upkeep.refresh_statistics(conn)  # nothing has changed
+        for when in months.values():
+            for _ in range(6):
+                batch = [at(n, when, eventId=str(uuid.uuid4())) for n in range(500)]
+                await store_batch(conn, batch)
+        for month in months:
+            await partitions.analyze_month(conn, month)
+        assert await analysed() == 0
+        # The retry service's hourly upkeep notices it.
+        keeper = LogKeeper(pool, settings, backoff=Backoff(0.1, 1.0), stop=asyncio.Event())
+        await keeper.step()
+        assert await analysed() == 6_000
+        assert not await upkeep.refresh_statistics(conn)  # fresh now
+        events = [at(n, months[date(2026, 3, 1)], eventId=str(uuid.uuid4())) for n in range(400)]
+        await store_batch(conn, events)
+        await partitions.analyze_month(conn, date(2026, 3, 1))
+        assert not await upkeep.refresh_statistics(conn)  # 400 more: within the threshold
+        await conn.execute("DROP TABLE lead_activity_log_y2026m07")  # as retention does
+        assert await upkeep.refresh_statistics(conn)
+        assert await analysed() == 3_400

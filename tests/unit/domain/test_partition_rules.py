@@ -17,6 +17,7 @@ from activitylog.domain.partitions import (
     months_to_create,
     parse_month,
     plan_retention,
+    statistics_stale,
 )
 
 NOW = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
@@ -114,3 +115,27 @@ def test_no_month_is_dropped_while_a_keep_holds_it(
     for client, own in clients.items():
         cut = {d.month for d in plan.deletes if d.client == client}
         assert cut == {m for m in every if m < first_kept(NOW, own) and m not in plan.drop}
+
+
+def test_the_whole_log_is_analysed_first_when_its_months_hold_rows() -> None:
+    assert statistics_stale(-1, 1)
+    assert not statistics_stale(-1, 0)  # nothing to learn yet
+
+
+def test_the_whole_log_is_analysed_again_once_its_months_moved_far_enough() -> None:
+    assert not statistics_stale(100_000, 110_000)  # 10,000 rows: within 1,000 + 10 %
+    assert statistics_stale(100_000, 111_001)  # grown
+    assert statistics_stale(100_000, 88_999)  # a month dropped
+    assert not statistics_stale(0, 1_000)
+    assert statistics_stale(0, 1_001)
+
+
+@given(st.floats(0, 1e12), st.floats(0, 1e12), st.floats(0, 1e12))
+def test_a_log_further_from_its_statistics_is_never_fresher(
+    analysed: float, rows: float, more: float
+) -> None:
+    assert not statistics_stale(analysed, analysed)
+    if statistics_stale(analysed, analysed + rows):
+        assert statistics_stale(analysed, analysed + rows + more)
+    if rows <= analysed and statistics_stale(analysed, analysed - rows):
+        assert statistics_stale(analysed, max(analysed - rows - more, 0))
