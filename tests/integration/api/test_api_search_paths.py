@@ -158,3 +158,51 @@ async def test_far_beyond_the_cap_each_category_is_the_whole_times_its_share(poo
     for category, share in (("SMS", 0.6), ("MANUAL", 0.3), ("BOOKING", 0.1)):
         assert tabs[category].estimated
         assert abs(tabs[category].value - whole * share) <= whole * 0.02, (category, tabs)
+
+
+async def test_a_leads_tabs_are_exact_within_the_cap_and_counted_apart_beyond_it(pool) -> None:
+    ana = await add_lead(pool, "recTabs000001", first_name="Ana", last_name="Tabs")
+    other = await add_lead(pool, "recTabs000002", first_name="Ben", last_name="Tabs")
+    stamps = times(100)
+    kinds = [KINDS[0]] * 6 + [KINDS[1]] * 3 + [KINDS[2]]  # SMS 60, MANUAL 30, BOOKING 10
+    rows = [
+        event_row(ana, event_type=kinds[i % 10][0], category=kinds[i % 10][1], timestamp=stamps[i])
+        for i in range(100)
+    ]
+    rows += [event_row(other, timestamp=stamps[i]) for i in range(50)]
+    await insert_rows(pool, rows)
+    await pool.execute("ANALYZE lead_activity_log")
+    categories = ["SMS", "MANUAL", "BOOKING", "CAMPAIGN"]
+    async with pool.acquire() as conn:
+        within = await count_by_category(conn, ActivityFilter(lead_id=ana), categories, 100)
+        beyond = await count_by_category(conn, ActivityFilter(lead_id=ana), categories, 40)
+        late = await count_by_category(
+            conn, ActivityFilter(lead_id=ana, since=stamps[50]), categories, 100
+        )
+    # Within the cap: every tab exact, an empty category included.
+    assert {n: (c.value, c.estimated) for n, c in within.items()} == {
+        "all": (100, False),
+        "SMS": (60, False),
+        "MANUAL": (30, False),
+        "BOOKING": (10, False),
+        "CAMPAIGN": (0, False),
+    }
+    # Beyond it: the whole and the category past the cap estimated (never below the cap),
+    # the others still counted exactly.
+    assert beyond["all"].estimated
+    assert beyond["all"].value >= 40
+    assert beyond["SMS"].estimated
+    assert beyond["SMS"].value >= 40
+    assert (beyond["MANUAL"].value, beyond["MANUAL"].estimated) == (30, False)
+    assert (beyond["BOOKING"].value, beyond["BOOKING"].estimated) == (10, False)
+    # The filter's other conditions hold in the one pass too.
+    expected = await pool.fetch(
+        "SELECT event_category, count(*) AS n FROM lead_activity_log "
+        'WHERE lead_id = $1 AND "timestamp" >= $2 GROUP BY 1',
+        ana,
+        stamps[50],
+    )
+    assert {c: late[c].value for c in categories if late[c].value} == {
+        r["event_category"]: r["n"] for r in expected
+    }
+    assert late["all"].value == sum(r["n"] for r in expected)

@@ -40,6 +40,22 @@ def _capped_count_sql(f: ActivityFilter, p: _Params, cap: int) -> str:
     return f"SELECT count(*) FROM ({' UNION '.join(parts)}) s"
 
 
+async def _grouped_count(
+    conn: asyncpg.Connection, f: ActivityFilter, cap: int, budget_ms: int | None
+) -> dict[str, int] | None:
+    """Up to cap + 1 rows matching `f` (no search) counted per category, in one pass (a
+    lead's tabs: one walk of its index instead of one per category, each planned over every
+    month); None past `budget_ms`."""
+    p = _Params()
+    sql = (
+        f"SELECT s.event_category, count(*) AS n FROM (SELECT a.event_category "
+        f"FROM lead_activity_log a WHERE {_where(_conditions(f, p))} "
+        f"LIMIT {p.add(cap + 1)}) s GROUP BY s.event_category"
+    )
+    rows = await _within_budget(conn, sql, p.values, budget_ms, many=True)
+    return None if rows is None else {r["event_category"]: int(r["n"]) for r in rows}
+
+
 async def count_capped(
     conn: asyncpg.Connection, f: ActivityFilter, cap: int, *, budget_ms: int | None = None
 ) -> Count:
@@ -83,7 +99,8 @@ async def count_by_category(
     *,
     budget_ms: int | None = None,
 ) -> dict[str, Count]:
-    """Capped counts for `all` and each category, in one round trip (`f.categories` ignored)."""
+    """Capped counts for `all` and each category (`f.categories` ignored): one grouped pass
+    when the whole is within the cap, else one capped count per category."""
     base = replace(f, categories=())
     scopes: dict[str, ActivityFilter] = {"all": base}
     scopes.update({c: replace(base, categories=(c,)) for c in categories})
@@ -95,12 +112,23 @@ async def count_by_category(
         estimates |= await _shares_of(conn, estimates["all"], scopes, categories)
     counts = {name: Count(e, True) for name, e in estimates.items() if e > _FAR_BEYOND_CAP * cap}
     exact = [name for name in scopes if name not in counts]
+    values: dict[str, int | None] = {}
+    if "all" in exact and not f.search:
+        found = await _grouped_count(conn, base, cap, budget_ms)
+        whole = None if found is None else sum(found.values())
+        if found is not None and whole is not None and whole <= cap:
+            every = {c: Count(found.get(c, 0), False) for c in categories}
+            return {"all": Count(whole, False)} | every
+        # Beyond the cap each category is counted on its own below; past the budget, none.
+        values["all"] = whole
+        exact = [name for name in exact if name != "all"] if found is not None else []
+        values |= {} if found is not None else {c: None for c in categories}
     row = None
     if exact:
         p = _Params()
         parts = [f"({_capped_count_sql(scopes[name], p, cap)})" for name in exact]
         row = await _within_budget(conn, f"SELECT {', '.join(parts)}", p.values, budget_ms)
-    values = {name: row[i] if row is not None else None for i, name in enumerate(exact)}
+    values |= {name: row[i] if row is not None else None for i, name in enumerate(exact)}
     unresolved = [name for name, value in values.items() if value is None or value > cap]
     if any(name not in estimates for name in unresolved):
         estimates |= await _shares_of(conn, estimates["all"], scopes, categories)
