@@ -6,7 +6,10 @@ from __future__ import annotations
 import random
 import uuid
 
+import pytest
+
 from activitylog.domain.reads.query import ActivityFilter, Ordering, SortKey
+from activitylog.storage.activity_log import queries
 from activitylog.storage.activity_log.counts import count_by_category, count_capped
 from activitylog.storage.activity_log.events import browse_events as browse
 from activitylog_testing.leads import add_lead
@@ -206,3 +209,45 @@ async def test_a_leads_tabs_are_exact_within_the_cap_and_counted_apart_beyond_it
         r["event_category"]: r["n"] for r in expected
     }
     assert late["all"].value == sum(r["n"] for r in expected)
+
+
+@pytest.mark.parametrize("sortable", [0, 10**9], ids=["walk again", "sort the matches"])
+async def test_a_sort_by_lead_past_its_budget_still_returns_the_plain_querys_page(
+    pool, monkeypatch: pytest.MonkeyPatch, sortable: int
+) -> None:
+    # The walk of the leads runs out of time: the matches are read and sorted when few
+    # enough, else the walk runs again without a budget. Either way, the same page.
+    rng = random.Random(11)
+    leads = [
+        await add_lead(pool, f"recOver{i:04d}", first_name=rng.choice(["Ana", "Bob", "Cy"]))
+        for i in range(12)
+    ]
+    stamps = times(300)
+    await insert_rows(
+        pool, [event_row(leads[i % 12], timestamp=stamps[i % 300]) for i in range(600)]
+    )
+    await pool.execute("ANALYZE lead_activity_log")
+
+    async def out_of_time(*args: object, **kwargs: object) -> None:
+        return None
+
+    monkeypatch.setattr(queries, "_within_budget", out_of_time)
+    monkeypatch.setattr(queries, "SORTABLE_MATCHES", sortable)
+    ordering = Ordering(SortKey.LEAD, descending=False)
+    async with pool.acquire() as conn:
+        expected = await conn.fetch(
+            "SELECT a.id FROM lead_activity_log a JOIN leads l ON l.id = a.lead_id "
+            "ORDER BY lower(l.first_name || ' ' || l.last_name), l.id, "
+            'a."timestamp" DESC, a.id DESC'
+        )
+        # rare_matches=0: every filter counts as broad, so the leads are walked first.
+        page = await browse(
+            conn,
+            ActivityFilter(),
+            ordering=ordering,
+            limit=50,
+            offset=100,
+            budget_ms=1,
+            rare_matches=0,
+        )
+    assert [r.id for r in page] == [r["id"] for r in expected][100:150]

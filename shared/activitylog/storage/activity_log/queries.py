@@ -37,6 +37,9 @@ from activitylog.storage.activity_log.planner import (
 # matches come soon. (The two cost the same near sqrt(page size × table rows): about
 # 7,000 matches for a page of 50 in a million events.)
 RARE_MATCHES = 10_000
+# A sort by lead reads and sorts at most this many matches when its walk of the leads
+# runs out of time; more, and it walks on.
+SORTABLE_MATCHES = 100_000
 
 
 # The values a primary sort column can hold (the contract admits no others).
@@ -315,12 +318,17 @@ async def _browse(conn: asyncpg.Connection, f: ActivityFilter, page: _Page) -> l
         return sql, p.values
 
     budget_ms = page.budget_ms
+    sortable = True
     if f.search:
         rare = await _text_is_rare(conn, f, page.rare_matches)
     elif page.ordering.key == SortKey.LEAD:
         # A filter few events pass is read and sorted; a broad one walks the leads, where a
         # page fills soon (a wrong guess is caught by the budget below).
-        rare = await _estimate(conn, f) < page.rare_matches
+        estimate = await _estimate(conn, f)
+        rare = estimate < page.rare_matches
+        # Past the budget, matches this many are no faster to sort than to walk: at 50 M
+        # events sorting them all outlasted the statement timeout (a 503 for every page).
+        sortable = estimate <= SORTABLE_MATCHES
     else:
         sql, values = build(False)
         return list(await conn.fetch(sql, *values))
@@ -335,7 +343,9 @@ async def _browse(conn: asyncpg.Connection, f: ActivityFilter, page: _Page) -> l
         rows = await _within_budget(conn, sql, values, budget_ms, many=True)
         if rows is not None:
             return list(rows)
-        sql, values = build(True)
+        # Past the budget: the matches read and sorted when few enough, else the same walk
+        # again (its pages now cached), without the budget.
+        sql, values = build(sortable)
         return list(await conn.fetch(sql, *values))
 
 
