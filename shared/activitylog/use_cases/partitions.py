@@ -10,7 +10,7 @@ from datetime import date, datetime
 import asyncpg
 
 from activitylog.domain.partitions import add_months, months_to_create, statistics_stale
-from activitylog.storage.activity_log import partitions
+from activitylog.storage.activity_log import partitions, statistics
 
 # Replicas take turns (pg_try_advisory_xact_lock): one creates, the others find it done.
 _MAINTAIN_LOCK = 0x1EAD_9A27
@@ -42,17 +42,17 @@ async def refresh_statistics(conn: asyncpg.Connection) -> bool:
     """ANALYZE the whole log when its statistics are stale (autovacuum analyses each month,
     never their parent, whose statistics the browser's estimates read); True if it ran.
     One replica at a time; outside a transaction, so each month's part commits alone."""
-    estimates = await partitions.row_estimates(conn)
+    estimates = await statistics.row_estimates(conn)
     if estimates is None or not statistics_stale(*estimates):
         return False
     if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _ANALYZE_LOCK):
         return False
     try:
         # Another replica may have just finished it.
-        estimates = await partitions.row_estimates(conn)
+        estimates = await statistics.row_estimates(conn)
         if estimates is None or not statistics_stale(*estimates):
             return False
-        await partitions.analyze_log(conn)
+        await statistics.analyze_log(conn)
         return True
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _ANALYZE_LOCK)
@@ -94,7 +94,7 @@ async def migrate(
         progress(copied, estimate)
         if n < batch:
             await partitions.swap(conn)
-            await partitions.analyze_log(conn)
+            await statistics.analyze_log(conn)
             await maintain(conn, now, ahead)
             return Migrated(copied, swapped=True)
     return Migrated(copied, swapped=False)

@@ -18,7 +18,7 @@ import asyncpg
 
 from activitylog.domain.partitions import RetentionPlan, RowDelete, plan_retention
 from activitylog.runtime import archive
-from activitylog.storage.activity_log import partitions
+from activitylog.storage.activity_log import partitions, statistics
 from activitylog.storage.activity_log.partitions import ArchivedFile, Rows
 
 # One retention run at a time across replicas (a session lock: each month is its own
@@ -150,7 +150,7 @@ async def restore(
     while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
         async with conn.transaction():
             restored += await partitions.restore_rows(conn, chunk)
-    await partitions.analyze_month(conn, month)
+    await statistics.analyze_month(conn, month)
     total = sum(f.rows for f in await asyncio.to_thread(archive.month_files, archive_url, month))
     await partitions.record_restore(conn, month, total, now + hold)
     return restored

@@ -14,7 +14,7 @@ from activitylog.contract.events import parse_event
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.runtime.backoff import Backoff
 from activitylog.runtime.settings import Settings
-from activitylog.storage.activity_log import partitions
+from activitylog.storage.activity_log import partitions, statistics
 from activitylog.use_cases import partitions as upkeep
 from activitylog.use_cases.store_batch import store_batch
 from activitylog_retry.log_keeper import LogKeeper
@@ -141,14 +141,14 @@ async def test_the_whole_log_is_analysed_when_its_months_have_moved_on(
     async with pool.acquire() as conn:
         for month in months:
             await partitions.add_month(conn, month)
-        await partitions.analyze_log(conn)  # earlier tests' statistics: of an empty log now
+        await statistics.analyze_log(conn)  # earlier tests' statistics: of an empty log now
         assert not await upkeep.refresh_statistics(conn)  # nothing has changed
         for when in months.values():
             for _ in range(6):
                 batch = [at(n, when, eventId=str(uuid.uuid4())) for n in range(500)]
                 await store_batch(conn, batch)
         for month in months:
-            await partitions.analyze_month(conn, month)
+            await statistics.analyze_month(conn, month)
         assert await analysed() == 0
         # The retry service's hourly upkeep notices it.
         keeper = LogKeeper(pool, settings, backoff=Backoff(0.1, 1.0), stop=asyncio.Event())
@@ -157,7 +157,7 @@ async def test_the_whole_log_is_analysed_when_its_months_have_moved_on(
         assert not await upkeep.refresh_statistics(conn)  # fresh now
         events = [at(n, months[date(2026, 3, 1)], eventId=str(uuid.uuid4())) for n in range(400)]
         await store_batch(conn, events)
-        await partitions.analyze_month(conn, date(2026, 3, 1))
+        await statistics.analyze_month(conn, date(2026, 3, 1))
         assert not await upkeep.refresh_statistics(conn)  # 400 more: within the threshold
         await conn.execute("DROP TABLE lead_activity_log_y2026m07")  # as retention does
         assert await upkeep.refresh_statistics(conn)

@@ -115,14 +115,15 @@ async def count_by_category(
     values: dict[str, int | None] = {}
     if "all" in exact and not f.search:
         found = await _grouped_count(conn, base, cap, budget_ms)
-        whole = None if found is None else sum(found.values())
-        if found is not None and whole is not None and whole <= cap:
+        if found is None:  # past the budget: nothing is counted
+            values = dict.fromkeys(exact)
+            exact = []
+        elif sum(found.values()) <= cap:
             every = {c: Count(found.get(c, 0), False) for c in categories}
-            return {"all": Count(whole, False)} | every
-        # Beyond the cap each category is counted on its own below; past the budget, none.
-        values["all"] = whole
-        exact = [name for name in exact if name != "all"] if found is not None else []
-        values |= {} if found is not None else {c: None for c in categories}
+            return {"all": Count(sum(found.values()), False)} | every
+        else:  # beyond the cap: each category is counted on its own below
+            values["all"] = sum(found.values())
+            exact = [name for name in exact if name != "all"]
     row = None
     if exact:
         p = _Params()
