@@ -13,7 +13,7 @@ from litestar.di import Provide
 from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ControllerRouterHandler, Message, Scope
 
-from activitylog.runtime.db import close_pool, create_pool
+from activitylog.runtime.db import API_SERVER_SETTINGS, close_pool, create_pool
 from activitylog.runtime.settings import Settings, get_settings
 from activitylog.storage.stream import redis_client
 from activitylog.use_cases.live import LiveHub
@@ -87,6 +87,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         connect_timeout_s=settings.api_db_connect_timeout_s,
         statement_timeout_s=settings.api_db_statement_timeout_s,
         acquire_timeout_s=settings.api_db_acquire_timeout_s,
+        server_settings=API_SERVER_SETTINGS,
     )
     redis = redis_client(redis_url, socket_timeout=settings.api_backend_timeout_s)
     verifier = KeyVerifier(

@@ -26,6 +26,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# The API's pools: each of its statements reads a page, a count or a figure, and JIT
+# compilation (which PostgreSQL starts above jit_above_cost, a cost that a plan over every
+# month of the log passes) takes longer than such a read: at 10 M events, 6 of the 8 ms of a
+# search's row estimate (an EXPLAIN initialises the plan, expressions compiled included).
+API_SERVER_SETTINGS = {"jit": "off"}
+
+
 def is_transient(exc: BaseException) -> bool:
     """True when retrying the same work later may succeed (outage, deadlock, restart)."""
     if isinstance(exc, TRANSIENT_ERRORS):

@@ -105,14 +105,14 @@ async def follow(conn: asyncpg.Connection, cursor: LogPlace, limit: int) -> Foll
 
 def _live(where: str) -> str:
     """The counters as readers see them: `event_counts` plus, counted on the fly, the rows
-    the follower has not taken in yet, both filtered by `where` (over the key columns)."""
+    the follower has not taken in yet (migration 0023: a plan each session keeps), both
+    filtered by `where` (over the key columns)."""
     return f"""(
         SELECT {_KEY_COLUMNS}, n FROM event_counts WHERE {where}
         UNION ALL
         SELECT * FROM (
             SELECT k.*, 1::bigint AS n
-            FROM lead_activity_log AS a CROSS JOIN {_keyed("a")}
-            WHERE {log_followers.after_cursor(Follower.COUNTERS)}
+            FROM counters_untaken() AS a CROSS JOIN {_keyed("a")}
         ) AS tail WHERE {where}
     )"""
 

@@ -24,7 +24,8 @@ def after_cursor(follower: Follower, a: str = "a") -> str:
     """The rows of the log (alias `a`) after the follower's cursor: the ones it has not
     taken in. `tx >= …` lets the (tx, position) index find them (the planner evaluates the
     cursor functions of migration 0017 to estimate how few they are); the row comparison
-    finishes it. The cursor is read in the caller's statement, so in its snapshot."""
+    finishes it. The cursor is read in the caller's statement, so in its snapshot.
+    Migration 0023's `counters_untaken()` spells the same for the counters' readers."""
     name = f"'{follower.value}'"
     return (
         f"{a}.tx >= log_follower_tx({name}) AND ({a}.tx, {a}.position) > "

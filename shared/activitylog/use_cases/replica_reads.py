@@ -20,7 +20,7 @@ from activitylog.domain.replica import (
     ReplicaProbe,
     choose,
 )
-from activitylog.runtime.db import close_pool, connect, create_pool
+from activitylog.runtime.db import API_SERVER_SETTINGS, close_pool, connect, create_pool
 from activitylog.runtime.logs import get_logger
 from activitylog.runtime.metrics import READ_REPLICA_LAG, READS_ON_REPLICA
 from activitylog.runtime.settings import Settings
@@ -73,7 +73,7 @@ class ReadRouting:
             fallback=self._primary,
             on_fallback=self._replica_failed,
             # Names its sessions in the replica's pg_stat_activity (the operator's, the tests').
-            server_settings={"application_name": READS_APPLICATION_NAME},
+            server_settings={"application_name": READS_APPLICATION_NAME, **API_SERVER_SETTINGS},
         )
         self._task = asyncio.get_running_loop().create_task(self._run(), name="read-replica")
 

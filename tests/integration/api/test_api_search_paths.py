@@ -211,6 +211,61 @@ async def test_a_leads_tabs_are_exact_within_the_cap_and_counted_apart_beyond_it
     assert late["all"].value == sum(r["n"] for r in expected)
 
 
+async def test_a_searchs_tabs_count_each_match_once_within_the_cap_and_apart_beyond_it(
+    pool,
+) -> None:
+    # "roof" matches all of Ana's 100 events by her name, and half of them by their text
+    # too: each is one match, in one category, however many ways it matches.
+    ana = await add_lead(pool, "recSTabs00001", first_name="Ana", last_name="Roof")
+    ben = await add_lead(pool, "recSTabs00002", first_name="Ben", last_name="Slate")
+    stamps = times(100)
+    kinds = [KINDS[0]] * 6 + [KINDS[1]] * 3 + [KINDS[2]]  # SMS 60, MANUAL 30, BOOKING 10
+    rows = [
+        event_row(
+            ana,
+            event_type=kinds[i % 10][0],
+            category=kinds[i % 10][1],
+            message="roof quote" if i % 2 else "quote",
+            timestamp=stamps[i],
+        )
+        for i in range(100)
+    ]
+    rows += [event_row(ben, message="roof survey", timestamp=stamps[i]) for i in range(20)]
+    await insert_rows(pool, rows)
+    await pool.execute("ANALYZE lead_activity_log")
+    categories = ["SMS", "MANUAL", "BOOKING", "CAMPAIGN"]
+    roof = ActivityFilter(search="roof")
+    async with pool.acquire() as conn:
+        within = await count_by_category(conn, roof, categories, 1_000)
+        beyond = await count_by_category(conn, roof, categories, 40)
+    expected = {
+        r["event_category"]: r["n"]
+        for r in await pool.fetch(
+            "SELECT event_category, count(*) AS n FROM lead_activity_log "
+            "WHERE lead_id = $1 OR (lead_id = $2 AND message_content LIKE '%roof%') GROUP BY 1",
+            ana,
+            ben,
+        )
+    }
+    assert sum(expected.values()) == 120
+    assert {n: (c.value, c.estimated) for n, c in within.items()} == {
+        "all": (120, False),
+        "SMS": (expected["SMS"], False),
+        "MANUAL": (30, False),
+        "BOOKING": (10, False),
+        "CAMPAIGN": (0, False),
+    }
+    # Beyond the cap: the whole and SMS (80) past it, estimated and never below it; the
+    # others still exact, each counted once although both branches match it.
+    assert beyond["all"].estimated
+    assert beyond["all"].value >= 40
+    assert beyond["SMS"].estimated
+    assert beyond["SMS"].value >= 40
+    assert (beyond["MANUAL"].value, beyond["MANUAL"].estimated) == (30, False)
+    assert (beyond["BOOKING"].value, beyond["BOOKING"].estimated) == (10, False)
+    assert (beyond["CAMPAIGN"].value, beyond["CAMPAIGN"].estimated) == (0, False)
+
+
 @pytest.mark.parametrize("sortable", [0, 10**9], ids=["walk again", "sort the matches"])
 async def test_a_sort_by_lead_past_its_budget_still_returns_the_plain_querys_page(
     pool, monkeypatch: pytest.MonkeyPatch, sortable: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,16 +62,20 @@ async def dashboard(
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     hour_starts = [this_hour - timedelta(hours=HOURS - 1 - i) for i in range(HOURS)]
     day_starts = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
-    health = await health_for_page(services)
+
     # From the counters the write path keeps: a backfill of past days shows at once, and
     # the cost follows the buckets drawn, not the events in them.
-    async with services.pool.acquire() as conn:
-        hourly_rows = await event_counts.per_bucket(
-            conn, Grain.HOUR, hour_starts[0], this_hour + timedelta(hours=1)
-        )
-        daily_rows = await event_counts.per_bucket(
-            conn, Grain.DAY, day_starts[0], today + timedelta(days=1)
-        )
+    async def buckets(grain: Grain, since: datetime, until: datetime) -> list[Any]:
+        async with services.pool.acquire() as conn:
+            return await event_counts.per_bucket(conn, grain, since, until)
+
+    # The health figures and the two charts are independent reads: at once, on their own
+    # connections.
+    health, hourly_rows, daily_rows = await asyncio.gather(
+        health_for_page(services),
+        buckets(Grain.HOUR, hour_starts[0], this_hour + timedelta(hours=1)),
+        buckets(Grain.DAY, day_starts[0], today + timedelta(days=1)),
+    )
     hourly, _ = _grid(hourly_rows, hour_starts)
     daily, by_category = _grid(daily_rows, day_starts)
 

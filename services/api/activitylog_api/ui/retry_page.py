@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -87,8 +88,9 @@ async def retry_queue_page(
     request: Request[Any, Any, Any], services: NamedDependency[ApiServices]
 ) -> Template:
     query = _query(request)
-    health = await health_for_page(services)
-    page = await read_retry_queue(services.pool, query)
+    health, page = await asyncio.gather(
+        health_for_page(services), read_retry_queue(services.pool, query)
+    )
     status = query.status
     current = UNPLACED if query.unplaced else status.value if status else ""
     counts = page.counts

@@ -331,7 +331,9 @@ async def _browse(conn: asyncpg.Connection, f: ActivityFilter, page: _Page) -> l
         sortable = estimate <= SORTABLE_MATCHES
     else:
         sql, values = build(False)
-        return list(await conn.fetch(sql, *values))
+        # One lead's page: through its index, whatever the values (`planner._ONE_PLAN`).
+        one_plan = f.lead_id is not None
+        return list(await _within_budget(conn, sql, values, None, many=True, one_plan=one_plan))
     sql, values = build(rare)
     # A search's branches and a walk of the leads each stop after a page, whatever the
     # planner's (often huge) cost estimate: parallel workers and JIT compilation would

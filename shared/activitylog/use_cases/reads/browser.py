@@ -16,6 +16,7 @@ from activitylog.domain.reads.paging import keyset_page
 from activitylog.domain.reads.query import ActivityFilter, CategoryCounts, Count, Ordering, SortKey
 from activitylog.domain.reads.rows import StoredEvent
 from activitylog.storage.activity_log.events import browse_events
+from activitylog.storage.activity_log.planner import estimates_shared
 from activitylog.use_cases.reads.counting import (
     Counting,
     ReadBudget,
@@ -137,7 +138,8 @@ async def read_browser(
                 return await count_total(conn, query.filter, cap, budget_ms)
             return await category_counts(conn, query.filter, cap, budget_ms)
 
-    found, counted = await asyncio.gather(page(), counts())
+    with estimates_shared():  # the page and its counts often plan the same filter
+        found, counted = await asyncio.gather(page(), counts())
     if isinstance(counted, CategoryCounts):
         return replace(found, total=counted.of(query.filter.categories), categories=counted)
     return replace(found, total=counted)
