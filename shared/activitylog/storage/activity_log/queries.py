@@ -27,7 +27,6 @@ from activitylog.storage.activity_log.filters import (
 )
 from activitylog.storage.activity_log.planner import (
     _NO_STARTUP_COSTS,
-    _ONE_PLAN,
     _estimate,
     _plan_rows,
     _within_budget,
@@ -341,11 +340,9 @@ async def _browse(conn: asyncpg.Connection, f: ActivityFilter, page: _Page) -> l
     # planner's (often huge) cost estimate: parallel workers and JIT compilation would
     # cost more to start (tens to hundreds of ms) than they could save.
     async with conn.transaction():
-        # Matches read first take the path the statement spells (the text index, the leads'
-        # index), whatever the words: one plan kept (`planner._ONE_PLAN`). A walk in the
-        # page's order is planned each time: kept, its plan for an unknown word read the
-        # whole log for a common one (seconds instead of 20 ms at 10 M events).
-        await conn.execute(f"{_NO_STARTUP_COSTS}; {_ONE_PLAN}" if rare else _NO_STARTUP_COSTS)
+        # Planned at each read (never `planner._ONE_PLAN`): a plan made without the words
+        # may scan every month, computing each event's text vector (a minute at 10 M events).
+        await conn.execute(_NO_STARTUP_COSTS)
         if rare or budget_ms is None:
             return list(await conn.fetch(sql, *values))
         rows = await _within_budget(conn, sql, values, budget_ms, many=True)
