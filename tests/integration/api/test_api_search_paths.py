@@ -19,6 +19,21 @@ WORDS = ["appointment", "tomorrow", "reply", "confirm", "solar", "roof", "quote"
 KINDS = [("MESSAGE_SENT", "SMS"), ("NOTE_ADDED", "MANUAL"), ("BOOKING_CONFIRMED", "BOOKING")]
 
 
+def _kind(i: int) -> tuple[str, str]:
+    """Event i's (type, category): SMS 60 %, MANUAL 30 %, BOOKING 10 % of every ten."""
+    return ([KINDS[0]] * 6 + [KINDS[1]] * 3 + [KINDS[2]])[i % 10]
+
+
+def _assert_tabs(tabs: dict, exact: dict[str, int], past: list[str], cap: int) -> None:
+    """`exact` counted exactly; each of `past` estimated, never below `cap`."""
+    assert {n: (tabs[n].value, tabs[n].estimated) for n in exact} == {
+        n: (v, False) for n, v in exact.items()
+    }
+    for name in past:
+        assert tabs[name].estimated, name
+        assert tabs[name].value >= cap, name
+
+
 async def _oracle(conn, search: str, ordering: Ordering, client: uuid.UUID | None) -> list:
     """The naive query: one OR, no UNION, no index tricks."""
     direction = "DESC" if ordering.descending else "ASC"
@@ -139,12 +154,11 @@ async def test_every_plan_returns_what_the_plain_query_returns(pool) -> None:
 async def test_far_beyond_the_cap_each_category_is_the_whole_times_its_share(pool) -> None:
     lead = await add_lead(pool, "recShare00001", first_name="Ana", last_name="Roof")
     stamps = times(100)
-    kinds = [KINDS[0]] * 6 + [KINDS[1]] * 3 + [KINDS[2]]  # SMS 60 %, MANUAL 30 %, BOOKING 10 %
     rows = [
         event_row(
             lead,
-            event_type=kinds[i % 10][0],
-            category=kinds[i % 10][1],
+            event_type=_kind(i)[0],
+            category=_kind(i)[1],
             message=f"quote {i}",
             timestamp=stamps[i % 100],
         )
@@ -167,9 +181,8 @@ async def test_a_leads_tabs_are_exact_within_the_cap_and_counted_apart_beyond_it
     ana = await add_lead(pool, "recTabs000001", first_name="Ana", last_name="Tabs")
     other = await add_lead(pool, "recTabs000002", first_name="Ben", last_name="Tabs")
     stamps = times(100)
-    kinds = [KINDS[0]] * 6 + [KINDS[1]] * 3 + [KINDS[2]]  # SMS 60, MANUAL 30, BOOKING 10
     rows = [
-        event_row(ana, event_type=kinds[i % 10][0], category=kinds[i % 10][1], timestamp=stamps[i])
+        event_row(ana, event_type=_kind(i)[0], category=_kind(i)[1], timestamp=stamps[i])
         for i in range(100)
     ]
     rows += [event_row(other, timestamp=stamps[i]) for i in range(50)]
@@ -183,21 +196,11 @@ async def test_a_leads_tabs_are_exact_within_the_cap_and_counted_apart_beyond_it
             conn, ActivityFilter(lead_id=ana, since=stamps[50]), categories, 100
         )
     # Within the cap: every tab exact, an empty category included.
-    assert {n: (c.value, c.estimated) for n, c in within.items()} == {
-        "all": (100, False),
-        "SMS": (60, False),
-        "MANUAL": (30, False),
-        "BOOKING": (10, False),
-        "CAMPAIGN": (0, False),
-    }
+    assert set(within) == {"all", *categories}
+    _assert_tabs(within, {"all": 100, "SMS": 60, "MANUAL": 30, "BOOKING": 10, "CAMPAIGN": 0}, [], 0)
     # Beyond it: the whole and the category past the cap estimated (never below the cap),
     # the others still counted exactly.
-    assert beyond["all"].estimated
-    assert beyond["all"].value >= 40
-    assert beyond["SMS"].estimated
-    assert beyond["SMS"].value >= 40
-    assert (beyond["MANUAL"].value, beyond["MANUAL"].estimated) == (30, False)
-    assert (beyond["BOOKING"].value, beyond["BOOKING"].estimated) == (10, False)
+    _assert_tabs(beyond, {"MANUAL": 30, "BOOKING": 10}, ["all", "SMS"], 40)
     # The filter's other conditions hold in the one pass too.
     expected = await pool.fetch(
         "SELECT event_category, count(*) AS n FROM lead_activity_log "
@@ -219,12 +222,11 @@ async def test_a_searchs_tabs_count_each_match_once_within_the_cap_and_apart_bey
     ana = await add_lead(pool, "recSTabs00001", first_name="Ana", last_name="Roof")
     ben = await add_lead(pool, "recSTabs00002", first_name="Ben", last_name="Slate")
     stamps = times(100)
-    kinds = [KINDS[0]] * 6 + [KINDS[1]] * 3 + [KINDS[2]]  # SMS 60, MANUAL 30, BOOKING 10
     rows = [
         event_row(
             ana,
-            event_type=kinds[i % 10][0],
-            category=kinds[i % 10][1],
+            event_type=_kind(i)[0],
+            category=_kind(i)[1],
             message="roof quote" if i % 2 else "quote",
             timestamp=stamps[i],
         )
@@ -248,22 +250,12 @@ async def test_a_searchs_tabs_count_each_match_once_within_the_cap_and_apart_bey
         )
     }
     assert sum(expected.values()) == 120
-    assert {n: (c.value, c.estimated) for n, c in within.items()} == {
-        "all": (120, False),
-        "SMS": (expected["SMS"], False),
-        "MANUAL": (30, False),
-        "BOOKING": (10, False),
-        "CAMPAIGN": (0, False),
-    }
+    assert set(within) == {"all", *categories}
+    every = {"all": 120, "SMS": expected["SMS"], "MANUAL": 30, "BOOKING": 10, "CAMPAIGN": 0}
+    _assert_tabs(within, every, [], 0)
     # Beyond the cap: the whole and SMS (80) past it, estimated and never below it; the
     # others still exact, each counted once although both branches match it.
-    assert beyond["all"].estimated
-    assert beyond["all"].value >= 40
-    assert beyond["SMS"].estimated
-    assert beyond["SMS"].value >= 40
-    assert (beyond["MANUAL"].value, beyond["MANUAL"].estimated) == (30, False)
-    assert (beyond["BOOKING"].value, beyond["BOOKING"].estimated) == (10, False)
-    assert (beyond["CAMPAIGN"].value, beyond["CAMPAIGN"].estimated) == (0, False)
+    _assert_tabs(beyond, {"MANUAL": 30, "BOOKING": 10, "CAMPAIGN": 0}, ["all", "SMS"], 40)
 
 
 @pytest.mark.parametrize("sortable", [0, 10**9], ids=["walk again", "sort the matches"])

@@ -18,6 +18,7 @@ from activitylog.storage.activity_log.planner import (
     _estimate,
     _within_budget,
     category_shares,
+    keeps_one_plan,
 )
 
 # An estimate this many times the cap is taken as it is, without counting up to the cap.
@@ -67,7 +68,7 @@ async def _grouped_count(
     over every month instead of once per category); None past `budget_ms`."""
     p = _Params()
     sql = _grouped_count_sql(f, p, cap)
-    one_plan = f.lead_id is not None and not f.search
+    one_plan = keeps_one_plan(f)
     rows = await _within_budget(conn, sql, p.values, budget_ms, many=True, one_plan=one_plan)
     return None if rows is None else {r["event_category"]: int(r["n"]) for r in rows}
 

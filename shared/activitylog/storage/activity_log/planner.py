@@ -22,10 +22,15 @@ from activitylog.storage.activity_log.filters import (
 )
 
 _NO_STARTUP_COSTS = "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
-# One lead's rows are read through its index whatever the values, so its reads keep one
-# plan per connection: planned at each read over every month, they cost 1-3 ms at 10 M
-# events (PostgreSQL itself keeps one only after five reads of a statement on a connection).
 _ONE_PLAN = "SET LOCAL plan_cache_mode = force_generic_plan"
+
+
+def keeps_one_plan(f: ActivityFilter) -> bool:
+    """A lead's read without a search: through the lead's index whatever the values, so its
+    plan is kept per connection (planned at each read over every month it cost 1-3 ms at
+    10 M events; PostgreSQL keeps one itself only after five reads on a connection). A
+    search never is: made without its words, a plan may scan every month."""
+    return f.lead_id is not None and not f.search
 
 
 # The estimates one read's concurrent tasks share (`estimates_shared`): a page and its
@@ -118,7 +123,7 @@ async def _within_budget(
     """The query's row (or rows, `many`); None if it needed more than `budget_ms`.
 
     PostgreSQL itself cancels the statement at the budget (statement_timeout). `one_plan`:
-    the statement's plan is kept (`_ONE_PLAN`).
+    the statement's plan is kept (`keeps_one_plan`).
     """
     fetch = conn.fetch if many else conn.fetchrow
     if budget_ms is None and not one_plan:

@@ -30,6 +30,7 @@ from activitylog.storage.activity_log.planner import (
     _estimate,
     _plan_rows,
     _within_budget,
+    keeps_one_plan,
 )
 from activitylog.storage.activity_log.statistics import row_estimates
 
@@ -332,16 +333,15 @@ async def _browse(conn: asyncpg.Connection, f: ActivityFilter, page: _Page) -> l
         sortable = estimate <= SORTABLE_MATCHES
     else:
         sql, values = build(False)
-        # One lead's page: through its index, whatever the values (`planner._ONE_PLAN`).
-        one_plan = f.lead_id is not None
+        one_plan = keeps_one_plan(f)
         return list(await _within_budget(conn, sql, values, None, many=True, one_plan=one_plan))
     sql, values = build(rare)
     # A search's branches and a walk of the leads each stop after a page, whatever the
     # planner's (often huge) cost estimate: parallel workers and JIT compilation would
     # cost more to start (tens to hundreds of ms) than they could save.
     async with conn.transaction():
-        # Planned at each read (never `planner._ONE_PLAN`): a plan made without the words
-        # may scan every month, computing each event's text vector (a minute at 10 M events).
+        # Planned at each read (`keeps_one_plan`): a plan made without the words may scan
+        # every month, computing each event's text vector (a minute at 10 M events).
         await conn.execute(_NO_STARTUP_COSTS)
         if rare or budget_ms is None:
             return list(await conn.fetch(sql, *values))
