@@ -209,6 +209,14 @@ class CountFilter:
 _GROUPS = {"campaign": "campaign", "week": "week", "dim": "dim", "bucket": "bucket"}
 
 
+# The cohorts a CountFilter keeps ($2-$6, $8) and, with $7, one dim.
+_KEPT = """grain = $8
+              AND ($2::date IS NULL OR week >= $2) AND ($3::date IS NULL OR week < $3)
+              AND ($4::uuid IS NULL OR client_id = $4)
+              AND ($5::text IS NULL OR campaign = $5)
+              AND ($6::text IS NULL OR source = $6)"""
+
+
 async def sums(
     conn: asyncpg.Connection,
     f: CountFilter,
@@ -216,21 +224,26 @@ async def sums(
     by: tuple[str, ...],
     *,
     dim: str | None = None,
+    busiest: int | None = None,
 ) -> list[asyncpg.Record]:
     """Counts of `metrics` (of one `dim` if given) in the filtered cohorts, summed per metric
-    and the `by` columns (any of campaign, week, dim, bucket). Rows: metric, `by`, n."""
+    and the `by` columns (any of campaign, week, dim, bucket). Rows: metric, `by`, n.
+    `busiest`: of that many campaigns only, those with the most messages sent (ties by
+    name)."""
     columns = ", ".join(["metric", *(_GROUPS[b] for b in by)])
+    only = ""
+    if busiest is not None:
+        only = f"""AND campaign IN (
+                SELECT campaign FROM analytics_counts
+                WHERE {_KEPT} AND metric = 'sent' AND dim = 'any'
+                GROUP BY campaign ORDER BY sum(n) DESC, campaign LIMIT {int(busiest)})"""
     return list(
         await conn.fetch(
             f"""
             SELECT {columns}, sum(n)::bigint AS n
             FROM analytics_counts
-            WHERE grain = $8 AND metric = ANY($1::text[])
-              AND ($2::date IS NULL OR week >= $2) AND ($3::date IS NULL OR week < $3)
-              AND ($4::uuid IS NULL OR client_id = $4)
-              AND ($5::text IS NULL OR campaign = $5)
-              AND ($6::text IS NULL OR source = $6)
-              AND ($7::text IS NULL OR dim = $7)
+            WHERE {_KEPT} AND metric = ANY($1::text[])
+              AND ($7::text IS NULL OR dim = $7) {only}
             GROUP BY {columns}
             HAVING sum(n) <> 0
             ORDER BY {columns}

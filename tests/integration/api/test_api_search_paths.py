@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import random
 import uuid
+from typing import Any
 
+import orjson
 import pytest
 
 from activitylog.domain.reads.query import ActivityFilter, Ordering, SortKey
-from activitylog.storage.activity_log import queries
+from activitylog.storage.activity_log import planner, queries
 from activitylog.storage.activity_log.counts import count_by_category, count_capped
 from activitylog.storage.activity_log.events import browse_events as browse
 from activitylog_testing.leads import add_lead
@@ -258,12 +260,14 @@ async def test_a_searchs_tabs_count_each_match_once_within_the_cap_and_apart_bey
     _assert_tabs(beyond, {"MANUAL": 30, "BOOKING": 10, "CAMPAIGN": 0}, ["all", "SMS"], 40)
 
 
+@pytest.mark.parametrize("search", [None, "solar"], ids=["no search", "a word"])
 @pytest.mark.parametrize("sortable", [0, 10**9], ids=["walk again", "sort the matches"])
 async def test_a_sort_by_lead_past_its_budget_still_returns_the_plain_querys_page(
-    pool, monkeypatch: pytest.MonkeyPatch, sortable: int
+    pool, monkeypatch: pytest.MonkeyPatch, sortable: int, search: str | None
 ) -> None:
     # The walk of the leads runs out of time: the matches are read and sorted when few
-    # enough, else the walk runs again without a budget. Either way, the same page.
+    # enough (by the planner's estimate, a search's too), else the walk runs again without
+    # a budget. Either way, the same page.
     rng = random.Random(11)
     leads = [
         await add_lead(pool, f"recOver{i:04d}", first_name=rng.choice(["Ana", "Bob", "Cy"]))
@@ -271,7 +275,15 @@ async def test_a_sort_by_lead_past_its_budget_still_returns_the_plain_querys_pag
     ]
     stamps = times(300)
     await insert_rows(
-        pool, [event_row(leads[i % 12], timestamp=stamps[i % 300]) for i in range(600)]
+        pool,
+        [
+            event_row(
+                leads[i % 12],
+                timestamp=stamps[i % 300],
+                message=rng.choice(["solar panel quote", "hello"]),
+            )
+            for i in range(600)
+        ],
     )
     await pool.execute("ANALYZE lead_activity_log")
 
@@ -284,17 +296,57 @@ async def test_a_sort_by_lead_past_its_budget_still_returns_the_plain_querys_pag
     async with pool.acquire() as conn:
         expected = await conn.fetch(
             "SELECT a.id FROM lead_activity_log a JOIN leads l ON l.id = a.lead_id "
+            "WHERE $1::text IS NULL OR a.message_content LIKE '%' || $1 || '%' "
             "ORDER BY lower(l.first_name || ' ' || l.last_name), l.id, "
-            'a."timestamp" DESC, a.id DESC'
+            'a."timestamp" DESC, a.id DESC',
+            search,
         )
         # rare_matches=0: every filter counts as broad, so the leads are walked first.
         page = await browse(
             conn,
-            ActivityFilter(),
+            ActivityFilter(search=search),
             ordering=ordering,
             limit=50,
             offset=100,
             budget_ms=1,
             rare_matches=0,
         )
+    assert len(expected) >= 150
     assert [r.id for r in page] == [r["id"] for r in expected][100:150]
+
+
+def _plan(explained: Any) -> dict[str, Any]:
+    plan = orjson.loads(explained) if isinstance(explained, str) else explained
+    return dict(plan[0]["Plan"])
+
+
+def _node_types(plan: dict[str, Any]) -> list[str]:
+    return [plan["Node Type"], *(t for child in plan.get("Plans", ()) for t in _node_types(child))]
+
+
+async def test_a_words_rare_probe_counts_through_the_text_index_never_a_scan_of_the_months(
+    pool,
+) -> None:
+    # Asked alone, the planner scans the months for the probe's LIMIT (at 50 M events, a
+    # word that is not there then ran out of time every time, and its search walked the
+    # whole log); the probe is run through the indexes' bitmaps only.
+    lead = await add_lead(pool, "recProbe0001")
+    stamps = times(300)
+    await insert_rows(
+        pool, [event_row(lead, timestamp=stamps[i % 300], message="hello") for i in range(3000)]
+    )
+    await pool.execute("ANALYZE lead_activity_log")
+    absent = ActivityFilter(search="zebra")
+    sql, values = planner.rare_probe(absent, 10_000)
+    explain = "EXPLAIN (FORMAT JSON) " + sql
+    async with pool.acquire() as conn:
+        asked_alone = await planner._within_budget(conn, explain, values, 5_000)
+        probed = await planner._within_budget(conn, explain, values, 5_000, bitmaps_only=True)
+        # rare_matches=1: the estimate is above it, so the probe decides.
+        path = await planner.text_path(conn, absent, 1)
+    alone, through = (_node_types(_plan(r[0])) for r in (asked_alone, probed))
+    assert "Seq Scan" in alone
+    assert "Seq Scan" not in through
+    assert "Index Scan" not in through
+    assert "Bitmap Index Scan" in through
+    assert path[1:] == (True, False)  # rare, by the probe's count (the estimate a guess)

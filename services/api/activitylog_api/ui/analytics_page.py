@@ -13,9 +13,8 @@ from litestar.di import NamedDependency
 from litestar.response import Template
 
 from activitylog.domain.analytics.rules import BOUNDS_HOURS, FUNNEL
-from activitylog.storage import analytics
 from activitylog.storage.analytics import CountFilter
-from activitylog.use_cases.analytics import reports
+from activitylog.use_cases.analytics.screen import read_analytics_screen
 from activitylog_api.routes.analytics import count_filter, hours_value
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.charts import Bar, Line, Series, lines, stacked_bars
@@ -46,7 +45,6 @@ STEP_LABELS = {
     "completed": "Completed",
 }
 # Lines for the busiest campaigns, in the dashboard's category colours.
-TOP_CAMPAIGNS = 5
 LINE_COLOURS = ("#2563eb", "#7c3aed", "#16a34a", "#ea580c", "#0891b2")
 REPLIED = "#16a34a"
 NOT_REPLIED = "#d0d5dd"
@@ -152,17 +150,9 @@ async def analytics_page(
         form["source"] or None,
     )
     hours = hours_value(form["hours"] or None)
-    async with services.pool.acquire() as conn:
-        replies = await reports.replies(conn, f, hours)
-        funnel = await reports.funnel(conn, f)
-        delivery = await reports.delivery(conn, f)
-        timing = await reports.timing(conn, f)
-        campaigns = await analytics.campaigns(conn, f.client_id)
-        busiest = sorted(replies["byCampaign"], key=lambda c: -c["sent"])[:TOP_CAMPAIGNS]
-        per_campaign = await reports.weekly_by_campaign(
-            conn, f, hours, [c["campaign"] for c in busiest]
-        )
-    rate_chart, rate_series = _rate_lines(replies["byWeek"], per_campaign, hours)
+    screen = await read_analytics_screen(services.pool, f, hours)
+    replies, funnel, timing = screen.replies, screen.funnel, screen.timing
+    rate_chart, rate_series = _rate_lines(replies["byWeek"], screen.per_campaign, hours)
     top = max((s["leads"] for s in funnel["steps"]), default=0) or 1
     context = page_context(
         request,
@@ -170,7 +160,7 @@ async def analytics_page(
         form=form,
         hours=hours,
         hour_choices=BOUNDS_HOURS,
-        campaigns=campaigns,
+        campaigns=screen.campaigns,
         links=Links(f),
         replies=replies,
         funnel=[
@@ -182,7 +172,7 @@ async def analytics_page(
             }
             for s in funnel["steps"]
         ],
-        delivery=delivery,
+        delivery=screen.delivery,
         timing=timing,
         weekly_chart=_weekly_chart(replies["byWeek"], hours),
         rate_chart=rate_chart,

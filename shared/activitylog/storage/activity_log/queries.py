@@ -28,11 +28,10 @@ from activitylog.storage.activity_log.filters import (
 from activitylog.storage.activity_log.planner import (
     _NO_STARTUP_COSTS,
     _estimate,
-    _plan_rows,
     _within_budget,
     keeps_one_plan,
+    text_path,
 )
-from activitylog.storage.activity_log.statistics import row_estimates
 
 # A filter (or text search) expected to match fewer rows than this reads its matches first;
 # a commoner one walks an index in the page's order (time, or the leads by name), where
@@ -69,7 +68,10 @@ def _by_value_desc(
     )
 
 
-_SINCE_FLOOR = '(t.floor IS NULL OR a."timestamp" >= t.floor)'
+# Lower bounds on a lead's events as one comparison, so that each lead's read skips the
+# months before it (run-time partition pruning; an `IS NULL OR` would read every month).
+_SINCE_FLOOR = "a.\"timestamp\" >= coalesce(t.floor, '-infinity')"
+_SINCE_GUESS = "a.\"timestamp\" >= coalesce(b.since, '-infinity')"
 
 
 def _walk_leads(
@@ -185,13 +187,21 @@ def _lead_branch(
     # Newest first, many leads (a common name): no event of a lead is newer than its
     # last_activity_at. The leads latest active give a first page and its oldest time
     # (`floor`); the other leads are read only if they were active since then (all of them
-    # when the first page is short, or their last activity is unknown).
+    # when the first page is short, or their last activity is unknown). Those leads' page is
+    # first read since the oldest of their last activities (`since`): each has an event
+    # then, as a rule, so each lead's months before it are skipped (at 50 M events, 25
+    # months probed per lead, cold, took a second). A short read is read again in full.
+    first = f'ORDER BY e."timestamp" DESC, e.id DESC LIMIT {reach}'
     return (
         f"(WITH m AS MATERIALIZED ({leads_found}), "
-        f"c AS MATERIALIZED (SELECT id FROM m ORDER BY last_activity_at DESC NULLS FIRST "
-        f"LIMIT {reach}), "
-        f'top AS MATERIALIZED (SELECT e.id, e."timestamp" FROM c {per_lead("c.id")} '
-        f'ORDER BY e."timestamp" DESC, e.id DESC LIMIT {reach}), '
+        f"c AS MATERIALIZED (SELECT id, last_activity_at FROM m "
+        f"ORDER BY last_activity_at DESC NULLS FIRST LIMIT {reach}), "
+        f"b AS (SELECT min(last_activity_at) AS since FROM c), "
+        f'near AS MATERIALIZED (SELECT e.id, e."timestamp" FROM c CROSS JOIN b '
+        f"{per_lead('c.id', _SINCE_GUESS)} {first}), "
+        f"top AS MATERIALIZED (SELECT * FROM near WHERE (SELECT count(*) FROM near) >= {reach} "
+        f'UNION ALL (SELECT e.id, e."timestamp" FROM c {per_lead("c.id")} '
+        f"WHERE (SELECT count(*) FROM near) < {reach} {first})), "
         f't AS (SELECT CASE WHEN count(*) >= {reach} THEN min("timestamp") END AS floor '
         f"FROM top) "
         f'SELECT id, "timestamp" FROM top UNION ALL '
@@ -320,21 +330,23 @@ async def _browse(conn: asyncpg.Connection, f: ActivityFilter, page: _Page) -> l
         return sql, p.values
 
     budget_ms = page.budget_ms
-    sortable = True
+    known = True
     if f.search:
-        rare = await _text_is_rare(conn, f, page.rare_matches)
+        estimate, rare, known = await text_path(conn, f, page.rare_matches)
     elif page.ordering.key == SortKey.LEAD:
         # A filter few events pass is read and sorted; a broad one walks the leads, where a
         # page fills soon (a wrong guess is caught by the budget below).
         estimate = await _estimate(conn, f)
         rare = estimate < page.rare_matches
-        # Past the budget, matches this many are no faster to sort than to walk: at 50 M
-        # events sorting them all outlasted the statement timeout (a 503 for every page).
-        sortable = estimate <= SORTABLE_MATCHES
     else:
         sql, values = build(False)
         one_plan = keeps_one_plan(f)
         return list(await _within_budget(conn, sql, values, None, many=True, one_plan=one_plan))
+    # Past the budget, matches this many are no faster to sort than to walk: at 50 M events
+    # sorting them all outlasted the statement timeout (a 503 for every page of a broad
+    # filter sorted by lead, and of a word in 2 % of the events sorted by lead). A guess
+    # (a word the statistics do not know, most often rare) is read and sorted.
+    sortable = estimate <= SORTABLE_MATCHES or not known
     sql, values = build(rare)
     # A search's branches and a walk of the leads each stop after a page, whatever the
     # planner's (often huge) cost estimate: parallel workers and JIT compilation would
@@ -352,46 +364,3 @@ async def _browse(conn: asyncpg.Connection, f: ActivityFilter, page: _Page) -> l
         # again (its pages now cached), without the budget.
         sql, values = build(sortable)
         return list(await conn.fetch(sql, *values))
-
-
-# How long the text index may be asked whether a word the statistics do not know is rare.
-RARE_PROBE_MS = 10
-
-
-# What the planner guesses for a word that neither the text's nor the metadata's statistics
-# hold: 0.5 % of the rows each, OR'ed; with a margin, as each month's rows are scaled to its
-# size on disk.
-_UNKNOWN_WORD_SHARE = 0.015
-
-
-async def _text_is_rare(conn: asyncpg.Connection, f: ActivityFilter, rare_matches: int) -> bool:
-    """Whether fewer than `rare_matches` events' text matches `f.search` (filters applied)."""
-    estimate = await _text_matches_estimate(conn, f)
-    if estimate < rare_matches:
-        return True
-    # Above that guess, the statistics know the word as common: counting it up to
-    # `rare_matches` would only use up the probe's budget (10 ms of every common word's
-    # page at 10 M events).
-    rows = await row_estimates(conn)
-    if rows is not None and estimate > _UNKNOWN_WORD_SHARE * rows[1]:
-        return False
-    # A word missing from the statistics is estimated at a fixed 0.5 % of the log (50,000
-    # events at 10 million), which would walk the whole time index for a word that is not
-    # there. Counting through the text index up to `rare_matches` takes a millisecond for a
-    # rare word; a common one runs out of time and is treated as common.
-    p = _Params()
-    conds = [*_conditions(f, p), _text_match(f.search or "", p)]
-    probe = (
-        f"SELECT count(*) FROM (SELECT 1 FROM lead_activity_log a WHERE {_where(conds)} "
-        f"LIMIT {p.add(rare_matches)}) s"
-    )
-    row = await _within_budget(conn, probe, p.values, RARE_PROBE_MS)
-    return row is not None and int(row[0]) < rare_matches
-
-
-async def _text_matches_estimate(conn: asyncpg.Connection, f: ActivityFilter) -> int:
-    """The planner's estimate of the events whose text matches `f.search` (filters applied)."""
-    assert f.search
-    p = _Params()
-    conds = _conditions(f, p)
-    return await _plan_rows(conn, _where([*conds, _text_match(f.search, p)]), p.values)
