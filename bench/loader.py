@@ -12,9 +12,10 @@ drawn by hashing the event's number (hashint8extended), so a build is the same e
 and however it is split. Each month of the history gets its partition first (as
 bench_support.load_log does); inserts run on `--jobs` connections without the secondary
 indexes and without the foreign-key checks (every lead id is one the leads insert made),
-every id is then claimed in the id registry (lead_activity_ids), the indexes are built on
-every partition, the tables vacuumed, and the counters and the analytics rebuilt from the
-log as `activitylog counters rebuild` and `analytics rebuild` do.
+every id is then claimed in the id registry (lead_activity_ids), the indexes are built
+partition by partition on `--jobs` sessions, the tables vacuumed, and the counters and the
+analytics rebuilt from the log side by side, as `activitylog counters rebuild` and
+`analytics rebuild` do (50 M events in about 31 minutes here, docs/RUNBOOK.md §18.6).
 """
 
 from __future__ import annotations
