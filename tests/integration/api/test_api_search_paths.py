@@ -350,3 +350,62 @@ async def test_a_words_rare_probe_counts_through_the_text_index_never_a_scan_of_
     assert "Index Scan" not in through
     assert "Bitmap Index Scan" in through
     assert path[1:] == (True, False)  # rare, by the probe's count (the estimate a guess)
+
+
+@pytest.mark.parametrize("category", [None, "MANUAL"], ids=["any", "older category"])
+async def test_a_lead_name_search_newest_first_reads_its_leads_since_their_last_activities(
+    pool, category: str | None
+) -> None:
+    # Many leads named alike, their last activity kept as the write path keeps it: the
+    # first page is read since the oldest last activity of the leads latest active, and
+    # again in full when that is short (their MANUAL events all older than their SMS).
+    rng = random.Random(3)
+    leads = [
+        await add_lead(pool, f"recNear{i:04d}", first_name="Ana", last_name="Stone")
+        for i in range(80)
+    ]
+    stamps = times(400, step_s=6 * 3600)  # 100 days: several months
+    rows = []
+    for _ in range(1_600):
+        older = rng.random() < 0.3
+        at = stamps[rng.randrange(150)] if older else stamps[150 + rng.randrange(250)]
+        kind = KINDS[1] if older else KINDS[0]
+        rows.append(
+            event_row(
+                leads[rng.randrange(80)],
+                event_type=kind[0],
+                category=kind[1],
+                message="appointment tomorrow",
+                timestamp=at,
+            )
+        )
+    await insert_rows(pool, rows)
+    await pool.execute(
+        'UPDATE leads l SET last_activity_at = m.ts FROM (SELECT lead_id, max("timestamp") AS ts '
+        "FROM lead_activity_log GROUP BY lead_id) m WHERE m.lead_id = l.id"
+    )
+    await pool.execute("ANALYZE lead_activity_log")
+    categories = (category,) if category else ()
+    flt = ActivityFilter(search="stone", categories=categories)
+    async with pool.acquire() as conn:
+        expected = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM lead_activity_log WHERE ($1::text IS NULL OR event_category = $1) "
+                'ORDER BY "timestamp" DESC, id DESC',
+                category,
+            )
+        ]
+        for rare_matches in (0, 10**9):
+            seen: list[uuid.UUID] = []
+            after = None
+            while len(seen) < 200:
+                page = await browse(
+                    conn, flt, after=after, limit=60, rare_matches=rare_matches, budget_ms=10_000
+                )
+                seen += [r.id for r in page]
+                if len(page) < 60:
+                    break
+                after = Ordering().position(page[-1])
+            assert seen == expected[: len(seen)], rare_matches
+            assert len(seen) == min(len(expected), 240)
