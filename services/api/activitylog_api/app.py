@@ -34,12 +34,13 @@ from activitylog_api.routes.asyncapi import ASYNCAPI_ROUTES
 from activitylog_api.routes.health import activity_health, live, ready
 from activitylog_api.routes.ingest import log_activity
 from activitylog_api.routes.leads import put_lead, put_leads
-from activitylog_api.routes.live import API_LIVE_ROUTES, UI_LIVE_ROUTES, end_streams_on_exit_signal
+from activitylog_api.routes.live import API_LIVE_ROUTES, end_streams_on_exit_signal
 from activitylog_api.routes.retry_queue import RetryQueueController
 from activitylog_api.routes.timeline import lead_activity, lead_details
 from activitylog_api.state import ApiServices, provide_services
 from activitylog_api.ui import template_config as ui_template_config
 from activitylog_api.ui import ui_route_handlers
+from activitylog_api.ui.live_pages import UI_LIVE_ROUTES
 
 
 class MetricsController(PrometheusController):
@@ -164,7 +165,7 @@ async def _secure_headers(message: Message, scope: Scope) -> None:
 
 def _with_live_pages(handlers: list[ControllerRouterHandler]) -> list[ControllerRouterHandler]:
     """The UI's routers, the admin pages' one (the router with the session and CSRF
-    middleware) also serving the live pages (routes/live.py)."""
+    middleware) also serving the live pages (ui/live_pages.py)."""
     pages = next(h for h in handlers if isinstance(h, Router) and h.middleware)
     for handler in UI_LIVE_ROUTES:
         pages.register(handler)

@@ -1,12 +1,9 @@
-"""Live updates: server-sent-event streams of the events stored from now on, and the admin
-UI's helpers around them.
+"""Live updates: server-sent-event streams of the events stored from now on.
 
 - `GET /api/leads/{id}/activity/stream`: one lead's new events (as the timeline shows
   them); `GET /api/admin/activity-logs/stream`: new events under the browser's filters (as
   the browser lists them). Scoped like the reads: a portal key sees only its client's.
-- `/admin/live/activity` and `/admin/live/leads/{id}`: the same for the admin UI's session,
-  sending rendered rows; `/admin/leads/{id}/recent` (a row's lead context: its 5 latest
-  events) and `/admin/live/presets` (the browser's time presets with their counts).
+- The admin UI's streams (ui/live_pages.py) are built from the same parts.
 
 A stream wakes when the ingest announces a stored batch (use_cases.live), and looks at the
 database every few seconds anyway. Each event's SSE id is where the stream resumes: a
@@ -31,25 +28,22 @@ import orjson
 import uvicorn
 from litestar import Request, get
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, PathParameter, QueryParameter
-from litestar.response import Response, ServerSentEvent, Template
+from litestar.params import HeaderParameter, PathParameter, QueryParameter
+from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
-from activitylog.contract.times import iso, utc_in_window
+from activitylog.contract.times import utc_in_window
 from activitylog.runtime.logs import get_logger
 from activitylog.storage import leads
-from activitylog.storage import live as live_sql
 from activitylog.storage.activity_log.filters import ActivityFilter
 from activitylog.storage.activity_log.queries import browse
 from activitylog.storage.live import Scope
 from activitylog.use_cases import live
 from activitylog.use_cases.access.keys import Role
-from activitylog.use_cases.counters.totals import count_total
-from activitylog_api import event_display, params
+from activitylog_api import params
 from activitylog_api.auth import READ_ACTIVITY, Principal
-from activitylog_api.errors import ApiError, bad_request
+from activitylog_api.errors import bad_request
 from activitylog_api.live_events import StreamEvent
 from activitylog_api.openapi import (
     INSTANT_PARAM,
@@ -61,12 +55,6 @@ from activitylog_api.openapi import (
 from activitylog_api.routes.admin_logs import provide_filter
 from activitylog_api.routes.timeline import MAX_REFERENCE_CHARS, lead_not_found
 from activitylog_api.state import ApiServices
-from activitylog_api.ui import browser_query
-from activitylog_api.ui.activity import count_text, parse_request
-from activitylog_api.ui.guard import SESSION, page_context, user_zone
-from activitylog_api.ui.highlight import search_terms
-from activitylog_api.ui.lead_page import day_group
-from activitylog_api.ui.present import EventView, event_view
 from activitylog_api.views import activity_item, timeline_item
 
 log = get_logger("activitylog.api.live")
@@ -79,7 +67,6 @@ HEARTBEAT_S = 15.0
 MAX_SINCE = timedelta(hours=1)
 # Rows a search stream checks per wake-up (each distinct time is one indexed query).
 SEARCH_ROWS_PER_WAKE = 100
-RECENT_EVENTS = 5
 
 _STREAM_DOC = (
     "A stream of server-sent events (`text/event-stream`), open until the client leaves or "
@@ -103,7 +90,7 @@ def hub_of(request: Request[Any, Any, Any]) -> live.LiveHub:
 
 
 # The read filter's fields a Scope applies itself; any other (the search) is checked by the
-# reads' own query (`_exact_matches`).
+# reads' own query (`exact_matches`).
 _IN_SCOPE = frozenset(f.name for f in dataclasses.fields(Scope))
 
 
@@ -121,7 +108,7 @@ def needs_exact_check(flt: ActivityFilter) -> bool:
     )
 
 
-def _since(value: str | None) -> datetime | None:
+def since_of(value: str | None) -> datetime | None:
     """`since`: also send what was stored from then on (at most MAX_SINCE back). Read as
     the reads read `dateFrom`: a date or a date-time, UTC without an offset."""
     text = params.text("since", value, 64)
@@ -140,20 +127,20 @@ def _since(value: str | None) -> datetime | None:
     return max(parsed, datetime.now(UTC) - MAX_SINCE)
 
 
-def _wants_lead(refs: set[str]) -> Callable[[live.Announcement], bool]:
+def wants_lead(refs: set[str]) -> Callable[[live.Announcement], bool]:
     return lambda a: a.unrouted or bool(a.leads & refs)
 
 
-def _wants_filter(flt: ActivityFilter) -> Callable[[live.Announcement], bool]:
+def wants_filter(flt: ActivityFilter) -> Callable[[live.Announcement], bool]:
     refs = {str(flt.lead_id)} if flt.lead_id else set()
     if flt.lead_airtable_id:
         refs.add(flt.lead_airtable_id)
     if refs:
-        return _wants_lead(refs)
+        return wants_lead(refs)
     return lambda a: bool(a.stored)
 
 
-async def _exact_matches(
+async def exact_matches(
     conn: asyncpg.Connection, flt: ActivityFilter, rows: list[asyncpg.Record]
 ) -> list[asyncpg.Record]:
     """Of `rows` (in the filter's plain scope), those the whole filter (its search) matches,
@@ -173,7 +160,7 @@ async def _exact_matches(
     return [r for r in rows if r["id"] in matched]
 
 
-async def _stream(
+async def stream_events(
     request: Request[Any, Any, Any],
     services: ApiServices,
     scope: Scope,
@@ -226,7 +213,7 @@ async def _stream(
         )
 
 
-def _sse(content: AsyncIterator[ServerSentEventMessage]) -> ServerSentEvent:
+def sse(content: AsyncIterator[ServerSentEventMessage]) -> ServerSentEvent:
     return ServerSentEvent(content, headers={"Cache-Control": "no-store"})
 
 
@@ -294,7 +281,7 @@ async def lead_activity_stream(
     reference = params.text("id", id, MAX_REFERENCE_CHARS) or ""
     categories = params.categories("category", category)
     event_types = params.event_types("eventType", event_type)
-    from_time = _since(since)
+    from_time = since_of(since)
     async with services.pool.acquire() as conn:
         lead = await leads.find_lead(conn, reference)
     if lead is None or (principal.role == Role.PORTAL and lead["client_id"] != principal.client_id):
@@ -307,8 +294,10 @@ async def lead_activity_stream(
     ) -> list[ServerSentEventMessage]:
         return [_item_message(timeline_item(r), token) for r in rows]
 
-    return _sse(
-        _stream(request, services, scope, _wants_lead(refs), last_event_id, from_time, messages)
+    return sse(
+        stream_events(
+            request, services, scope, wants_lead(refs), last_event_id, from_time, messages
+        )
     )
 
 
@@ -334,7 +323,7 @@ async def activity_logs_stream(
     since: Since = None,
     last_event_id: LastEventId = None,
 ) -> ServerSentEvent:
-    from_time = _since(since)
+    from_time = since_of(since)
 
     async def messages(
         _: asyncpg.Connection, rows: list[asyncpg.Record], token: str
@@ -342,14 +331,14 @@ async def activity_logs_stream(
         return [_item_message(activity_item(r), token) for r in rows]
 
     async def keep(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
-        return await _exact_matches(conn, flt, rows)
+        return await exact_matches(conn, flt, rows)
 
-    return _sse(
-        _stream(
+    return sse(
+        stream_events(
             request,
             services,
             scope_of(flt),
-            _wants_filter(flt),
+            wants_filter(flt),
             last_event_id,
             from_time,
             messages,
@@ -359,265 +348,9 @@ async def activity_logs_stream(
     )
 
 
-# -- the admin UI's streams and helpers -------------------------------------------------------
-
-
-def _render(request: Request[Any, Any, Any], name: str, **context: Any) -> str:
-    template = request.app.template_engine.get_template(name)  # type: ignore[union-attr]
-    return str(template.render(**context))
-
-
-def _row_html(request: Request[Any, Any, Any], event: EventView, zone: str, **options: Any) -> str:
-    values: dict[str, Any] = {
-        "e": event,
-        "show_lead": True,
-        "terms": (),
-        "n8n_base": "",
-        "reply": False,
-        "parent": None,
-        "after": None,
-        "user_zone": zone,
-    }
-    values.update(options)
-    return _render(request, "_live_row.html", **values)
-
-
-def _rows_message(rows: list[dict[str, Any]], token: str) -> ServerSentEventMessage:
-    return ServerSentEventMessage(
-        event="rows", id=token, data=orjson.dumps({"rows": rows, "count": len(rows)}).decode()
-    )
-
-
-@get("/admin/live/activity", guards=[SESSION], include_in_schema=False)
-async def browser_stream(
-    request: Request[Any, Any, Any], services: NamedDependency[ApiServices]
-) -> ServerSentEvent:
-    """The activity browser's new rows under its filters (the page's own query string)."""
-    query = parse_request(request)
-    if query.error is not None:
-        raise ApiError(400, query.error)
-    flt = query.filter
-    zone = user_zone(request)
-    terms = search_terms(flt.search)
-    n8n_base = (services.settings.n8n_base_url or "").rstrip("/")
-
-    async def messages(
-        _: asyncpg.Connection, rows: list[asyncpg.Record], token: str
-    ) -> list[ServerSentEventMessage]:
-        out = []
-        for row in rows:
-            event = event_view(row)
-            html = _row_html(request, event, zone, terms=terms, n8n_base=n8n_base)
-            out.append({"id": str(event.id), "ts": iso(event.timestamp), "html": html})
-        return [_rows_message(out, token)]
-
-    async def keep(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
-        return await _exact_matches(conn, flt, rows)
-
-    return _sse(
-        _stream(
-            request,
-            services,
-            scope_of(flt),
-            _wants_filter(flt),
-            request.headers.get("last-event-id"),
-            _since(request.query_params.get("since")),
-            messages,
-            keep,
-            SEARCH_ROWS_PER_WAKE if needs_exact_check(flt) else live.MAX_ROWS_PER_WAKE,
-        )
-    )
-
-
-async def _thread_of(conn: asyncpg.Connection, event: EventView) -> asyncpg.Record | None:
-    """A new row's parent on the lead timeline (event_display.thread_parents' rule, asked
-    of the database): the message its `inReplyTo` names, else for a reply the latest
-    message sent before it within 24 h."""
-    if event.reply_to:
-        return await live_sql.message_named(conn, event.lead_id, event.reply_to)
-    if event.event_type in event_display.REPLY_TYPES:
-        return await live_sql.latest_before(
-            conn,
-            event.lead_id,
-            event.timestamp,
-            event_display.OUTBOUND_TYPES,
-            event_display.THREAD_WINDOW,
-        )
-    return None
-
-
-@get("/admin/live/leads/{reference:str}", guards=[SESSION], include_in_schema=False)
-async def lead_stream(
-    request: Request[Any, Any, Any],
-    services: NamedDependency[ApiServices],
-    reference: FromPath[str],
-) -> ServerSentEvent:
-    """The lead page's new rows: each with its day group and, for a reply, the row it goes
-    under and how long after it came."""
-    try:
-        categories = params.categories("category", request.query_params.get("category"))
-    except ApiError:
-        categories = ()
-    async with services.pool.acquire() as conn:
-        lead = await leads.find_lead(conn, reference.strip())
-    if lead is None:
-        raise NotFoundException(f"There is no lead {reference!r}.")
-    zone = user_zone(request)
-    tz = event_display._zone(zone)
-    name = lead["display_name"]
-    refs = {str(lead["id"]), *([lead["airtable_record_id"]] if lead["airtable_record_id"] else [])}
-
-    async def messages(
-        conn: asyncpg.Connection, rows: list[asyncpg.Record], token: str
-    ) -> list[ServerSentEventMessage]:
-        today = datetime.now(UTC).astimezone(tz).date()
-        out = []
-        for row in rows:
-            event = event_view(row, name)
-            parent = await _thread_of(conn, event)
-            after = (
-                event_display.response_text((event.timestamp - parent["timestamp"]).total_seconds())
-                if parent is not None
-                else None
-            )
-            key, title = day_group(event.timestamp.astimezone(tz).date(), today)
-            html = _row_html(
-                request,
-                event,
-                zone,
-                show_lead=False,
-                reply=parent is not None,
-                parent=parent["id"] if parent is not None else None,
-                after=after,
-            )
-            out.append(
-                {
-                    "id": str(event.id),
-                    "ts": iso(event.timestamp),
-                    "html": html,
-                    "parent": str(parent["id"]) if parent is not None else None,
-                    "day": {"key": key, "title": title},
-                }
-            )
-        return [_rows_message(out, token)]
-
-    return _sse(
-        _stream(
-            request,
-            services,
-            Scope(lead_id=lead["id"], categories=categories),
-            _wants_lead(refs),
-            request.headers.get("last-event-id"),
-            _since(request.query_params.get("since")),
-            messages,
-        )
-    )
-
-
-@get("/admin/leads/{reference:str}/recent", guards=[SESSION], include_in_schema=False)
-async def lead_recent(
-    request: Request[Any, Any, Any],
-    services: NamedDependency[ApiServices],
-    reference: FromPath[str],
-) -> Template:
-    """A browser row's lead context: the lead's 5 most recent events."""
-    async with services.pool.acquire() as conn:
-        lead = await leads.find_lead(conn, reference.strip())
-        if lead is None:
-            raise NotFoundException(f"There is no lead {reference!r}.")
-        rows = await browse(
-            conn, ActivityFilter(lead_id=lead["id"]), limit=RECENT_EVENTS, with_lead=False
-        )
-    events = [event_view(r, lead["display_name"]) for r in rows]
-    context = page_context(request, "activity", lead_id=lead["id"], events=events)
-    return Template(
-        template_name="_lead_recent.html", context=context, headers={"Cache-Control": "no-store"}
-    )
-
-
-# The browser's time presets: the "When" select's, with This week among them.
-PRESETS: tuple[tuple[str, str], ...] = (
-    ("", "Any time"),
-    ("today", "Today"),
-    ("yesterday", "Yesterday"),
-    ("week", "This week"),
-    ("month", "This month"),
-    ("1h", "Last hour"),
-    ("24h", "Last 24 hours"),
-    ("7d", "Last 7 days"),
-    ("30d", "Last 30 days"),
-)
-_SPANS = {
-    "1h": timedelta(hours=1),
-    "24h": timedelta(hours=24),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-}
-
-
-def _local_input(value: datetime, zone: str) -> str:
-    """A time as a datetime-local input writes it, in the admin's zone."""
-    return value.astimezone(event_display._zone(zone)).strftime("%Y-%m-%dT%H:%M")
-
-
-@get("/admin/live/presets", guards=[SESSION], include_in_schema=False)
-async def time_presets(
-    request: Request[Any, Any, Any], services: NamedDependency[ApiServices]
-) -> Response[list[dict[str, Any]]]:
-    """Each time preset under the browser's other filters: its link, its count, whether it
-    is the one chosen. "This week" (Monday 00:00 in the admin's zone until now) is a custom
-    range the browser reads as any other."""
-    query = parse_request(request)
-    if query.error is not None:
-        raise ApiError(400, query.error)
-    zone = user_zone(request)
-    tz = event_display._zone(zone)
-    now = datetime.now(UTC)
-    week_from = _local_input(event_display.week_start(now, zone), zone)
-    form = query.form
-    base = replace(query.filter, since=None, before=None)
-    settings = services.settings
-    out: list[dict[str, Any]] = []
-    async with services.pool.acquire() as conn:
-        for key, label in PRESETS:
-            since: datetime | None = None
-            before: datetime | None = None
-            if key in ("today", "yesterday", "month"):
-                since, before = browser_query.preset_range(key, now, tz)
-            elif key == "week":
-                since = event_display.week_start(now, zone).astimezone(UTC)
-            elif key in _SPANS:
-                since = now - _SPANS[key]
-            count = await count_total(
-                conn,
-                replace(base, since=since, before=before),
-                settings.api_count_cap,
-                budget_ms=settings.api_count_budget_ms,
-            )
-            if key == "week":
-                href = query.url(range="custom", dateFrom=week_from, dateTo="")
-                active = form["range"] == "custom" and form["dateFrom"] == week_from
-                active = active and not form["dateTo"]
-            else:
-                href = query.url(range=key)
-                active = form["range"] == key
-            out.append(
-                {
-                    "key": key or "any",
-                    "label": label,
-                    "href": href,
-                    "count": count_text(count),
-                    "active": active,
-                }
-            )
-    return Response(out, headers={"Cache-Control": "no-store"})
-
-
 # -- registration and shutdown ---------------------------------------------------------------
 
 API_LIVE_ROUTES = [lead_activity_stream, activity_logs_stream]
-# Admin pages: registered on the UI's router (its session and CSRF middleware, app.py).
-UI_LIVE_ROUTES = [browser_stream, lead_stream, lead_recent, time_presets]
 
 
 def end_streams_on_exit_signal(hub: live.LiveHub) -> Callable[[], None]:
@@ -659,7 +392,6 @@ def end_live_streams(app: Any) -> None:
 
 __all__: Sequence[str] = (
     "API_LIVE_ROUTES",
-    "UI_LIVE_ROUTES",
     "end_live_streams",
     "end_streams_on_exit_signal",
 )
