@@ -9,7 +9,6 @@
   lead before it within 24 hours; with how long the lead took to answer ("1 h 27 min
   later").
 - High-activity days: a day of the timeline with at least BUSY_DAY_EVENTS events.
-- The analytics page's open cohorts (domain.analytics.cohorts) kept off its charts.
 
 `install` registers these as Jinja globals of the UI's template environment (app.py).
 """
@@ -28,7 +27,6 @@ import orjson
 from litestar.template.config import TemplateConfig
 
 from activitylog.contract.taxonomy import Category
-from activitylog.domain.analytics.cohorts import open_weeks
 
 # -- colour and icon per type ---------------------------------------------------------------
 
@@ -334,87 +332,6 @@ def week_start(now: datetime, zone: str) -> datetime:
     return datetime.combine(today - timedelta(days=today.weekday()), time(), tz)
 
 
-# -- the analytics page's open cohorts ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OpenCohorts:
-    """The weeks whose reply window is still open, and the two weekly charts without them
-    drawn as failures."""
-
-    weeks: dict[str, datetime]
-    weekly_chart: Any
-    rate_chart: Any
-
-    @property
-    def notes(self) -> list[str]:
-        return [
-            f"Week of {week}: open until {closes:%a %d %b %H:%M} UTC"
-            for week, closes in self.weeks.items()
-        ]
-
-
-OPEN_COLOUR = "#bfdbfe"
-
-
-def cohort_view(replies: dict[str, Any], rate_series: Sequence[Any], now: datetime) -> OpenCohorts:
-    """The analytics page's weekly charts with open cohorts marked: their leads not (yet)
-    replied count as "window still open", not "not within", and the rate lines leave
-    them out (a gap, not a fall to 0 %)."""
-    from activitylog_api.ui.charts import Bar, Line, Series, lines, stacked_bars
-
-    hours = int(replies["hours"])
-    by_week = replies["byWeek"]
-    weeks = open_weeks([w["week"] for w in by_week], hours, now)
-
-    def percent(rate: float | None) -> str:
-        return "–" if rate is None else f"{100 * rate:.1f}%"
-
-    bars = [
-        Bar(
-            tick=w["week"][5:],
-            title=f"Week of {w['week']}: "
-            + ("open, " if w["week"] in weeks else "")
-            + f"{percent(w['rate'])} replied",
-        )
-        for w in by_week
-    ]
-    weekly = stacked_bars(
-        bars,
-        [
-            Series(f"Replied within {hours} h", "#16a34a", [w["replied"] for w in by_week]),
-            Series(
-                "Not within",
-                "#d0d5dd",
-                [0 if w["week"] in weeks else w["sent"] - w["replied"] for w in by_week],
-            ),
-            Series(
-                "Window still open",
-                OPEN_COLOUR,
-                [w["sent"] - w["replied"] if w["week"] in weeks else 0 for w in by_week],
-            ),
-        ],
-        label=f"Leads messaged per week, replied within {hours} h",
-    )
-    points = [
-        Bar(
-            tick=w["week"][5:],
-            title=f"Week of {w['week']}" + (" (open)" if w["week"] in weeks else ""),
-        )
-        for w in by_week
-    ]
-    series = [
-        Line(
-            s.name,
-            s.colour,
-            [None if by_week[i]["week"] in weeks else v for i, v in enumerate(s.values)],
-        )
-        for s in rate_series
-    ]
-    rate = lines(points, series, label=f"Reply rate within {hours} h per week", top=100, unit="%")
-    return OpenCohorts(weeks, weekly, rate)
-
-
 # -- registration ------------------------------------------------------------------------------
 
 GLOBALS: dict[str, Any] = {
@@ -424,7 +341,6 @@ GLOBALS: dict[str, Any] = {
     "copy_text": copy_text,
     "thread_days": thread_days,
     "week_start": week_start,
-    "cohort_view": cohort_view,
 }
 
 

@@ -351,7 +351,7 @@ async def test_the_same_event_twice_in_one_array_is_refused(api, pool, ingest_ke
 
 
 def test_the_wait_preference_is_read_as_rfc_7240_writes_it() -> None:
-    from activitylog_api.routes.ingest import wait_seconds
+    from activitylog_api.ingest_body import wait_seconds
 
     assert wait_seconds(None, None) is None
     assert wait_seconds("wait=3", None) == 3

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import orjson
 from litestar import Request, Response, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
@@ -31,8 +29,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, QueryParameter
 from redis.exceptions import RedisError
 
-from activitylog.contract import json_text
-from activitylog.contract.events import ActivityEvent, InvalidEvent, may_hold_nul, parse_event
+from activitylog.contract.events import ActivityEvent, may_hold_nul
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.contract.shards import shard_of_event
 from activitylog.contract.times import iso
@@ -47,6 +44,14 @@ from activitylog_api import idempotency, metrics
 from activitylog_api.auth import WRITE_EVENTS
 from activitylog_api.errors import ApiError, BackendUnavailable, outage_message
 from activitylog_api.idempotency import Claim
+from activitylog_api.ingest_body import (
+    MAX_BATCH,
+    accept_items,
+    check_content_type,
+    decode_body,
+    seconds_text,
+    wait_seconds,
+)
 from activitylog_api.openapi import (
     EVENT_RULES,
     KEY_ERRORS,
@@ -54,138 +59,13 @@ from activitylog_api.openapi import (
     param_schema,
     request_body,
 )
-from activitylog_api.params import VALID_TYPES
 from activitylog_api.state import ApiServices
 from activitylog_api.views import EventAccepted
 
 MAX_BODY_BYTES = 1024 * 1024
-MAX_BATCH = 1_000
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 
 log = get_logger("activitylog.api.ingest")
-
-# RFC 7240: `Prefer: wait=N` (N seconds; several preferences comma-separated, in one header
-# or several). Anything else in the header is a preference this route ignores.
-_PREFER_WAIT = re.compile(r"(?:^|,)\s*wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?\s*(?:;[^,]*)?(?=,|$)", re.I)
-
-
-def wait_seconds(prefer: str | None, wait: bool | None) -> float | None:
-    """How long to wait for the events to be stored, at most `live.MAX_WAIT_S`; None: answer
-    once they are queued. `Prefer: wait=N` sets the time, `?wait=true` the longest (or, with
-    a Prefer, the Prefer's); `?wait=false` never waits."""
-    if wait is False:
-        return None
-    asked: float | None = None
-    for found in _PREFER_WAIT.finditer(prefer or ""):
-        asked = float(found.group(1))
-    if asked is None:
-        return live.MAX_WAIT_S if wait else None
-    return min(asked, live.MAX_WAIT_S) if asked > 0 else None
-
-
-def _seconds_text(seconds: float) -> str:
-    return str(int(seconds)) if seconds == int(seconds) else f"{seconds:g}"
-
-
-def _decode(raw: bytes) -> tuple[list[Any], bool]:
-    """The body's events and whether it was an array (a key named twice in one object is a
-    400 naming it: docs/CONTRACT.md §1)."""
-    if not raw.strip():
-        raise ApiError(400, "the request body is empty; send one event or an array of events")
-    try:
-        data = json_text.loads(raw)
-    except json_text.DuplicateKey as exc:
-        raise ApiError(
-            400,
-            f"invalid event: {exc}",
-            errors=[{"field": exc.path, "message": exc.message}],
-        ) from None
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(
-            400,
-            f"the request body is not valid JSON: {exc}",
-            errors=[{"field": "", "message": f"not valid JSON: {exc}"}],
-        ) from None
-    if isinstance(data, list):
-        if not data:
-            raise ApiError(400, "the array is empty; send at least one event")
-        if len(data) > MAX_BATCH:
-            raise ApiError(400, f"an array may hold at most {MAX_BATCH} events, not {len(data)}")
-        return data, True
-    if isinstance(data, dict):
-        return [data], False
-    raise ApiError(400, f"the body must be an event object or an array, not {type(data).__name__}")
-
-
-def _accept(
-    items: list[Any],
-    is_array: bool,
-    idempotency_key: str | None,
-    received_at: datetime,
-    nul_possible: bool = True,
-) -> list[AcceptedEvent]:
-    """Validate every item (all-or-nothing) and settle each one's id and time."""
-    accepted: list[AcceptedEvent] = []
-    errors: list[dict[str, str]] = []
-    bad_type = False
-    for index, item in enumerate(items):
-        try:
-            event = parse_event(item, nul_possible=nul_possible)
-        except InvalidEvent as exc:
-            for err in exc.errors:
-                field = f"[{index}].{err.field}" if is_array else err.field
-                errors.append({"field": field.rstrip("."), "message": err.message})
-                bad_type = bad_type or err.field == "eventType"
-            continue
-        key = None
-        if idempotency_key:
-            key = f"{idempotency_key}:{index}" if is_array else idempotency_key
-        accepted.append(
-            AcceptedEvent.for_publishing(event, received_at=received_at, idempotency_key=key)
-        )
-    if not errors and is_array:
-        errors = _repeated_ids(accepted)
-    if errors:
-        shown = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors[:5])
-        body: dict[str, Any] = {"validTypes": VALID_TYPES} if bad_type else {}
-        raise ApiError(400, f"invalid event: {shown}", errors=errors, body=body)
-    return accepted
-
-
-def _repeated_ids(accepted: list[AcceptedEvent]) -> list[dict[str, str]]:
-    """Two items of one array that are the same event: storing one would silently drop one."""
-    first: dict[object, int] = {}
-    errors: list[dict[str, str]] = []
-    for index, item in enumerate(accepted):
-        seen = first.setdefault(item.id, index)
-        if seen != index:
-            errors.append(
-                {
-                    "field": f"[{index}].eventId",
-                    "message": f"the same event as [{seen}] (id {item.id}); send each event once",
-                }
-            )
-    return errors
-
-
-def _check_content_type(request: Request[Any, Any, Any]) -> None:
-    """Only JSON, unencoded: anything else would be read wrong or not at all."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    ):
-        raise ApiError(
-            415,
-            f"Content-Type must be application/json, not {media_type or 'missing'}",
-            errors=[{"field": "Content-Type", "message": "must be application/json"}],
-        )
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raise ApiError(
-            415,
-            f"Content-Encoding {encoding} is not accepted; send the JSON uncompressed",
-            errors=[{"field": "Content-Encoding", "message": "must be identity (uncompressed)"}],
-        )
 
 
 async def _queue(
@@ -356,17 +236,17 @@ async def log_activity(
         ),
     ] = None,
 ) -> Response[Any]:
-    _check_content_type(request)
+    check_content_type(request)
     try:
         raw = await request.body()
     except RequestEntityTooLarge:
         raise ApiError(
             413, f"the request body is larger than 1 MiB ({MAX_BODY_BYTES} bytes)"
         ) from None
-    items, is_array = _decode(raw)
+    items, is_array = decode_body(raw)
     received_at = datetime.now(UTC)
     nul_possible = may_hold_nul(raw)
-    accepted = _accept(items, is_array, idempotency_key, received_at, nul_possible)
+    accepted = accept_items(items, is_array, idempotency_key, received_at, nul_possible)
     claim = Claim.of(idempotency_key, items if is_array else items[0]) if idempotency_key else None
     wait_s = wait_seconds(prefer, wait)
     hub: live.LiveHub | None = getattr(request.app.state, "live", None)
@@ -387,7 +267,7 @@ async def log_activity(
             # A repeated request's events may have been stored long ago: ask at once.
             outcome = await waiter.wait(wait_s, check, ask_first=repeated)
             response = _answer(response.content, is_array, outcome.stored)
-    response.headers["Preference-Applied"] = f"wait={_seconds_text(wait_s)}"
+    response.headers["Preference-Applied"] = f"wait={seconds_text(wait_s)}"
     return response
 
 
@@ -424,7 +304,7 @@ async def _log(
         # The key was used before: the same body gets the first answer again, as it was
         # (the same ids, times and status); another body is a 409 naming the key.
         first = claim.check(earlier)
-        accepted = _accept(items, is_array, idempotency_key, first.received_at, nul_possible)
+        accepted = accept_items(items, is_array, idempotency_key, first.received_at, nul_possible)
         queued = first.status == 202
         metrics.EVENTS_ACCEPTED.labels("repeated").inc(len(accepted))
     else:

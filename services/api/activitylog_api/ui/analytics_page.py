@@ -3,8 +3,9 @@ every figure links to the activity browser filtered to the events behind it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,6 +13,7 @@ from litestar import Request, get
 from litestar.di import NamedDependency
 from litestar.response import Template
 
+from activitylog.domain.analytics.cohorts import open_weeks
 from activitylog.domain.analytics.rules import BOUNDS_HOURS, FUNNEL
 from activitylog.storage.analytics import CountFilter
 from activitylog.use_cases.analytics.screen import read_analytics_screen
@@ -96,40 +98,98 @@ def _timing_chart(dist: dict[str, Any], label: str) -> Any:
     return stacked_bars(bars, series, label=label)
 
 
-def _weekly_chart(by_week: list[dict[str, Any]], hours: int) -> Any:
-    bars = [
-        Bar(tick=w["week"][5:], title=f"Week of {w['week']}: {_percent(w['rate'])} replied")
-        for w in by_week
-    ]
-    series = [
-        Series(f"Replied within {hours} h", REPLIED, [w["replied"] for w in by_week]),
-        Series("Not within", NOT_REPLIED, [w["sent"] - w["replied"] for w in by_week]),
-    ]
-    return stacked_bars(bars, series, label=f"Leads messaged per week, replied within {hours} h")
-
-
-def _rate_lines(
-    by_week: list[dict[str, Any]], per_campaign: dict[str, dict[Any, dict[str, Any]]], hours: int
-) -> Any:
-    weeks = [w["week"] for w in by_week]
-    points = [Bar(tick=w[5:], title=f"Week of {w}") for w in weeks]
-    series = [
+def _rate_series(
+    by_week: list[dict[str, Any]], per_campaign: dict[str, dict[Any, dict[str, Any]]]
+) -> list[Line]:
+    """The reply rate per week, in percent: all campaigns, then each busiest one."""
+    weeks = [date.fromisoformat(w["week"]) for w in by_week]
+    return [
         Line("All campaigns", "#111827", [_rate_percent(w["rate"]) for w in by_week]),
         *(
             Line(
                 campaign or "(none)",
                 LINE_COLOURS[i % len(LINE_COLOURS)],
-                [
-                    _rate_percent(rows[week]["rate"]) if week in rows else None
-                    for week in (date.fromisoformat(w) for w in weeks)
-                ],
+                [_rate_percent(rows[week]["rate"]) if week in rows else None for week in weeks],
             )
             for i, (campaign, rows) in enumerate(per_campaign.items())
         ),
     ]
-    return lines(
-        points, series, label=f"Reply rate within {hours} h per week", top=100, unit="%"
-    ), series
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCohorts:
+    """The weeks whose reply window is still open, and the two weekly charts without them
+    drawn as failures."""
+
+    weeks: dict[str, datetime]
+    weekly_chart: Any
+    rate_chart: Any
+
+    @property
+    def notes(self) -> list[str]:
+        return [
+            f"Week of {week}: open until {closes:%a %d %b %H:%M} UTC"
+            for week, closes in self.weeks.items()
+        ]
+
+
+OPEN_COLOUR = "#bfdbfe"
+
+
+def cohort_view(replies: dict[str, Any], rate_series: Sequence[Any], now: datetime) -> OpenCohorts:
+    """The analytics page's weekly charts with open cohorts marked: their leads not (yet)
+    replied count as "window still open", not "not within", and the rate lines leave
+    them out (a gap, not a fall to 0 %)."""
+    hours = int(replies["hours"])
+    by_week = replies["byWeek"]
+    weeks = open_weeks([w["week"] for w in by_week], hours, now)
+
+    def percent(rate: float | None) -> str:
+        return "–" if rate is None else f"{100 * rate:.1f}%"
+
+    bars = [
+        Bar(
+            tick=w["week"][5:],
+            title=f"Week of {w['week']}: "
+            + ("open, " if w["week"] in weeks else "")
+            + f"{percent(w['rate'])} replied",
+        )
+        for w in by_week
+    ]
+    weekly = stacked_bars(
+        bars,
+        [
+            Series(f"Replied within {hours} h", REPLIED, [w["replied"] for w in by_week]),
+            Series(
+                "Not within",
+                NOT_REPLIED,
+                [0 if w["week"] in weeks else w["sent"] - w["replied"] for w in by_week],
+            ),
+            Series(
+                "Window still open",
+                OPEN_COLOUR,
+                [w["sent"] - w["replied"] if w["week"] in weeks else 0 for w in by_week],
+            ),
+        ],
+        label=f"Leads messaged per week, replied within {hours} h",
+    )
+    points = [
+        Bar(
+            tick=w["week"][5:],
+            title=f"Week of {w['week']}" + (" (open)" if w["week"] in weeks else ""),
+        )
+        for w in by_week
+    ]
+    series = [
+        Line(
+            s.name,
+            s.colour,
+            [None if by_week[i]["week"] in weeks else v for i, v in enumerate(s.values)],
+        )
+        for s in rate_series
+    ]
+    rate = lines(points, series, label=f"Reply rate within {hours} h per week", top=100, unit="%")
+    return OpenCohorts(weeks, weekly, rate)
 
 
 def _rate_percent(rate: float | None) -> float | None:
@@ -152,7 +212,7 @@ async def analytics_page(
     hours = hours_value(form["hours"] or None)
     screen = await read_analytics_screen(services.pool, f, hours)
     replies, funnel, timing = screen.replies, screen.funnel, screen.timing
-    rate_chart, rate_series = _rate_lines(replies["byWeek"], screen.per_campaign, hours)
+    rate_series = _rate_series(replies["byWeek"], screen.per_campaign)
     top = max((s["leads"] for s in funnel["steps"]), default=0) or 1
     context = page_context(
         request,
@@ -174,9 +234,9 @@ async def analytics_page(
         ],
         delivery=screen.delivery,
         timing=timing,
-        weekly_chart=_weekly_chart(replies["byWeek"], hours),
-        rate_chart=rate_chart,
         rate_series=rate_series,
+        # Weeks whose reply window is still open are drawn open, not as failures.
+        cohorts=cohort_view(replies, rate_series, datetime.now(UTC)),
         reply_chart=_timing_chart(timing["timeToReply"], "Time to first reply"),
         booking_chart=_timing_chart(timing["timeToBooking"], "Time from reply to booking"),
         percent=_percent,
