@@ -144,15 +144,12 @@ def cohort_view(replies: dict[str, Any], rate_series: Sequence[Any], now: dateti
     by_week = replies["byWeek"]
     weeks = open_weeks([w["week"] for w in by_week], hours, now)
 
-    def percent(rate: float | None) -> str:
-        return "–" if rate is None else f"{100 * rate:.1f}%"
-
     bars = [
         Bar(
             tick=w["week"][5:],
             title=f"Week of {w['week']}: "
             + ("open, " if w["week"] in weeks else "")
-            + f"{percent(w['rate'])} replied",
+            + f"{_percent(w['rate'])} replied",
         )
         for w in by_week
     ]
