@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from playwright.async_api import Page
@@ -49,3 +50,14 @@ async def log_in(page: Page, email: str = ADMIN_EMAIL, password: str = ADMIN_PAS
     await page.fill("input[name=email]", email)
     await page.fill("input[name=password]", password)
     await page.click("button[type=submit]")
+
+
+def first_day_heads(newest: datetime, drawn: tuple[date, date]) -> set[str]:
+    """The heading a timeline's first day may have, its newest row at `newest`, for a page
+    drawn between the two UTC days of `drawn` (the admin's zone is UTC): Today, or
+    Yesterday when midnight fell between that row and the drawing."""
+    return {"today" if newest.astimezone(UTC).date() == day else "yesterday" for day in drawn}
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
