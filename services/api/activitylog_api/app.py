@@ -21,6 +21,7 @@ from activitylog.use_cases.replica_reads import ReadRouting
 from activitylog_api import event_display
 from activitylog_api.auth import KeyVerifier, principal_of
 from activitylog_api.errors import EXCEPTION_HANDLERS, ApiError, bad_request
+from activitylog_api.live_shutdown import end_streams_on_exit_signal
 from activitylog_api.metrics import request_metrics
 from activitylog_api.openapi import (
     QUERY_NAMES_OPT,
@@ -34,7 +35,7 @@ from activitylog_api.routes.asyncapi import ASYNCAPI_ROUTES
 from activitylog_api.routes.health import activity_health, live, ready
 from activitylog_api.routes.ingest import log_activity
 from activitylog_api.routes.leads import put_lead, put_leads
-from activitylog_api.routes.live import API_LIVE_ROUTES, end_streams_on_exit_signal
+from activitylog_api.routes.live import API_LIVE_ROUTES
 from activitylog_api.routes.retry_queue import RetryQueueController
 from activitylog_api.routes.timeline import lead_activity, lead_details
 from activitylog_api.state import ApiServices, provide_services

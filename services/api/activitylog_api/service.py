@@ -14,7 +14,7 @@ import uvicorn
 from activitylog.runtime.logs import get_logger
 from activitylog.runtime.settings import Settings
 from activitylog_api.app import create_app
-from activitylog_api.routes.live import end_live_streams
+from activitylog_api.live_shutdown import end_live_streams
 
 log = get_logger("activitylog.api")
 

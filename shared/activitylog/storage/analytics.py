@@ -236,7 +236,7 @@ async def sums(
         only = f"""AND campaign IN (
                 SELECT campaign FROM analytics_counts
                 WHERE {_KEPT} AND metric = 'sent' AND dim = 'any'
-                GROUP BY campaign ORDER BY sum(n) DESC, campaign LIMIT {int(busiest)})"""
+                GROUP BY campaign ORDER BY sum(n) DESC, campaign LIMIT $9)"""
     return list(
         await conn.fetch(
             f"""
@@ -256,6 +256,7 @@ async def sums(
             f.source,
             dim,
             grain_for(f.client_id is not None, f.source is not None),
+            *([] if busiest is None else [busiest]),
         )
     )
 

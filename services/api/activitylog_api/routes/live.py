@@ -15,8 +15,6 @@ when the API stops (the `bye` event): SIGTERM does not wait for streams to drain
 from __future__ import annotations
 
 import dataclasses
-import signal
-import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
@@ -25,7 +23,6 @@ from typing import Annotated, Any
 
 import asyncpg
 import orjson
-import uvicorn
 from litestar import Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
@@ -90,7 +87,7 @@ def hub_of(request: Request[Any, Any, Any]) -> live.LiveHub:
 
 
 # The read filter's fields a Scope applies itself; any other (the search) is checked by the
-# reads' own query (`exact_matches`).
+# reads' own query (`_exact_matches`).
 _IN_SCOPE = frozenset(f.name for f in dataclasses.fields(Scope))
 
 
@@ -127,20 +124,20 @@ def since_of(value: str | None) -> datetime | None:
     return max(parsed, datetime.now(UTC) - MAX_SINCE)
 
 
-def wants_lead(refs: set[str]) -> Callable[[live.Announcement], bool]:
+def _wants_lead(refs: set[str]) -> Callable[[live.Announcement], bool]:
     return lambda a: a.unrouted or bool(a.leads & refs)
 
 
-def wants_filter(flt: ActivityFilter) -> Callable[[live.Announcement], bool]:
+def _wants_filter(flt: ActivityFilter) -> Callable[[live.Announcement], bool]:
     refs = {str(flt.lead_id)} if flt.lead_id else set()
     if flt.lead_airtable_id:
         refs.add(flt.lead_airtable_id)
     if refs:
-        return wants_lead(refs)
+        return _wants_lead(refs)
     return lambda a: bool(a.stored)
 
 
-async def exact_matches(
+async def _exact_matches(
     conn: asyncpg.Connection, flt: ActivityFilter, rows: list[asyncpg.Record]
 ) -> list[asyncpg.Record]:
     """Of `rows` (in the filter's plain scope), those the whole filter (its search) matches,
@@ -160,7 +157,7 @@ async def exact_matches(
     return [r for r in rows if r["id"] in matched]
 
 
-async def stream_events(
+async def _stream(
     request: Request[Any, Any, Any],
     services: ApiServices,
     scope: Scope,
@@ -213,8 +210,51 @@ async def stream_events(
         )
 
 
-def sse(content: AsyncIterator[ServerSentEventMessage]) -> ServerSentEvent:
+def _sse(content: AsyncIterator[ServerSentEventMessage]) -> ServerSentEvent:
     return ServerSentEvent(content, headers={"Cache-Control": "no-store"})
+
+
+def filter_stream(
+    request: Request[Any, Any, Any],
+    services: ApiServices,
+    flt: ActivityFilter,
+    resume: str | None,
+    since: datetime | None,
+    messages: Callable[[asyncpg.Connection, list[asyncpg.Record], str], Any],
+) -> ServerSentEvent:
+    """The new events `flt` matches (a search checked as the reads check it), as `messages`."""
+
+    async def keep(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
+        return await _exact_matches(conn, flt, rows)
+
+    per_wake = SEARCH_ROWS_PER_WAKE if needs_exact_check(flt) else live.MAX_ROWS_PER_WAKE
+    return _sse(
+        _stream(
+            request,
+            services,
+            scope_of(flt),
+            _wants_filter(flt),
+            resume,
+            since,
+            messages,
+            keep,
+            per_wake,
+        )
+    )
+
+
+def lead_stream_of(
+    request: Request[Any, Any, Any],
+    services: ApiServices,
+    lead: asyncpg.Record,
+    scope: Scope,
+    resume: str | None,
+    since: datetime | None,
+    messages: Callable[[asyncpg.Connection, list[asyncpg.Record], str], Any],
+) -> ServerSentEvent:
+    """The new events of `lead` (a leads.find_lead row) in `scope`, as `messages`."""
+    refs = {str(lead["id"]), *([lead["airtable_record_id"]] if lead["airtable_record_id"] else [])}
+    return _sse(_stream(request, services, scope, _wants_lead(refs), resume, since, messages))
 
 
 # -- the API's streams -------------------------------------------------------------------------
@@ -287,18 +327,13 @@ async def lead_activity_stream(
     if lead is None or (principal.role == Role.PORTAL and lead["client_id"] != principal.client_id):
         raise lead_not_found(reference)
     scope = Scope(lead_id=lead["id"], categories=categories, event_types=event_types)
-    refs = {str(lead["id"]), *([lead["airtable_record_id"]] if lead["airtable_record_id"] else [])}
 
     async def messages(
         _: asyncpg.Connection, rows: list[asyncpg.Record], token: str
     ) -> list[ServerSentEventMessage]:
         return [_item_message(timeline_item(r), token) for r in rows]
 
-    return sse(
-        stream_events(
-            request, services, scope, wants_lead(refs), last_event_id, from_time, messages
-        )
-    )
+    return lead_stream_of(request, services, lead, scope, last_event_id, from_time, messages)
 
 
 def _item_message(item: Any, token: str) -> ServerSentEventMessage:
@@ -330,22 +365,7 @@ async def activity_logs_stream(
     ) -> list[ServerSentEventMessage]:
         return [_item_message(activity_item(r), token) for r in rows]
 
-    async def keep(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
-        return await exact_matches(conn, flt, rows)
-
-    return sse(
-        stream_events(
-            request,
-            services,
-            scope_of(flt),
-            wants_filter(flt),
-            last_event_id,
-            from_time,
-            messages,
-            keep,
-            SEARCH_ROWS_PER_WAKE if needs_exact_check(flt) else live.MAX_ROWS_PER_WAKE,
-        )
-    )
+    return filter_stream(request, services, flt, last_event_id, from_time, messages)
 
 
 # -- registration and shutdown ---------------------------------------------------------------
@@ -353,45 +373,4 @@ async def activity_logs_stream(
 API_LIVE_ROUTES = [lead_activity_stream, activity_logs_stream]
 
 
-def end_streams_on_exit_signal(hub: live.LiveHub) -> Callable[[], None]:
-    """In a uvicorn worker process (API_WORKERS > 1), end the live streams as soon as
-    uvicorn is told to exit (SIGTERM, SIGINT), before it waits for open responses: its
-    handler is wrapped. Returns the undo. Elsewhere the runner's stop ends them
-    (service.run_api)."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    wrapped: dict[int, Any] = {}
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        previous = signal.getsignal(sig)
-        if not isinstance(getattr(previous, "__self__", None), uvicorn.Server):
-            continue
-
-        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(hub.close_streams)
-            previous(signum, frame)
-
-        wrapped[sig] = previous
-        signal.signal(sig, handler)
-
-    def undo() -> None:
-        for sig, previous in wrapped.items():
-            signal.signal(sig, previous)
-
-    return undo
-
-
-def end_live_streams(app: Any) -> None:
-    """End every live stream and wait of `app` now (the API is stopping)."""
-    hub: live.LiveHub | None = getattr(app.state, "live", None)
-    if hub is not None:
-        hub.close_streams()
-
-
-__all__: Sequence[str] = (
-    "API_LIVE_ROUTES",
-    "end_live_streams",
-    "end_streams_on_exit_signal",
-)
+__all__: Sequence[str] = ("API_LIVE_ROUTES",)

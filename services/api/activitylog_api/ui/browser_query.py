@@ -162,7 +162,7 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def preset_range(span: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+def _preset_range(span: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """Today, yesterday or this month as [since, before) in `zone` (midnights there)."""
     today = now.astimezone(zone).date()
 
@@ -199,8 +199,15 @@ def _window(
     span = form["range"]
     if span == "custom":
         return params.time_range(_local(form["dateFrom"], zone), _local(form["dateTo"], zone))
+    return range_window(span, now, zone)
+
+
+def range_window(
+    span: str, now: datetime, zone: ZoneInfo
+) -> tuple[datetime | None, datetime | None]:
+    """A range of the When select but custom as [since, before) in `zone` (any time: none)."""
     if span in ("today", "yesterday", "month"):
-        return preset_range(span, now, zone)
+        return _preset_range(span, now, zone)
     if span in _RANGE_SPAN:
         return now - _RANGE_SPAN[span], None
     if span:

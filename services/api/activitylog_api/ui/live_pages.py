@@ -5,7 +5,7 @@ server-sent events (routes/live.py's streams, sending rendered rows), a row's le
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -23,21 +23,10 @@ from activitylog.storage import live as live_sql
 from activitylog.storage.activity_log.filters import ActivityFilter
 from activitylog.storage.activity_log.queries import browse
 from activitylog.storage.live import Scope
-from activitylog.use_cases import live
 from activitylog.use_cases.counters.totals import count_total
 from activitylog_api import event_display, params
 from activitylog_api.errors import ApiError
-from activitylog_api.routes.live import (
-    SEARCH_ROWS_PER_WAKE,
-    exact_matches,
-    needs_exact_check,
-    scope_of,
-    since_of,
-    sse,
-    stream_events,
-    wants_filter,
-    wants_lead,
-)
+from activitylog_api.routes.live import filter_stream, lead_stream_of, since_of
 from activitylog_api.state import ApiServices
 from activitylog_api.ui import browser_query
 from activitylog_api.ui.activity import count_text, parse_request
@@ -98,22 +87,9 @@ async def browser_stream(
             out.append({"id": str(event.id), "ts": iso(event.timestamp), "html": html})
         return [_rows_message(out, token)]
 
-    async def keep(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
-        return await exact_matches(conn, flt, rows)
-
-    return sse(
-        stream_events(
-            request,
-            services,
-            scope_of(flt),
-            wants_filter(flt),
-            request.headers.get("last-event-id"),
-            since_of(request.query_params.get("since")),
-            messages,
-            keep,
-            SEARCH_ROWS_PER_WAKE if needs_exact_check(flt) else live.MAX_ROWS_PER_WAKE,
-        )
-    )
+    resume = request.headers.get("last-event-id")
+    since = since_of(request.query_params.get("since"))
+    return filter_stream(request, services, flt, resume, since, messages)
 
 
 async def _thread_of(conn: asyncpg.Connection, event: EventView) -> asyncpg.Record | None:
@@ -152,7 +128,6 @@ async def lead_stream(
     zone = user_zone(request)
     tz = event_display._zone(zone)
     name = lead["display_name"]
-    refs = {str(lead["id"]), *([lead["airtable_record_id"]] if lead["airtable_record_id"] else [])}
 
     async def messages(
         conn: asyncpg.Connection, rows: list[asyncpg.Record], token: str
@@ -188,17 +163,10 @@ async def lead_stream(
             )
         return [_rows_message(out, token)]
 
-    return sse(
-        stream_events(
-            request,
-            services,
-            Scope(lead_id=lead["id"], categories=categories),
-            wants_lead(refs),
-            request.headers.get("last-event-id"),
-            since_of(request.query_params.get("since")),
-            messages,
-        )
-    )
+    scope = Scope(lead_id=lead["id"], categories=categories)
+    resume = request.headers.get("last-event-id")
+    since = since_of(request.query_params.get("since"))
+    return lead_stream_of(request, services, lead, scope, resume, since, messages)
 
 
 @get("/admin/leads/{reference:str}/recent", guards=[SESSION], include_in_schema=False)
@@ -222,24 +190,8 @@ async def lead_recent(
     )
 
 
-# The browser's time presets: the "When" select's, with This week among them.
-PRESETS: tuple[tuple[str, str], ...] = (
-    ("", "Any time"),
-    ("today", "Today"),
-    ("yesterday", "Yesterday"),
-    ("week", "This week"),
-    ("month", "This month"),
-    ("1h", "Last hour"),
-    ("24h", "Last 24 hours"),
-    ("7d", "Last 7 days"),
-    ("30d", "Last 30 days"),
-)
-_SPANS = {
-    "1h": timedelta(hours=1),
-    "24h": timedelta(hours=24),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-}
+# The browser's time presets: the "When" select's, This week among them, Custom not.
+PRESETS = (*browser_query.RANGES[:3], ("week", "This week"), *browser_query.RANGES[3:-1])
 
 
 def _local_input(value: datetime, zone: str) -> str:
@@ -267,14 +219,10 @@ async def time_presets(
     out: list[dict[str, Any]] = []
     async with services.pool.acquire() as conn:
         for key, label in PRESETS:
-            since: datetime | None = None
-            before: datetime | None = None
-            if key in ("today", "yesterday", "month"):
-                since, before = browser_query.preset_range(key, now, tz)
-            elif key == "week":
-                since = event_display.week_start(now, zone).astimezone(UTC)
-            elif key in _SPANS:
-                since = now - _SPANS[key]
+            if key == "week":
+                since, before = event_display.week_start(now, zone).astimezone(UTC), None
+            else:
+                since, before = browser_query.range_window(key, now, tz)
             count = await count_total(
                 conn,
                 replace(base, since=since, before=before),
