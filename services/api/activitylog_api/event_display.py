@@ -27,6 +27,7 @@ import orjson
 from litestar.template.config import TemplateConfig
 
 from activitylog.contract.taxonomy import Category
+from activitylog.contract.tracking_plan import REPORTS
 
 # -- colour and icon per type ---------------------------------------------------------------
 
@@ -91,6 +92,8 @@ REPLY_TYPES = frozenset({"INBOUND_REPLY", "OPT_OUT"})
 # What counts as a message sent to a lead, for a reply to sit under.
 OUTBOUND_TYPES = ("MESSAGE_SENT", "AI_RESPONSE_SENT", "QUALIFYING_QUESTION_ASKED")
 THREAD_WINDOW = timedelta(hours=24)
+# A message's later facts (the tracking plan's reports), shown under the send they report on.
+REPORT_TYPES = frozenset(t.value for t in REPORTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,15 +231,18 @@ BUSY_DAY_EVENTS = 10
 
 def thread_parents(events: Sequence[Any]) -> dict[uuid.UUID, Any]:
     """Each threaded event's parent among `events` (one lead's, any order): the message its
-    `inReplyTo` names (its event id or message id); else, for a reply, the latest message
-    sent before it within THREAD_WINDOW. An `inReplyTo` naming something not shown is
-    never second-guessed."""
+    `inReplyTo` names (its event id or message id); a delivery, failure or click, the send
+    of its message; else, for a reply, the latest message sent before it within
+    THREAD_WINDOW. An `inReplyTo` naming something not shown is never second-guessed."""
     by_ref: dict[str, Any] = {}
+    sends: dict[str, Any] = {}
     for event in events:
         by_ref[str(event.id)] = event
     for event in events:
         if event.message_ref:
             by_ref.setdefault(event.message_ref, event)
+            if event.event_type == "MESSAGE_SENT":
+                sends.setdefault(event.message_ref, event)
     outbound = sorted(
         (e for e in events if e.event_type in OUTBOUND_TYPES),
         key=lambda e: (e.timestamp, str(e.id)),
@@ -245,6 +251,8 @@ def thread_parents(events: Sequence[Any]) -> dict[uuid.UUID, Any]:
     for event in events:
         if event.reply_to:
             parent = by_ref.get(event.reply_to)
+        elif event.event_type in REPORT_TYPES and event.message_ref:
+            parent = sends.get(event.message_ref)
         elif event.event_type in REPLY_TYPES:
             parent = None
             for candidate in reversed(outbound):
@@ -270,7 +278,8 @@ def thread_days(
     days: Iterable[Any], zone: str = "UTC", now: datetime | None = None
 ) -> list[DayGroup]:
     """The lead page's day groups (its handler's `days`) threaded and marked: replies under
-    their messages with their response times, high-activity days flagged."""
+    their messages with their response times, reports under their sends, high-activity
+    days flagged."""
     from activitylog_api.ui.lead_page import day_group  # the page's own group names
 
     events = [row.event for day in days for row in day.rows]

@@ -70,13 +70,14 @@ UNIX_SECONDS: dict[str, Any] = {
 
 ID_RULE = [
     "`eventId`, when given;",
-    "over HTTP only, a UUIDv5 of the `Idempotency-Key` header;",
     "a provider's SMS fact (MESSAGE_SENT, MESSAGE_DELIVERED, MESSAGE_FAILED, LINK_CLICKED, "
     "INBOUND_REPLY, OPT_OUT) with `metadata.provider` and `metadata.messageId`: a UUIDv5 of "
     "the provider, the message id and the type, so every path logs one message once;",
+    "over HTTP only, a UUIDv5 of the `Idempotency-Key` header;",
     "when `timestamp` or `executionId` is present, a UUIDv5 of every field the producer "
     "sent (the derived eventCategory aside), as sorted JSON;",
-    "otherwise, on the stream, a UUIDv5 of the stream entry id (a redelivery keeps its id).",
+    "on the stream, a UUIDv5 of the stream entry id (a redelivery keeps its id);",
+    "otherwise a random UUID.",
 ]
 
 LIMITS: dict[str, Any] = {

@@ -20,7 +20,8 @@ MAX_KEY_TEXT = 500
 
 
 class BadKey(ValueError):
-    """A known metadata key with a value the plan refuses; `key` is its stored name."""
+    """A known metadata key with a value the plan refuses; `key` is named as the producer
+    spelt it (`campaign_id` stays `campaign_id`), so the 400 points at what was sent."""
 
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"metadata.{key}: {message}")
@@ -200,7 +201,7 @@ def normalised(event_type: EventType, metadata: Mapping[str, Any]) -> dict[str, 
         try:
             checked = key.check(value)
         except ValueError as exc:
-            raise BadKey(key.name, str(exc)) from None
+            raise BadKey(name, str(exc)) from None
         if key.name in out and out[key.name] != checked:
             raise BadKey(
                 key.name, f"given twice with different values (as {spelled[key.name]} and {name})"
@@ -243,12 +244,17 @@ def campaign_of(metadata: Mapping[str, Any] | None) -> str | None:
 
 
 def metadata_schema(event_type: EventType) -> dict[str, Any]:
-    """The JSON schema of one type's metadata: the plan's keys, any others free."""
-    return {
-        "type": ["object", "null"],
-        "properties": {key.name: key.json_schema() for key in PLAN[event_type]},
-        "additionalProperties": True,
-    }
+    """The JSON schema of one type's metadata: the plan's keys under every spelling the
+    server reads (each is checked alike), any others free."""
+    properties: dict[str, Any] = {}
+    for key in PLAN[event_type]:
+        properties[key.name] = key.json_schema()
+        for spelling in key.spellings[1:]:
+            properties[spelling] = {
+                **key.json_schema(),
+                "description": f"Another spelling of `{key.name}`, stored as `{key.name}`.",
+            }
+    return {"type": ["object", "null"], "properties": properties, "additionalProperties": True}
 
 
 LEAD_FIELDS = ("leadAirtableId", "leadId", "leadPhone", "leadEmail")

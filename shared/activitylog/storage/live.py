@@ -176,6 +176,22 @@ async def stored_ids(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> set[
 MESSAGE_KEYS = ("messageId", "message_id", "messageSid", "message_sid")
 
 
+async def send_of_message(
+    conn: asyncpg.Connection, lead_id: uuid.UUID, message_ref: str
+) -> asyncpg.Record | None:
+    """The lead's MESSAGE_SENT of the message a report names (its provider's id)."""
+    keys = " OR ".join(f"metadata->>'{key}' = $2" for key in MESSAGE_KEYS)
+    return await conn.fetchrow(
+        f"""
+        SELECT id, "timestamp" FROM lead_activity_log
+        WHERE lead_id = $1 AND event_type = 'MESSAGE_SENT' AND ({keys})
+        ORDER BY "timestamp", id LIMIT 1
+        """,
+        lead_id,
+        message_ref,
+    )
+
+
 async def message_named(
     conn: asyncpg.Connection, lead_id: uuid.UUID, reference: str
 ) -> asyncpg.Record | None:

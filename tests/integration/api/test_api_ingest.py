@@ -13,6 +13,7 @@ from activitylog_ingest.service import run_ingest
 from activitylog_testing.polling import wait_for
 from activitylog_testing.ports import free_port
 from activitylog_testing.serving import running
+from activitylog_testing.streams import drain
 from support import event
 from tcp_proxy import TcpProxy
 
@@ -198,6 +199,41 @@ async def test_a_bad_type_names_the_field_and_lists_the_valid_types(api, ingest_
     assert body["errors"][0]["field"] == "[1].eventType"
     assert "MESSAGE_SENT" in body["errors"][0]["message"]
     assert "BULK_IMPORT" in body["validTypes"]
+
+
+async def test_a_bad_tracking_plan_key_is_a_400_naming_it_and_aliases_are_stored_one_way(
+    api, pool, ingest_key
+) -> None:
+    sent = event(1, eventType="MESSAGE_SENT")
+    async with api.client(ingest_key) as http:
+        response = await http.post(PATH, json={**sent, "metadata": {"phone": "12345"}})
+        assert response.status_code == 400, response.text
+        assert _error_fields(response) == ["metadata.phone"]
+        response = await http.post(
+            PATH,
+            json=[
+                {**sent, "metadata": {"campaignId": "spring"}},
+                {**sent, "metadata": {"campaign_id": 5}},
+            ],
+        )
+        assert response.status_code == 400, response.text
+        assert _error_fields(response) == ["[1].metadata.campaign_id"]
+        # The PRD's spellings: stored in the plan's form.
+        prd = {
+            "campaign_id": "chatgpt_use_cases",
+            "simpletexting_id": "st-99",
+            "phone": "4085550001",
+        }
+        response = await http.post(PATH, json={**sent, "metadata": prd})
+        assert response.status_code == 202, response.text
+    await drain(api.settings)
+    stored = orjson.loads(await pool.fetchval("SELECT metadata::text FROM lead_activity_log"))
+    assert stored == {
+        "campaignId": "chatgpt_use_cases",
+        "messageId": "st-99",
+        "provider": "simpletexting",
+        "phone": "+14085550001",
+    }
 
 
 async def test_wrong_types_name_every_field(api, ingest_key) -> None:

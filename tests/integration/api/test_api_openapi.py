@@ -6,8 +6,10 @@ import re
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from activitylog.contract import tracking_plan
 from activitylog.contract.events import ActivityEvent
 from activitylog.contract.times import EARLIEST_TIME, LATEST_TIME
 from activitylog.runtime.settings import Settings
@@ -105,6 +107,57 @@ def test_ingest_documents_its_body_and_every_answer(document) -> None:
     assert event["additionalProperties"] is False
     assert {"eventType", "description", "source"} <= set(event["required"])
     assert event["properties"]["eventType"] == {"$ref": "#/components/schemas/EventType"}
+
+
+def test_the_tracking_plan_is_in_the_event_schema_type_by_type(document) -> None:
+    schema = {"$ref": "#/components/schemas/ActivityEvent", "components": document["components"]}
+    validator = Draft202012Validator(schema)
+    delivered = {
+        "eventType": "MESSAGE_DELIVERED",
+        "description": "Delivered",
+        "source": "n8n:st-delivery",
+        "metadata": {"provider": "simpletexting", "messageId": "64f1c0a9", "carrier": "T-Mobile"},
+    }
+    assert validator.is_valid(delivered)
+    bad_phone = {**delivered, "metadata": {**delivered["metadata"], "phone": "12345"}}
+    (error,) = validator.iter_errors(bad_phone)
+    assert "phone" in list(error.absolute_path) or "phone" in str(error)
+    # Each spelling the server reads is checked as the server checks it.
+    for campaign, valid in ((5, False), ("spring", True)):
+        aliased = {**delivered, "metadata": {**delivered["metadata"], "campaign_id": campaign}}
+        assert validator.is_valid(aliased) is valid
+    # A booking's startTime is checked as a time; on a note the same key is free.
+    booking = {"eventType": "BOOKING_CONFIRMED", "leadAirtableId": "recAbc123XYZ4567"}
+    booking |= {"description": "Booked", "source": "n8n:calendly"}
+    assert not validator.is_valid({**booking, "metadata": {"startTime": "soon"}})
+    assert validator.is_valid({**booking, "metadata": {"startTime": "2026-03-02T15:00:00Z"}})
+    note = {**booking, "eventType": "NOTE_ADDED", "metadata": {"startTime": "soon"}}
+    assert validator.is_valid(note)
+    # Every type's plan keys are named in the document, under that type's rule.
+    rules = {
+        rule["if"]["properties"]["eventType"]["const"]: rule["then"]["properties"]["metadata"]
+        for rule in _ingest_rules(document)
+        if "if" in rule
+    }
+    for event_type, keys in tracking_plan.PLAN.items():
+        assert {key.name for key in keys} <= set(rules[event_type.value].get("properties", {}))
+
+
+def _ingest_rules(document: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "if" in node and "then" in node:
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document["components"]["schemas"]["ActivityEvent"])
+    return found
 
 
 def test_put_lead_documents_its_body_and_201(document) -> None:

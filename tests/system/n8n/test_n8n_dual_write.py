@@ -40,7 +40,7 @@ from activitylog.storage import api_keys
 from activitylog.use_cases.access.keys import Role, generate_key, hash_key, key_prefix
 from activitylog_testing.polling import wait_for
 from activitylog_testing.sms_audit import HEADER, airtable_csv
-from sms_audit_cli import invoke
+from cli_invoke import invoke
 
 if TYPE_CHECKING:
     from conftest import Infra
@@ -354,19 +354,30 @@ async def test_the_same_six_messages_seen_by_n8n_and_by_sms_audit_are_one_histor
         async def delivery_counted() -> dict[str, Any] | None:
             answer = await reader.get("/api/analytics/delivery", params={"campaign": CAMPAIGN})
             assert answer.status_code == 200, answer.text
-            overall: dict[str, Any] = answer.json()["overall"]
-            return overall if (overall["delivered"], overall["failed"]) == (5, 1) else None
+            body: dict[str, Any] = answer.json()
+            overall = body["overall"]
+            return body if (overall["delivered"], overall["failed"]) == (5, 1) else None
 
-        overall = await wait_for(delivery_counted, timeout=30, message="delivery analytics")
+        delivery = await wait_for(delivery_counted, timeout=30, message="delivery analytics")
+        overall = delivery["overall"]
         assert (overall["sent"], overall["delivered"], overall["failed"]) == (6, 5, 1)
 
-        async def funnel_counted() -> dict[str, int] | None:
+        async def funnel_counted() -> dict[str, Any] | None:
             funnel = await reader.get("/api/analytics/funnel", params={"campaign": CAMPAIGN})
             assert funnel.status_code == 200, funnel.text
-            steps = {s["step"]: s["leads"] for s in funnel.json()["steps"]}
-            return steps if steps["replied"] else None
+            body: dict[str, Any] = funnel.json()
+            return (
+                body if any(s["step"] == "replied" and s["leads"] for s in body["steps"]) else None
+            )
 
-        steps = await wait_for(funnel_counted, timeout=30, message="the reply in the funnel")
+        funnel = await wait_for(funnel_counted, timeout=30, message="the reply in the funnel")
+        steps = {s["step"]: s["leads"] for s in funnel["steps"]}
+        # The answers an operator gets (docs/RUNBOOK.md §15 quotes them), kept with the run.
+        for name, answer in (
+            ("analytics-delivery.json", delivery),
+            ("analytics-funnel.json", funnel),
+        ):
+            (artifacts / name).write_text(json.dumps(answer, indent=2))
         assert (steps["enrolled"], steps["sent"], steps["delivered"]) == (6, 6, 5)
         assert steps["replied"] == 1
 

@@ -165,3 +165,52 @@ async def test_a_reply_lands_under_its_message_on_the_lead_page(admin: Page, poo
     assert await asked.evaluate("r => r.nextElementSibling.id") == f"ev-{reply}"
     await expect(admin.locator(EVENTS).first).to_have_attribute("data-id", note)
     await expect(admin.locator("#timeline .day-head").first).to_have_text("Today")
+
+
+async def test_a_delivery_sits_under_its_send_when_drawn_and_when_it_arrives(
+    admin: Page, pool, ui
+) -> None:
+    lead = await add_lead(pool, "recLiveSend01", "Sol", "Send")
+    now = datetime.now(UTC).replace(microsecond=0)
+    message = {"provider": "simpletexting", "messageId": "st-live-send-1"}
+    sent_at = now - timedelta(hours=2)
+    await store_events(
+        pool,
+        [
+            body("MESSAGE_SENT", "recLiveSend01", "Sent", sent_at, message="Hi!", metadata=message),
+            body("NOTE_ADDED", "recLiveSend01", "A note", now - timedelta(hours=1)),
+            # A report names its message, not its lead's campaign: it joins the send.
+            body(
+                "MESSAGE_DELIVERED",
+                "recLiveSend01",
+                "Delivered",
+                sent_at + timedelta(seconds=40),
+                metadata=message,
+            ),
+        ],
+    )
+    await admin.goto(f"/admin/leads/{lead}")
+    await expect(admin.locator(EVENTS)).to_have_count(3)
+    sent = admin.locator(EVENTS, has_text="Hi!")
+    delivered = admin.locator(f"{EVENTS}[data-type=MESSAGE_DELIVERED]")
+    await expect(delivered).to_have_class("event reply")
+    await expect(delivered.locator(".ev-after")).to_have_text("(40 s later)")
+    assert await sent.evaluate("r => r.nextElementSibling.dataset.type") == "MESSAGE_DELIVERED"
+    await expect(admin.locator("body")).to_have_attribute("data-live", "connected")
+    async with await _writer(ui, pool) as http, running(functools.partial(run_ingest, ui.settings)):
+        (clicked,) = await _log(
+            http,
+            body(
+                "LINK_CLICKED",
+                "recLiveSend01",
+                "Clicked",
+                sent_at + timedelta(minutes=3),
+                metadata=message,
+            ),
+        )
+    arrived = admin.locator(f"#ev-{clicked}")
+    await expect(arrived).to_have_class("event reply fresh")
+    await expect(arrived.locator(".ev-after")).to_have_text("(3 min later)")
+    # Under the send, after the delivery it already had; the note stays on top.
+    assert await delivered.evaluate("r => r.nextElementSibling.id") == f"ev-{clicked}"
+    await expect(admin.locator(EVENTS).first).to_contain_text("A note")

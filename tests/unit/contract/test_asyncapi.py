@@ -27,6 +27,7 @@ from activitylog.contract.stream_format import PAYLOAD_FIELD
 from activitylog.runtime.settings import get_settings
 from activitylog_cli.main import cli
 from poison_strategies import near_valid_events
+from support import REPO
 
 STREAM = "activity:events"
 COMPONENTS = "#/components/schemas/"
@@ -89,6 +90,17 @@ def test_document_says_where_the_json_goes_and_what_is_required(document) -> Non
     assert message["x-limits"] == LIMITS
     assert message["x-limits"]["maxMetadataBytes"] == events.MAX_METADATA_BYTES
     assert document["servers"]["redis"]["protocol"] == "redis"
+
+
+def test_the_id_rules_are_in_the_order_the_server_applies_them(document) -> None:
+    # derive_event_id: eventId, the SMS fact, the Idempotency-Key, the content, the delivery.
+    marks = ["`eventId`", "SMS fact", "Idempotency-Key", "every field", "stream entry", "random"]
+    rules = _message(document)["x-event-id"]
+    assert len(rules) == len(marks)
+    assert all(mark in rule for mark, rule in zip(marks, rules, strict=True))
+    contract = (REPO / "docs" / "CONTRACT.md").read_text().split("## 3.", 1)[1]
+    numbered = [line for line in contract.splitlines() if line[:3] in {f"{n}. " for n in "123456"}]
+    assert all(mark in line for mark, line in zip(marks, numbered[:6], strict=True))
 
 
 def _validator(document: dict[str, Any]) -> Draft202012Validator:

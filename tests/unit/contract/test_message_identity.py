@@ -82,7 +82,7 @@ def event_pairs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     return body, other
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(event_pairs())
 def test_events_differing_in_any_field_get_different_ids(
     pair: tuple[dict[str, Any], dict[str, Any]],
@@ -156,6 +156,8 @@ def test_prd_spellings_are_stored_in_the_plans_form() -> None:
         ({"messageId": "abc"}, "metadata.provider", "required with metadata.messageId"),
         ({"provider": "simpletexting", "messageId": ""}, "metadata.messageId", "blank"),
         ({"campaignId": ["a"]}, "metadata.campaignId", "must be a string"),
+        ({"campaign_id": 5}, "metadata.campaign_id", "must be a string"),
+        ({"simpletexting_id": ""}, "metadata.simpletexting_id", "blank"),
         ({"campaign_id": "a", "campaignId": "b"}, "metadata.campaignId", "different values"),
     ],
 )

@@ -3,7 +3,6 @@ lead context of the browser's rows, and the browser's lead suggestions."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,7 +16,6 @@ from litestar.params import FromPath
 from litestar.response import Response, Template
 
 from activitylog.contract.taxonomy import CATEGORY_STYLE, Category
-from activitylog.contract.tracking_plan import REPORTS
 from activitylog.domain.reads import params
 from activitylog.domain.reads.query import ActivityFilter, BadQuery, CategoryCounts, Count
 from activitylog.storage import leads
@@ -39,7 +37,6 @@ PAGE_SIZE = 50
 @dataclass(frozen=True, slots=True)
 class Row:
     event: EventView
-    reply: bool = False  # shown indented under the message it answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,57 +60,16 @@ def day_group(day: date, today: date) -> tuple[str, str]:
     return f"{day:%Y-%m}", f"{day:%B %Y}"
 
 
-# A message's later facts, shown under its send (the tracking plan's reports).
-_REPORTS = frozenset(t.value for t in REPORTS)
-
-
-def threaded(events: list[EventView]) -> list[Row]:
-    """Each reply right under the message it answers, when its metadata names that message
-    (its event id or message id) and both are in the list, and each delivery, failure or
-    click under the send of its message (CONTRACT §6); the rest keep their order."""
-    by_ref: dict[str, EventView] = {}
-    sends: dict[str, EventView] = {}
-    for event in events:
-        by_ref[str(event.id)] = event
-        if event.message_ref:
-            by_ref.setdefault(event.message_ref, event)
-            if event.event_type == "MESSAGE_SENT":
-                sends.setdefault(event.message_ref, event)
-    replies: dict[uuid.UUID, list[EventView]] = {}
-    placed: set[uuid.UUID] = set()
-    for event in events:
-        parent = by_ref.get(event.reply_to) if event.reply_to else None
-        if parent is None and event.message_ref and event.event_type in _REPORTS:
-            parent = sends.get(event.message_ref)
-        if parent is not None and parent.id != event.id:
-            replies.setdefault(parent.id, []).append(event)
-            placed.add(event.id)
-    rows: list[Row] = []
-
-    def add(event: EventView, reply: bool, depth: int) -> None:
-        rows.append(Row(event, reply))
-        if depth < 8:  # metadata may claim a cycle; a thread is shown a few levels deep
-            for child in reversed(replies.get(event.id, [])):  # oldest reply first
-                add(child, True, depth + 1)
-
-    for event in events:
-        if event.id not in placed:
-            add(event, False, 0)
-    seen: set[uuid.UUID] = set()
-    return [r for r in rows if not (r.event.id in seen or seen.add(r.event.id))]
-
-
 def group_by_day(events: list[EventView], today: date, zone: ZoneInfo | None = None) -> list[Day]:
     """Consecutive rows of one group under one heading (the list is newest first; days in
-    the admin's zone); a reply stays in its message's group."""
+    the admin's zone); the page threads them (event_display.thread_days, the one rule)."""
     zone = zone or ZoneInfo("UTC")
     days: list[Day] = []
-    for row in threaded(events):
-        if not row.reply or not days:
-            key, title = day_group(row.event.timestamp.astimezone(zone).date(), today)
-            if not days or days[-1].key != key:
-                days.append(Day(key, title, []))
-        days[-1].rows.append(row)
+    for event in events:
+        key, title = day_group(event.timestamp.astimezone(zone).date(), today)
+        if not days or days[-1].key != key:
+            days.append(Day(key, title, []))
+        days[-1].rows.append(Row(event))
     return days
 
 

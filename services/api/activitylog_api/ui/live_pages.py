@@ -94,10 +94,12 @@ async def browser_stream(
 
 async def _thread_of(conn: asyncpg.Connection, event: EventView) -> asyncpg.Record | None:
     """A new row's parent on the lead timeline (event_display.thread_parents' rule, asked
-    of the database): the message its `inReplyTo` names, else for a reply the latest
-    message sent before it within 24 h."""
+    of the database): the message its `inReplyTo` names; for a report, its message's send;
+    else for a reply the latest message sent before it within 24 h."""
     if event.reply_to:
         return await live_sql.message_named(conn, event.lead_id, event.reply_to)
+    if event.event_type in event_display.REPORT_TYPES and event.message_ref:
+        return await live_sql.send_of_message(conn, event.lead_id, event.message_ref)
     if event.event_type in event_display.REPLY_TYPES:
         return await live_sql.latest_before(
             conn,
