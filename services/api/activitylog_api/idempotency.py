@@ -107,11 +107,22 @@ async def publish_once(
 
     `keys` are the stream's shard keys, `shards` each payload's. Each shard has its own
     record beside its key (one slot on a cluster), so a request cut off between shards
-    publishes, when sent again, only on the shards it had not reached.
+    publishes, when sent again, only on the shards it had not reached. With several shards
+    the first body is also recorded on the key's home shard, so another body under the key
+    is told apart wherever its events would go.
     """
     by_shard: dict[int, list[str]] = {}
     for shard, payload in zip(shards, payloads, strict=True):
         by_shard.setdefault(shard, []).append(payload)
+    if len(keys) > 1:
+        # A key's body is also recorded once, on a shard of the key's own: the next body
+        # may go to shards the first did not reach, whose records know nothing of it.
+        home = redis_key(keys[int.from_bytes(claim.key_hash[:4], "big") % len(keys)], claim)
+        first = await client.set(
+            f"{home}:body", _text(record), nx=True, px=max(1, round(ttl_s * 1000)), get=True
+        )
+        if first is not None and _parse(first).body_hash != claim.body_hash:
+            return _parse(first)  # the caller's check answers 409
     found = await asyncio.gather(
         *(
             _publish_shard(

@@ -169,6 +169,8 @@ class EventAccepted(TypedDict):
 
     success: Literal[True]
     activityId: str
+    # The event's time; for one sent without it, this request's receipt (a re-send of an
+    # event already logged keeps its first time: docs/CONTRACT.md §5).
     timestamp: str
     queued: bool
 

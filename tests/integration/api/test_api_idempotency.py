@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
+from activitylog.contract.shards import shard_of_payload
 from activitylog_testing.ports import free_port
 from support import event
 
@@ -138,3 +139,28 @@ async def test_any_other_body_is_refused_and_the_same_one_repeated(
         assert second.json() == first.json()
     else:
         assert second.status_code in (400, 409), second.text
+
+
+async def test_another_body_on_another_shard_is_a_409_too(
+    api_settings, serve, redis, ingest_key
+) -> None:
+    sharded = api_settings.model_copy(update={"activity_stream_shards": 4})
+    first_body = event(1, timestamp=None, executionId=None)
+    # Another lead whose events go to another shard than the first's.
+    other_body = next(
+        body
+        for n in range(2, 50)
+        if shard_of_payload(body := event(n, timestamp=None, executionId=None), 4)
+        != shard_of_payload(first_body, 4)
+    )
+    key = _key()
+    async with serve(sharded) as api, api.client(ingest_key) as http:
+        first = await http.post(PATH, json=first_body, headers={"Idempotency-Key": key})
+        other = await http.post(PATH, json=other_body, headers={"Idempotency-Key": key})
+        again = await http.post(PATH, json=first_body, headers={"Idempotency-Key": key})
+    assert first.status_code == 202, first.text
+    assert other.status_code == 409, other.text
+    assert other.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert again.json() == first.json()
+    lengths = [await redis.xlen(k) for k in sharded.stream_keys()]
+    assert sum(lengths) == 1  # only the first body was published
