@@ -596,13 +596,7 @@ async def main() -> None:
             if args.end_to_end_only:
                 # As the full rounds leave it: events gone, leads kept (or every round after
                 # the first would find only duplicates).
-                conn = await asyncpg.connect(url)
-                try:
-                    await conn.execute(
-                        "TRUNCATE lead_activity_log, lead_activity_ids, analytics_queue"
-                    )
-                finally:
-                    await conn.close()
+                await empty_log(url)
                 e2es.append(
                     await end_to_end(
                         url,
@@ -622,13 +616,7 @@ async def main() -> None:
                 plain = await end_to_end(
                     url, payloads, args.workers, args.batch_size, followers=False
                 )
-                conn = await asyncpg.connect(url)
-                try:
-                    await conn.execute(
-                        "TRUNCATE lead_activity_log, lead_activity_ids, analytics_queue"
-                    )
-                finally:
-                    await conn.close()
+                await empty_log(url)
                 plains.append(plain)
                 print(
                     f"round {n}: end-to-end without followers running {plain:,.0f} events/s "
@@ -684,6 +672,16 @@ async def main() -> None:
         print(f"end-to-end / naive same-work floor = {e2e / same_floor:.1f}")
 
 
+async def empty_log(url: str) -> None:
+    """Events gone, leads kept, between end-to-end runs of the same events: the id registry
+    too (or every run after the first would find only duplicates)."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("TRUNCATE lead_activity_log, lead_activity_ids, analytics_queue")
+    finally:
+        await conn.close()
+
+
 async def shard_rounds(args: argparse.Namespace) -> None:
     """End-to-end, in turn each round: one stream key on the single Redis, `--shards` keys on
     it, and (`--cluster`) `--shards` keys on a local Redis Cluster; the medians side by side."""
@@ -704,11 +702,7 @@ async def shard_rounds(args: argparse.Namespace) -> None:
             figures: dict[str, list[float]] = {name: [] for name, _, _ in modes}
             for n in range(1, args.rounds + 1):
                 for name, shards, where in modes:
-                    conn = await asyncpg.connect(url)
-                    try:
-                        await conn.execute("TRUNCATE lead_activity_log, analytics_queue")
-                    finally:
-                        await conn.close()
+                    await empty_log(url)
                     figures[name].append(
                         await end_to_end(
                             url,

@@ -9,9 +9,14 @@ function crc32(text) {
   }
   return (crc ^ 0xFFFFFFFF) >>> 0;
 }
+// What the API trims from a lead's Airtable id: Unicode White_Space (not JavaScript's trim,
+// which also drops \ufeff).
+const SPACE = '[\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
+const AROUND = new RegExp(`^${SPACE}+|${SPACE}+$`, 'g');
 function leadReference(e) {
   const named = (v) => typeof v === 'string' && v !== '';
-  if (named(e.leadAirtableId)) return e.leadAirtableId;
+  const airtableId = named(e.leadAirtableId) ? e.leadAirtableId.replace(AROUND, '') : '';
+  if (airtableId) return airtableId;
   if (named(e.leadId)) return e.leadId.toLowerCase().replace(/[^0-9a-f]/g, '').slice(-32);
   if (named(e.leadPhone)) {
     const digits = e.leadPhone.replace(/[^0-9]/g, '');

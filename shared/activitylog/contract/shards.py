@@ -18,6 +18,10 @@ from activitylog.contract.events import ActivityEvent
 from activitylog.contract.references import phone_key
 
 _NON_HEX = re.compile(r"[^0-9a-f]")
+# What the API's validation trims from a text (pydantic-core's Rust trim: Unicode White_Space),
+# spelt out because str.strip also drops \x1c-\x1f and JavaScript's trim also drops \ufeff.
+_SPACE = "[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_AROUND = re.compile(f"^{_SPACE}+|{_SPACE}+$")
 
 # The rule in words, for the AsyncAPI document and producers (docs/CONTRACT.md §4).
 SHARD_RULE = (
@@ -25,9 +29,10 @@ SHARD_RULE = (
     "`{k}:` put before its last part (`activity:events` → `activity:{0}:events` … "
     "`activity:{N-1}:events`). Publish an event to shard k = CRC-32 (IEEE, as zlib.crc32) of "
     "its lead reference as UTF-8, mod N. The lead reference is the first the event names of: "
-    "`leadAirtableId` as sent; `leadId` lower-cased, keeping its hex digits only (the last "
-    "32); `leadPhone` as its digits 0-9, with 1 put first when there are 10 and it is not "
-    "written with `+`; `leadEmail` lower-cased; else the empty text (shard 0). One lead "
+    "`leadAirtableId` without surrounding Unicode White_Space (as the API trims it); `leadId` "
+    "lower-cased, keeping its hex digits only (the last 32); `leadPhone` as "
+    "its digits 0-9, with 1 put first when there are 10 and it is not written with `+`; "
+    "`leadEmail` lower-cased; else the empty text (shard 0). One lead "
     "named one way thus stays on one shard, in order. Any shard is still stored exactly "
     "once: the rule only keeps a lead's events in their order. With one shard, the key is "
     "the configured name itself."
@@ -51,10 +56,11 @@ def normalised_reference(
 ) -> str:
     """The text the shard is hashed from: the first of these an event names, normalised.
 
-    `leadAirtableId` as sent; `leadId` as its 32 hex digits, lower case; `leadPhone` as
-    leads are matched by it (its digits, a leading 1 added to 10 digits written without
-    `+`); `leadEmail` in lower case; "" when the event names none (it names its message).
-    """
+    `leadAirtableId` without surrounding whitespace, as the API trims it; `leadId` as its
+    32 hex digits, lower case; `leadPhone` as leads are matched by it (its digits, a
+    leading 1 added to 10 digits written without `+`); `leadEmail` in lower case; "" when
+    the event names none (it names its message)."""
+    airtable_id = _AROUND.sub("", airtable_id or "")
     if airtable_id:
         return airtable_id
     if lead_id:

@@ -25,6 +25,12 @@ phones = st.from_regex(
     r"\+1 ?\(?[2-9]\d{2}\)?[ -]?\d{3}-?\d{4}|[2-9]\d{2}[.-]\d{3}[.-]\d{4}", fullmatch=True
 )
 emails = st.from_regex(r"[A-Za-z0-9._]{1,12}@[A-Za-z0-9]{1,10}\.(com|org|IO)", fullmatch=True)
+# What the API trims from an Airtable id (Unicode White_Space); spaces around a phone.
+WHITE_SPACE = st.text(alphabet=" \t\n\x0b\x0c\x85\xa0\u1680\u2003\u2028\u3000", max_size=3)
+
+
+def padded(values: st.SearchStrategy[str], spaces=WHITE_SPACE) -> st.SearchStrategy[str]:
+    return st.tuples(spaces, values, spaces).map("".join)
 
 
 def _event(**lead: str) -> dict[str, object]:
@@ -65,9 +71,9 @@ def test_a_lead_id_however_written_is_one_shard(lead: uuid.UUID, shards: int) ->
 
 @given(
     st.one_of(
-        airtable_ids.map(lambda v: {"leadAirtableId": v}),
+        padded(airtable_ids).map(lambda v: {"leadAirtableId": v}),
         st.uuids().map(lambda v: {"leadId": str(v).upper()}),
-        phones.map(lambda v: {"leadPhone": v}),
+        padded(phones, st.text(" ", max_size=2)).map(lambda v: {"leadPhone": v}),
         emails.map(lambda v: {"leadEmail": v}),
     ),
     shard_counts,
