@@ -19,10 +19,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-# The quick lanes: pure rules, then PostgreSQL and Redis (two processes, each with its own
-# database and key prefix).
+# The quick lanes: pure rules, then PostgreSQL and Redis (three processes, each with its own
+# database and key prefix: one more than the 2 cores, as the tests mostly wait on the servers).
 test: lint
-	$(VENV)/bin/pytest -n 2 tests/unit tests/integration $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 3 tests/unit tests/integration $(PYTEST_ARGS)
 
 # Everything: the quick lanes, then the system lane (faults, the browser, n8n, Docker files,
 # the TypeScript client, schemathesis, processes), one test at a time.

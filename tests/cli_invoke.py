@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 
 from click.testing import CliRunner, Result
 
@@ -22,3 +23,9 @@ def _invoke(settings: Settings, args: tuple[str, ...]) -> Result:
 async def invoke(settings: Settings, *args: str) -> Result:
     """`activitylog ARGS` in a thread: the command runs its own event loop."""
     return await asyncio.to_thread(_invoke, settings, args)
+
+
+async def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """`invoke`, answered as `support.run_cli` answers (return code, stdout, stderr)."""
+    result = await invoke(settings, *args)
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)

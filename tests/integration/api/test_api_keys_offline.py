@@ -14,7 +14,8 @@ from activitylog.use_cases.access.key_copies import copy_key
 from activitylog.use_cases.access.keys import hash_key
 from activitylog_testing.polling import wait_for
 from activitylog_testing.ports import free_port
-from support import event, run_cli
+from cli_invoke import run
+from support import event
 from tcp_proxy import TcpProxy, proxy_for_database
 
 PATH = "/api/internal/log-activity"
@@ -45,8 +46,8 @@ async def replica(serve, settings: Settings):
         yield api
 
 
-def _cli_key(settings: Settings, role: str, name: str) -> str:
-    created = run_cli(settings, "keys", "create", "--role", role, "--name", name)
+async def _cli_key(settings: Settings, role: str, name: str) -> str:
+    created = await run(settings, "keys", "create", "--role", role, "--name", name)
     assert created.returncode == 0, created.stderr
     return created.stdout.rstrip("\n").splitlines()[-1]
 
@@ -56,12 +57,12 @@ async def test_a_replica_started_during_an_outage_accepts_known_keys(
 ) -> None:
     proxy, settings = proxied
     used = await make_key("ingest", name="n8n")  # verified by a replica before the outage
-    created = _cli_key(api_settings, "ingest", "created-by-cli")  # never used before it
+    created = await _cli_key(api_settings, "ingest", "created-by-cli")  # never used before it
     unseen = await make_key("ingest", name="written-to-the-table-only")
-    revoked = _cli_key(api_settings, "ingest", "revoked-by-cli")
+    revoked = await _cli_key(api_settings, "ingest", "revoked-by-cli")
     async with replica(serve, settings) as first, first.client(used) as http:
         assert (await http.post(PATH, json=event(1))).status_code == 202
-    assert run_cli(api_settings, "keys", "revoke", "revoked-by-cli").returncode == 0
+    assert (await run(api_settings, "keys", "revoke", "revoked-by-cli")).returncode == 0
 
     await proxy.cut()
     async with replica(serve, settings) as cold:

@@ -31,7 +31,8 @@ from activitylog_cli.leads import sync_every
 from activitylog_testing.databases import empty_database
 from activitylog_testing.polling import wait_for
 from activitylog_testing.serving import running
-from support import event, run_cli
+from cli_invoke import run
+from support import event
 
 U1, U2 = uuid.uuid4(), uuid.uuid4()
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -122,8 +123,8 @@ async def _add_portal(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     )
 
 
-def _sync(settings: Settings, url: str, *extra: str) -> str:
-    done = run_cli(settings, "leads", "sync", "--from-postgres", url, "--batch", "2", *extra)
+async def _sync(settings: Settings, url: str, *extra: str) -> str:
+    done = await run(settings, "leads", "sync", "--from-postgres", url, "--batch", "2", *extra)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -153,7 +154,7 @@ async def test_sync_from_the_portal_then_only_what_changed(pool, settings, porta
         pool, [event(1, leadAirtableId="recPortal0003"), event(2, leadAirtableId="recPortal0003")]
     )
 
-    first = _sync(settings, url)
+    first = await _sync(settings, url)
     assert "read 6: 4 new, 0 updated, 0 unchanged, 0 merged, 1 stubs filled" in first
     assert "airtable_id: not an Airtable record id" in first
     stored = {r["id"]: r for r in await pool.fetch("SELECT * FROM leads")}
@@ -174,7 +175,7 @@ async def test_sync_from_the_portal_then_only_what_changed(pool, settings, porta
             (new_id, "recPortal0099", client, "Newest", "", None, None, None, later),
         ],
     )
-    second = _sync(settings, url)
+    second = await _sync(settings, url)
     assert "read 3: 1 new, 2 updated" in second
     assert await pool.fetchval("SELECT first_name FROM leads WHERE id = $1", ids[1]) == "Renamed"
     assert await pool.fetchval("SELECT status FROM leads WHERE id = $1", ids[4]) == "lost"
@@ -201,7 +202,7 @@ async def test_csv_import_with_bom_crlf_and_multiline_cells(pool, settings, tmp_
     path = tmp_path / "Leads-Grid view.csv"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
 
-    done = run_cli(settings, "leads", "import", str(path))
+    done = await run(settings, "leads", "import", str(path))
     assert done.returncode == 0, done.stderr
     assert "read 3: 2 new" in done.stdout
     assert "line 6: airtable_id: not an Airtable record id" in done.stdout
@@ -228,7 +229,7 @@ async def test_soft_delete_keeps_history_and_purge_says_what_goes(pool, settings
     with pytest.raises(asyncpg.ForeignKeyViolationError):
         await pool.execute("DELETE FROM leads WHERE id = $1", lead_id)
 
-    deleted = run_cli(settings, "leads", "delete", "recGoingAway")
+    deleted = await run(settings, "leads", "delete", "recGoingAway")
     assert deleted.returncode == 0, deleted.stderr
     assert await pool.fetchval("SELECT deleted_at IS NOT NULL FROM leads") is True
     assert await pool.fetchval("SELECT count(*) FROM lead_activity_log") == 3
@@ -236,11 +237,11 @@ async def test_soft_delete_keeps_history_and_purge_says_what_goes(pool, settings
         assert await leads.find_lead(conn, "recGoingAway") is None
         assert await leads.find_lead(conn, str(lead_id), include_deleted=True) is not None
 
-    dry = run_cli(settings, "leads", "purge", str(lead_id))
+    dry = await run(settings, "leads", "purge", str(lead_id))
     assert "its 3 event(s)" in dry.stdout
     assert "--yes" in dry.stdout
     assert await pool.fetchval("SELECT count(*) FROM lead_activity_log") == 3
-    purged = run_cli(settings, "leads", "purge", str(lead_id), "--yes")
+    purged = await run(settings, "leads", "purge", str(lead_id), "--yes")
     assert purged.returncode == 0, purged.stderr
     assert f"purged lead {lead_id} and its 3 event(s)" in purged.stdout
     assert await pool.fetchval("SELECT count(*) FROM leads") == 0

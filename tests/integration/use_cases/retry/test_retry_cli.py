@@ -1,8 +1,8 @@
-"""`activitylog retry-queue …` as an operator runs it (a real process per command)."""
+"""`activitylog retry-queue …` as an operator runs it: the click command, its output and
+exit status, run in this process (tests/system/cli runs the commands as real processes)."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import subprocess
@@ -10,11 +10,12 @@ import subprocess
 import orjson
 
 from activitylog.domain.dead_letters import RetryStatus
-from support import event, run_cli
+from cli_invoke import run
+from support import event
 
 
 async def cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(run_cli, settings, "retry-queue", *args)
+    return await run(settings, "retry-queue", *args)
 
 
 async def test_import_list_show_discard(pool, add_row, retry_settings, tmp_path) -> None:

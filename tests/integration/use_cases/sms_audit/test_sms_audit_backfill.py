@@ -17,7 +17,7 @@ from activitylog_testing.sms_audit import (
     airtable_csv,
     fill_portal,
 )
-from sms_audit_cli import invoke
+from cli_invoke import invoke
 from support import run_cli
 
 

@@ -14,7 +14,7 @@ from activitylog.contract.identity import AcceptedEvent
 from activitylog.domain.sms_audit.reconcile import Period, Sighting, compare
 from activitylog.use_cases.store_batch import store_batch
 from activitylog_testing.sms_audit import airtable_csv, fill_portal, log_payload, sends_on
-from sms_audit_cli import invoke
+from cli_invoke import invoke
 
 SEPT_16 = datetime(2025, 9, 16, tzinfo=UTC)
 SEPT_17 = datetime(2025, 9, 17, tzinfo=UTC)
