@@ -174,17 +174,18 @@ async def stored_ids(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> set[
 
 # Metadata keys naming a message (its provider's id) and, on a reply, the message it answers.
 MESSAGE_KEYS = ("messageId", "message_id", "messageSid", "message_sid")
+# An event whose metadata names the message $2.
+_NAMES_MESSAGE = " OR ".join(f"metadata->>'{key}' = $2" for key in MESSAGE_KEYS)
 
 
 async def send_of_message(
     conn: asyncpg.Connection, lead_id: uuid.UUID, message_ref: str
 ) -> asyncpg.Record | None:
     """The lead's MESSAGE_SENT of the message a report names (its provider's id)."""
-    keys = " OR ".join(f"metadata->>'{key}' = $2" for key in MESSAGE_KEYS)
     return await conn.fetchrow(
         f"""
         SELECT id, "timestamp" FROM lead_activity_log
-        WHERE lead_id = $1 AND event_type = 'MESSAGE_SENT' AND ({keys})
+        WHERE lead_id = $1 AND event_type = 'MESSAGE_SENT' AND ({_NAMES_MESSAGE})
         ORDER BY "timestamp", id LIMIT 1
         """,
         lead_id,
@@ -208,11 +209,10 @@ async def message_named(
         )
         if row is not None:
             return row
-    keys = " OR ".join(f"metadata->>'{key}' = $2" for key in MESSAGE_KEYS)
     return await conn.fetchrow(
         f"""
         SELECT id, "timestamp" FROM lead_activity_log
-        WHERE lead_id = $1 AND ({keys})
+        WHERE lead_id = $1 AND ({_NAMES_MESSAGE})
         ORDER BY "timestamp" DESC, id DESC LIMIT 1
         """,
         lead_id,
