@@ -44,8 +44,10 @@ _PHONE_RE = re.compile(PHONE_PATTERN)
 _E164_RE = re.compile(r"\+[1-9]\d{9,14}")
 # E.164 allows at most 15 digits; fewer than 10 is no subscriber number anywhere we send.
 _MIN_DIGITS, _MAX_DIGITS = 10, 15
-# No blank, control character or second @ (the schemas state the same; NUL is refused).
-EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}$"
+# No blank, control character or second @ (the schemas state the same; NUL is refused). The
+# C1 controls and U+FEFF are named so that the pattern means one thing in Python and in a
+# schema's ECMA dialect (Python's \s holds U+0085 and not U+FEFF, ECMA's the other way).
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f-\x9f\ufeff]{1,64}@[^@\s\x00-\x1f\x7f-\x9f\ufeff]{1,255}$"
 _EMAIL_RE = re.compile(EMAIL_PATTERN)
 
 

@@ -14,14 +14,13 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from activitylog.contract.events import ActivityEvent
+from activitylog.contract.events import TRIMMED, ActivityEvent
 from activitylog.contract.references import phone_key
 
 _NON_HEX = re.compile(r"[^0-9a-f]")
-# What the API's validation trims from a text (pydantic-core's Rust trim: Unicode White_Space),
-# spelt out because str.strip also drops \x1c-\x1f and JavaScript's trim also drops \ufeff.
-_SPACE = "[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-_AROUND = re.compile(f"^{_SPACE}+|{_SPACE}+$")
+# What the API trims from a text (events.TRIMMED, Unicode White_Space): not str.strip, which
+# also drops \x1c-\x1f, nor JavaScript's trim, which also drops \ufeff.
+_AROUND = re.compile(f"^[{TRIMMED}]+|[{TRIMMED}]+$")
 
 # The rule in words, for the AsyncAPI document and producers (docs/CONTRACT.md §4).
 SHARD_RULE = (

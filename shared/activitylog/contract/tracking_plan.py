@@ -252,7 +252,8 @@ def metadata_schema(event_type: EventType) -> dict[str, Any]:
         for spelling in key.spellings[1:]:
             properties[spelling] = {
                 **key.json_schema(),
-                "description": f"Another spelling of `{key.name}`, stored as `{key.name}`.",
+                "description": f"Another spelling of `{key.name}`, stored as `{key.name}`; "
+                "when both are sent they must agree.",
             }
     return {"type": ["object", "null"], "properties": properties, "additionalProperties": True}
 

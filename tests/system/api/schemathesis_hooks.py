@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import schemathesis
 
+from activitylog.contract import tracking_plan
 from activitylog.contract.events import InvalidEvent, parse_event
 from activitylog.contract.identity import AcceptedEvent
 from activitylog.domain.reads import params
@@ -88,6 +89,22 @@ def _number(value: Any) -> int | None:
     return None
 
 
+# Each tracking-plan key's spellings (`messageId`, `message_id`, …), over every type.
+_SPELLINGS = {key.name: key.spellings for keys in tracking_plan.PLAN.values() for key in keys}
+
+
+def _one_spelling(event: Any) -> None:
+    """Two spellings of one metadata key must agree (a schema cannot compare two values):
+    a positive case keeps the first spelling it names."""
+    metadata = event.get("metadata") if isinstance(event, dict) else None
+    if not isinstance(metadata, dict):
+        return
+    for spellings in _SPELLINGS.values():
+        named = [s for s in spellings if s in metadata]
+        for extra in named[1:]:
+            del metadata[extra]
+
+
 def _one_of_each(events: list[Any], key: str | None) -> list[Any]:
     """The array without a second copy of one event (same id): refused as a repeat."""
     seen: set[object] = set()
@@ -123,8 +140,11 @@ def map_case(context: Any, case: Any) -> Any:
     lead_path = path == "/api/internal/leads/{airtable_id}"
     if lead_path and isinstance(body, dict) and body.get("airtableId") is not None:
         body["airtableId"] = case.path_parameters["airtable_id"]
-    if path == "/api/internal/log-activity" and isinstance(case.body, list):
-        case.body = _one_of_each(case.body, (case.headers or {}).get("idempotency-key"))
+    if path == "/api/internal/log-activity":
+        for event in case.body if isinstance(case.body, list) else [case.body]:
+            _one_spelling(event)
+        if isinstance(case.body, list):
+            case.body = _one_of_each(case.body, (case.headers or {}).get("idempotency-key"))
     return case
 
 
