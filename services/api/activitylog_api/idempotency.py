@@ -114,22 +114,21 @@ async def publish_once(
     by_shard: dict[int, list[str]] = {}
     for shard, payload in zip(shards, payloads, strict=True):
         by_shard.setdefault(shard, []).append(payload)
+    text, ttl_ms = _text(record), max(1, round(ttl_s * 1000))
     if len(keys) > 1:
         # A key's body is also recorded once, on a shard of the key's own: the next body
         # may go to shards the first did not reach, whose records know nothing of it.
         home = redis_key(keys[int.from_bytes(claim.key_hash[:4], "big") % len(keys)], claim)
-        first = await client.set(
-            f"{home}:body", _text(record), nx=True, px=max(1, round(ttl_s * 1000)), get=True
-        )
-        if first is not None and _parse(first).body_hash != claim.body_hash:
-            return _parse(first)  # the caller's check answers 409
+        first = await client.set(f"{home}:body", text, nx=True, px=ttl_ms, get=True)
+        if first is not None and (found_first := _parse(first)).body_hash != claim.body_hash:
+            return found_first  # the caller's check answers 409
     found = await asyncio.gather(
         *(
             _publish_shard(
                 client,
                 keys[shard],
                 claim,
-                [_text(record), max(1, round(ttl_s * 1000)), *shard_payloads],
+                [text, ttl_ms, *shard_payloads],
                 wait_replicas,
                 wait_timeout_ms,
             )
