@@ -275,14 +275,14 @@ def _zone(name: str | None) -> ZoneInfo:
 
 
 def thread_days(
-    days: Iterable[Any], zone: str = "UTC", now: datetime | None = None
+    page: Iterable[Any], zone: str = "UTC", now: datetime | None = None
 ) -> list[DayGroup]:
-    """The lead page's day groups (its handler's `days`) threaded and marked: replies under
-    their messages with their response times, reports under their sends, high-activity
-    days flagged."""
+    """The lead page's events (its handler's `events`) in day groups, threaded and marked:
+    replies under their messages with their response times, reports under their sends,
+    high-activity days flagged."""
     from activitylog_api.ui.lead_page import day_group  # the page's own group names
 
-    events = [row.event for day in days for row in day.rows]
+    events = list(page)
     events.sort(key=lambda e: (e.timestamp, str(e.id)), reverse=True)
     tz = _zone(zone)
     today = (now or datetime.now(UTC)).astimezone(tz).date()

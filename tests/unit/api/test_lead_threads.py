@@ -1,5 +1,5 @@
-"""The lead page's threads as the page draws them (group_by_day, then the template's
-thread_days), pure: a report under its send, a reply under its message."""
+"""The lead page's threads as the page draws them (the template's thread_days over the
+handler's events), pure: a report under its send, a reply under its message."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 from activitylog.contract.taxonomy import CATEGORY_STYLE, Category
 from activitylog_api.event_display import thread_days
-from activitylog_api.ui.lead_page import group_by_day
 from activitylog_api.ui.present import EventView
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -46,7 +45,7 @@ def test_a_delivery_and_a_click_sit_under_their_send_newest_first_elsewhere() ->
     note = view(3, "NOTE_ADDED")
     clicked = view(4, "LINK_CLICKED", message_ref="m1")
     page = [clicked, note, delivered, other, send]  # newest first, as the page reads
-    (day,) = thread_days(group_by_day(page, T0.date()), "UTC", now=T0)
+    (day,) = thread_days(page, "UTC", now=T0)
     assert [(r.event.event_type, r.reply, r.parent) for r in day.rows] == [
         ("NOTE_ADDED", False, None),
         ("MESSAGE_SENT", False, None),
@@ -62,7 +61,7 @@ def test_a_delivery_and_a_click_sit_under_their_send_newest_first_elsewhere() ->
 def test_a_report_whose_send_is_not_shown_stands_alone() -> None:
     delivered = view(2, "MESSAGE_DELIVERED", message_ref="m9")
     note = view(3, "NOTE_ADDED", message_ref="m9")  # names the message but reports nothing
-    (day,) = thread_days(group_by_day([note, delivered], T0.date()), "UTC", now=T0)
+    (day,) = thread_days([note, delivered], "UTC", now=T0)
     assert [(r.event.event_type, r.reply) for r in day.rows] == [
         ("NOTE_ADDED", False),
         ("MESSAGE_DELIVERED", False),

@@ -110,7 +110,7 @@ def test_the_timeline_threads_and_marks_a_busy_day() -> None:
     sent = event("MESSAGE_SENT", T - timedelta(hours=3))
     reply = event("INBOUND_REPLY", T - timedelta(hours=1, minutes=33))
     notes = [event("NOTE_ADDED", T - timedelta(days=1, minutes=n)) for n in range(BUSY_DAY_EVENTS)]
-    page = [SimpleNamespace(rows=[SimpleNamespace(event=e) for e in [reply, sent, *notes]])]
+    page = [reply, sent, *notes]
     groups = thread_days(page, "UTC", now=T)
     assert [g.title for g in groups] == ["Today", "Yesterday"]
     today = groups[0].rows

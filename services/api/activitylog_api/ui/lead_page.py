@@ -3,8 +3,8 @@ lead context of the browser's rows, and the browser's lead suggestions."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import replace
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -29,21 +29,9 @@ from activitylog.use_cases.reads.timeline import (
 from activitylog_api.state import ApiServices
 from activitylog_api.ui.activity import REFRESH_S, Chip, count_text
 from activitylog_api.ui.guard import SESSION, page_context, user_zone, wants_partial
-from activitylog_api.ui.present import EventView, event_view
+from activitylog_api.ui.present import event_view
 
 PAGE_SIZE = 50
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    event: EventView
-
-
-@dataclass(frozen=True, slots=True)
-class Day:
-    key: str
-    title: str
-    rows: list[Row]
 
 
 def day_group(day: date, today: date) -> tuple[str, str]:
@@ -58,19 +46,6 @@ def day_group(day: date, today: date) -> tuple[str, str]:
     if day >= week_start - timedelta(days=7):
         return "last-week", "Last week"
     return f"{day:%Y-%m}", f"{day:%B %Y}"
-
-
-def group_by_day(events: list[EventView], today: date, zone: ZoneInfo | None = None) -> list[Day]:
-    """Consecutive rows of one group under one heading (the list is newest first; days in
-    the admin's zone); the page threads them (event_display.thread_days, the one rule)."""
-    zone = zone or ZoneInfo("UTC")
-    days: list[Day] = []
-    for event in events:
-        key, title = day_group(event.timestamp.astimezone(zone).date(), today)
-        if not days or days[-1].key != key:
-            days.append(Day(key, title, []))
-        days[-1].rows.append(Row(event))
-    return days
 
 
 def _zone(request: Request[Any, Any, Any]) -> ZoneInfo:
@@ -162,12 +137,12 @@ async def lead_page(
     cursor = found.next_cursor
     older_url = link(category=category_param, older=cursor, shown=str(shown)) if cursor else None
     chosen = categories[0] if len(categories) == 1 else ""
-    zone = _zone(request)
     context = page_context(
         request,
         "activity",
         lead=lead,
-        days=group_by_day(events, datetime.now(UTC).astimezone(zone).date(), zone),
+        # Newest first; the template groups and threads them (event_display.thread_days).
+        events=events,
         chips=_chips(found.categories, link, chosen, categories),
         older_url=older_url,
         older_count=more_text(found.total or Count(0, False), shown) if cursor else "0",
@@ -175,7 +150,7 @@ async def lead_page(
         category=chosen,
         refresh_s=REFRESH_S,
         live_url=link(category=category_param),
-        zone=zone.key,
+        zone=_zone(request).key,
     )
     name = "_timeline.html" if wants_partial(request) else "lead.html"
     return Template(template_name=name, context=context, headers={"Cache-Control": "no-store"})
